@@ -1,0 +1,170 @@
+// The tensor IR: a graph of ops over SSA values. A value has a dtype and a shape whose dims are
+// constants or named symbols (`batch`, `seq`, `ctx`), bound to numbers only when a graph runs.
+// Op semantics: ir/README.md. Text form: ir/text.h. Verifier: ir/verify.h.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "ir/dtype.h"
+
+namespace vkllm::ir {
+
+enum class OpKind : uint8_t {
+#define VKLLM_OP(e, s, mn, mx, nr) e,
+#include "ir/ops.def"
+#undef VKLLM_OP
+};
+
+inline constexpr int kNumOps = 0
+#define VKLLM_OP(e, s, mn, mx, nr) +1
+#include "ir/ops.def"
+#undef VKLLM_OP
+    ;
+
+struct OpInfo {
+  std::string_view name;
+  int min_inputs, max_inputs, num_results;
+};
+inline constexpr OpInfo kOpInfo[] = {
+#define VKLLM_OP(e, s, mn, mx, nr) {s, mn, mx, nr},
+#include "ir/ops.def"
+#undef VKLLM_OP
+};
+static_assert(sizeof(kOpInfo) / sizeof(kOpInfo[0]) == kNumOps);
+
+inline const OpInfo& info(OpKind k) { return kOpInfo[static_cast<int>(k)]; }
+inline std::string_view name(OpKind k) { return info(k).name; }
+OpKind parse_op_kind(std::string_view s, bool* ok);
+
+// A dimension: a constant, or a symbol times nothing else. Symbols are bound per run.
+struct Dim {
+  int64_t value = 0;   // used when sym is empty
+  std::string sym;     // named symbolic dim, e.g. "seq"
+  static Dim of(int64_t v) { return Dim{v, {}}; }
+  static Dim symbol(std::string s) { return Dim{0, std::move(s)}; }
+  bool is_const() const { return sym.empty(); }
+  bool operator==(const Dim&) const = default;
+};
+using Shape = std::vector<Dim>;
+
+struct Type {
+  DType dtype = DType::F32;
+  Shape shape;
+  bool operator==(const Type&) const = default;
+};
+
+// Attribute values. Floats and ints are distinct in the text form (floats always print a '.' or
+// exponent), so a round trip keeps the kind.
+using AttrValue = std::variant<int64_t, double, std::string, bool, std::vector<int64_t>>;
+using Attrs = std::map<std::string, AttrValue>;  // sorted: printing order is canonical
+
+using ValueId = int32_t;
+
+struct Value {
+  Type type;
+  std::string name;  // unique within a graph; printed as %name
+  int producer = -1; // index of the op that defines it, -1 for graph inputs
+};
+
+struct Op {
+  OpKind kind;
+  std::vector<ValueId> inputs;
+  std::vector<ValueId> results;
+  Attrs attrs;
+
+  bool has(const std::string& k) const { return attrs.count(k) != 0; }
+  int64_t attr_int(const std::string& k) const;
+  int64_t attr_int(const std::string& k, int64_t dflt) const;
+  double attr_float(const std::string& k) const;   // ints are accepted and widened
+  double attr_float(const std::string& k, double dflt) const;
+  const std::string& attr_str(const std::string& k) const;
+  std::string attr_str(const std::string& k, const std::string& dflt) const;
+  const std::vector<int64_t>& attr_ints(const std::string& k) const;
+};
+
+// A graph: typed inputs, ops in execution order, outputs. Values are owned by the graph.
+struct Graph {
+  std::string name;
+  std::vector<Value> values;
+  std::vector<ValueId> inputs;
+  std::vector<Op> ops;
+  std::vector<ValueId> outputs;
+
+  const Value& value(ValueId v) const { return values.at(static_cast<size_t>(v)); }
+  const Type& type(ValueId v) const { return value(v).type; }
+  ValueId find(std::string_view value_name) const;  // -1 if absent
+};
+
+// A module: the graphs compiled for one model (prefill, decode, verify, ...).
+struct Module {
+  std::vector<Graph> graphs;
+  const Graph* find(std::string_view graph_name) const;
+};
+
+// Errors from the IR layer carry a message naming the op, operand and rule.
+struct IrError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Textual helpers shared by the printer, verifier and error messages.
+std::string to_string(const Dim& d);
+std::string to_string(const Shape& s);
+std::string to_string(const Type& t);
+
+// Number of elements as a product of constant dims, with symbols bound by `bind`.
+int64_t num_elements(const Shape& s, const std::map<std::string, int64_t>& bind);
+
+// Builds graphs op by op. Result types are inferred by the same rules the verifier checks
+// (ir/verify.h), so a builder can only produce well-typed graphs.
+class Builder {
+ public:
+  explicit Builder(std::string graph_name);
+
+  ValueId input(const std::string& name, Type t);
+  ValueId weight(const std::string& name, Type t);
+  ValueId constant(double value, Type t);
+
+  ValueId embedding(ValueId table, ValueId ids);
+  ValueId matmul(ValueId x, ValueId w);
+  ValueId add(ValueId a, ValueId b);
+  ValueId mul(ValueId a, ValueId b);
+  ValueId scale(ValueId x, double factor);
+  ValueId silu(ValueId x);
+  ValueId gelu(ValueId x, bool tanh_approximation);
+  ValueId sigmoid(ValueId x);
+  ValueId softcap(ValueId x, double cap);
+  ValueId swiglu(ValueId gate, ValueId up);
+  ValueId geglu(ValueId gate, ValueId up, bool tanh_approximation);
+  ValueId cast(ValueId x, DType to);
+  ValueId rms_norm(ValueId x, ValueId w, double eps, double offset = 0.0);
+  ValueId layer_norm(ValueId x, ValueId w, ValueId b, double eps);
+  ValueId softmax(ValueId x);
+  ValueId rope(ValueId x, ValueId pos, Attrs attrs);  // attrs as in ir/README.md
+  ValueId attention(ValueId q, ValueId k, ValueId v, ValueId pos, double scale, int64_t window = 0,
+                    double softcap = 0.0);
+  std::pair<ValueId, ValueId> conv1d(ValueId x, ValueId w, ValueId state, bool silu);
+  ValueId argmax(ValueId x);
+  std::pair<ValueId, ValueId> top_k(ValueId x, int64_t k);
+  ValueId reshape(ValueId x, Shape shape);
+  ValueId slice(ValueId x, int64_t axis, int64_t start, int64_t size);
+
+  // Generic entry: infers result types, appends the op, returns its results.
+  std::vector<ValueId> emit(OpKind kind, std::vector<ValueId> inputs, Attrs attrs = {},
+                            std::vector<Type> declared = {});
+  void output(ValueId v) { g_.outputs.push_back(v); }
+  void set_name(ValueId v, const std::string& name);  // rename (must stay unique)
+  const Type& type(ValueId v) const { return g_.type(v); }
+  Graph finish();  // verifies and returns the graph
+
+ private:
+  ValueId new_value(Type t, std::string name, int producer);
+  Graph g_;
+  int next_tmp_ = 0;
+};
+
+}  // namespace vkllm::ir

@@ -1,0 +1,353 @@
+#include "ir/verify.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+namespace vkllm::ir {
+namespace {
+
+// Collects the context of one check so that every error names the op and the operand.
+struct Rule {
+  OpKind kind;
+  const std::vector<Type>& in;
+  const Attrs& attrs;
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw IrError(fmt::format("'{}': {}", name(kind), what));
+  }
+  void check(bool ok, const std::string& what) const {
+    if (!ok) fail(what);
+  }
+  const Type& operand(size_t i) const { return in[i]; }
+  std::string desc(size_t i) const { return fmt::format("operand {} ({})", i, to_string(in[i])); }
+
+  void rank_at_least(size_t i, size_t r) const {
+    check(in[i].shape.size() >= r, fmt::format("{} must have rank >= {}", desc(i), r));
+  }
+  void rank_is(size_t i, size_t r) const {
+    check(in[i].shape.size() == r, fmt::format("{} must have rank {}", desc(i), r));
+  }
+  void dtype_is(size_t i, DType t) const {
+    check(in[i].dtype == t, fmt::format("{} must be {}", desc(i), name(t)));
+  }
+  void dense_float(size_t i) const {
+    check(info(in[i].dtype).is_float && !is_quantized(in[i].dtype),
+          fmt::format("{} must be a dense float type (f32, f16, bf16)", desc(i)));
+  }
+  void any_float(size_t i) const {
+    check(info(in[i].dtype).is_float, fmt::format("{} must be a float or quantized type", desc(i)));
+  }
+  void same_shape(size_t i, size_t j) const {
+    check(in[i].shape == in[j].shape,
+          fmt::format("{} and {} must have the same shape", desc(i), desc(j)));
+  }
+  void dim_eq(const Dim& a, const Dim& b, const std::string& what) const {
+    check(a == b, fmt::format("{}: {} != {}", what, to_string(a), to_string(b)));
+  }
+  const AttrValue* attr(const char* key) const {
+    auto it = attrs.find(key);
+    return it == attrs.end() ? nullptr : &it->second;
+  }
+  double float_attr(const char* key, bool required, double dflt = 0.0) const {
+    const AttrValue* a = attr(key);
+    if (!a) {
+      check(!required, fmt::format("missing attribute '{}'", key));
+      return dflt;
+    }
+    if (auto* d = std::get_if<double>(a)) return *d;
+    if (auto* i = std::get_if<int64_t>(a)) return static_cast<double>(*i);
+    fail(fmt::format("attribute '{}' must be a number", key));
+  }
+  int64_t int_attr(const char* key, bool required, int64_t dflt = 0) const {
+    const AttrValue* a = attr(key);
+    if (!a) {
+      check(!required, fmt::format("missing attribute '{}'", key));
+      return dflt;
+    }
+    if (auto* i = std::get_if<int64_t>(a)) return *i;
+    fail(fmt::format("attribute '{}' must be an integer", key));
+  }
+  std::string str_attr(const char* key, std::initializer_list<const char*> allowed,
+                       const char* dflt) const {
+    const AttrValue* a = attr(key);
+    if (!a) return dflt;
+    auto* s = std::get_if<std::string>(a);
+    check(s != nullptr, fmt::format("attribute '{}' must be a string", key));
+    std::string options;
+    for (const char* o : allowed) {
+      if (*s == o) return *s;
+      options += options.empty() ? o : std::string(", ") + o;
+    }
+    fail(fmt::format("attribute '{}' is \"{}\"; expected one of {}", key, *s, options));
+  }
+  const Type& declared_one(const std::vector<Type>& declared) const {
+    check(declared.size() == 1, "result type must be declared");
+    return declared[0];
+  }
+};
+
+bool suffix_of(const Shape& b, const Shape& a) {
+  if (b.size() > a.size()) return false;
+  return std::equal(b.begin(), b.end(), a.end() - static_cast<std::ptrdiff_t>(b.size()));
+}
+
+// Element counts equal as symbolic products: same constant factor, same multiset of symbols.
+bool same_element_count(const Shape& a, const Shape& b) {
+  auto split = [](const Shape& s) {
+    int64_t c = 1;
+    std::multiset<std::string> syms;
+    for (const Dim& d : s) {
+      if (d.is_const()) c *= d.value;
+      else syms.insert(d.sym);
+    }
+    return std::make_pair(c, syms);
+  };
+  return split(a) == split(b);
+}
+
+}  // namespace
+
+std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, const Attrs& attrs,
+                                     const std::vector<Type>& declared) {
+  Rule r{kind, in, attrs};
+  const OpInfo& oi = info(kind);
+  r.check(static_cast<int>(in.size()) >= oi.min_inputs && static_cast<int>(in.size()) <= oi.max_inputs,
+          fmt::format("takes {} operand(s), got {}",
+                      oi.min_inputs == oi.max_inputs ? fmt::format("{}", oi.min_inputs)
+                                                     : fmt::format("{}..{}", oi.min_inputs, oi.max_inputs),
+                      in.size()));
+  for (const Type& t : in)
+    for (const Dim& d : t.shape)
+      r.check(!d.is_const() || d.value >= 0, fmt::format("operand type {} has a negative dim", to_string(t)));
+
+  switch (kind) {
+    case OpKind::Weight: {
+      const AttrValue* n = r.attr("name");
+      r.check(n && std::holds_alternative<std::string>(*n) && !std::get<std::string>(*n).empty(),
+              "attribute 'name' (the tensor's name) must be a non-empty string");
+      return {r.declared_one(declared)};
+    }
+    case OpKind::Constant: {
+      r.float_attr("value", true);
+      const Type& t = r.declared_one(declared);
+      r.check(!is_quantized(t.dtype), "result cannot be a quantized type");
+      return {t};
+    }
+    case OpKind::Embedding: {
+      r.rank_is(0, 2);
+      r.any_float(0);
+      r.dtype_is(1, DType::I32);
+      Shape s = in[1].shape;
+      s.push_back(in[0].shape[1]);
+      return {{DType::F32, s}};
+    }
+    case OpKind::MatMul: {
+      r.rank_at_least(0, 1);
+      r.dense_float(0);
+      r.rank_is(1, 2);
+      r.any_float(1);
+      r.dim_eq(in[0].shape.back(), in[1].shape[1], "last dim of x must equal dim 1 of w[N, K]");
+      Shape s = in[0].shape;
+      s.back() = in[1].shape[0];
+      return {{DType::F32, s}};
+    }
+    case OpKind::Add:
+    case OpKind::Mul:
+      r.dense_float(0);
+      r.dense_float(1);
+      r.check(suffix_of(in[1].shape, in[0].shape),
+              fmt::format("shape of {} must be a suffix of {} (broadcast over leading dims)", r.desc(1), r.desc(0)));
+      return {in[0]};
+    case OpKind::Scale:
+      r.dense_float(0);
+      r.float_attr("factor", true);
+      return {in[0]};
+    case OpKind::Gelu:
+    case OpKind::GeGlu:
+      r.str_attr("approximate", {"none", "tanh"}, "none");
+      [[fallthrough]];
+    case OpKind::Silu:
+    case OpKind::Sigmoid:
+    case OpKind::Softcap:
+    case OpKind::SwiGlu:
+      for (size_t i = 0; i < in.size(); ++i) r.dense_float(i);
+      if (in.size() == 2) r.same_shape(0, 1);
+      if (kind == OpKind::Softcap) r.check(r.float_attr("cap", true) > 0, "attribute 'cap' must be > 0");
+      return {in[0]};
+    case OpKind::Cast: {
+      r.dense_float(0);
+      const Type& t = r.declared_one(declared);
+      r.check(!is_quantized(t.dtype) && t.dtype != DType::I32, "can only cast to f32, f16 or bf16");
+      r.check(t.shape == in[0].shape, "result shape must equal the operand's");
+      return {t};
+    }
+    case OpKind::RmsNorm:
+    case OpKind::LayerNorm:
+      r.rank_at_least(0, 1);
+      r.dense_float(0);
+      for (size_t i = 1; i < in.size(); ++i) {
+        r.rank_is(i, 1);
+        r.dense_float(i);
+        r.dim_eq(in[i].shape[0], in[0].shape.back(), fmt::format("{} must match the last dim of x", r.desc(i)));
+      }
+      r.check(r.float_attr("eps", true) > 0, "attribute 'eps' must be > 0");
+      r.float_attr("offset", false);
+      return {in[0]};
+    case OpKind::Softmax:
+      r.rank_at_least(0, 1);
+      r.dense_float(0);
+      return {in[0]};
+    case OpKind::Rope: {
+      r.rank_is(0, 3);
+      r.dense_float(0);
+      r.rank_is(1, 1);
+      r.dtype_is(1, DType::I32);
+      r.dim_eq(in[1].shape[0], in[0].shape[0], "pos must have one entry per row of x[T, H, Dh]");
+      const Dim& dh = in[0].shape[2];
+      r.check(dh.is_const(), "head dim must be constant");
+      int64_t rot = r.int_attr("rotary_dims", false, dh.value);
+      r.check(rot > 0 && rot % 2 == 0 && rot <= dh.value,
+              fmt::format("attribute 'rotary_dims' ({}) must be even and in (0, {}]", rot, dh.value));
+      r.check(r.float_attr("theta", true) > 0, "attribute 'theta' must be > 0");
+      r.str_attr("layout", {"neox", "interleaved"}, "neox");
+      std::string scaling = r.str_attr("scaling", {"none", "linear", "llama3"}, "none");
+      if (scaling != "none") r.check(r.float_attr("factor", true) > 0, "attribute 'factor' must be > 0");
+      if (scaling == "llama3") {
+        r.float_attr("low_freq_factor", true);
+        r.float_attr("high_freq_factor", true);
+        r.int_attr("original_max_position", true);
+      }
+      return {in[0]};
+    }
+    case OpKind::Attention: {
+      for (size_t i = 0; i < 3; ++i) {
+        r.rank_is(i, 3);
+        r.dense_float(i);
+      }
+      r.rank_is(3, 1);
+      r.dtype_is(3, DType::I32);
+      const Shape &q = in[0].shape, &k = in[1].shape, &v = in[2].shape;
+      r.dim_eq(in[3].shape[0], q[0], "pos must have one entry per query row");
+      r.dim_eq(k[0], v[0], "k and v must have the same number of rows");
+      r.dim_eq(k[1], v[1], "k and v must have the same number of heads");
+      r.dim_eq(q[2], k[2], "q and k must have the same head dim");
+      r.check(q[1].is_const() && k[1].is_const() && k[1].value > 0 && q[1].value % k[1].value == 0,
+              "query heads must be a constant multiple of key/value heads (GQA)");
+      r.float_attr("scale", true);
+      r.check(r.int_attr("window", false) >= 0, "attribute 'window' must be >= 0 (0: no window)");
+      r.check(r.float_attr("softcap", false) >= 0, "attribute 'softcap' must be >= 0 (0: none)");
+      return {{DType::F32, {q[0], q[1], v[2]}}};
+    }
+    case OpKind::Conv1d: {
+      r.rank_is(0, 2);
+      r.rank_is(1, 2);
+      r.rank_is(2, 2);
+      for (size_t i = 0; i < 3; ++i) r.dense_float(i);
+      const Shape &x = in[0].shape, &w = in[1].shape, &st = in[2].shape;
+      r.dim_eq(w[0], x[1], "w[C, K] must have one row per channel of x[T, C]");
+      r.check(w[1].is_const() && w[1].value >= 1, "kernel size (dim 1 of w) must be a constant >= 1");
+      r.dim_eq(st[0], Dim::of(w[1].value - 1), "state must hold K-1 rows");
+      r.dim_eq(st[1], x[1], "state must have one column per channel");
+      r.str_attr("activation", {"none", "silu"}, "none");
+      return {in[0], in[2]};
+    }
+    case OpKind::ArgMax: {
+      r.rank_at_least(0, 1);
+      r.dense_float(0);
+      Shape s(in[0].shape.begin(), in[0].shape.end() - 1);
+      return {{DType::I32, s}};
+    }
+    case OpKind::TopK: {
+      r.rank_at_least(0, 1);
+      r.dense_float(0);
+      int64_t k = r.int_attr("k", true);
+      const Dim& n = in[0].shape.back();
+      r.check(k >= 1 && (!n.is_const() || k <= n.value),
+              fmt::format("attribute 'k' ({}) must be in [1, {}]", k, to_string(n)));
+      Shape s = in[0].shape;
+      s.back() = Dim::of(k);
+      return {{DType::F32, s}, {DType::I32, s}};
+    }
+    case OpKind::Reshape: {
+      const Type& t = r.declared_one(declared);
+      r.check(t.dtype == in[0].dtype, "reshape keeps the dtype");
+      r.check(same_element_count(t.shape, in[0].shape),
+              fmt::format("cannot reshape {} to {}: element counts differ", to_string(in[0]), to_string(t)));
+      return {t};
+    }
+    case OpKind::Slice: {
+      int64_t axis = r.int_attr("axis", true), start = r.int_attr("start", true), size = r.int_attr("size", true);
+      int64_t rank = static_cast<int64_t>(in[0].shape.size());
+      r.check(axis >= 0 && axis < rank, fmt::format("attribute 'axis' ({}) out of range for rank {}", axis, rank));
+      const Dim& d = in[0].shape[static_cast<size_t>(axis)];
+      r.check(start >= 0 && size >= 1 && (!d.is_const() || start + size <= d.value),
+              fmt::format("slice [{}, {}) out of range for dim {}", start, start + size, to_string(d)));
+      Type t = in[0];
+      t.shape[static_cast<size_t>(axis)] = Dim::of(size);
+      return {t};
+    }
+  }
+  r.fail("unknown op");
+}
+
+void verify(const Graph& g) {
+  std::vector<bool> defined(g.values.size(), false);
+  std::set<std::string> names;
+  auto define = [&](ValueId v, const std::string& where) {
+    if (v < 0 || static_cast<size_t>(v) >= g.values.size())
+      throw IrError(fmt::format("graph @{}: {} defines an unknown value #{}", g.name, where, v));
+    if (defined[static_cast<size_t>(v)])
+      throw IrError(fmt::format("graph @{}: value %{} defined twice ({})", g.name, g.value(v).name, where));
+    if (!names.insert(g.value(v).name).second)
+      throw IrError(fmt::format("graph @{}: value name %{} is not unique", g.name, g.value(v).name));
+    defined[static_cast<size_t>(v)] = true;
+  };
+  for (ValueId v : g.inputs) define(v, "an input");
+  for (size_t i = 0; i < g.ops.size(); ++i) {
+    const Op& op = g.ops[i];
+    std::vector<Type> in_types, declared;
+    for (size_t j = 0; j < op.inputs.size(); ++j) {
+      ValueId v = op.inputs[j];
+      if (v < 0 || static_cast<size_t>(v) >= g.values.size() || !defined[static_cast<size_t>(v)])
+        throw IrError(fmt::format("graph @{}: op #{} '{}': operand {} is used before it is defined", g.name, i,
+                                  name(op.kind), j));
+      in_types.push_back(g.type(v));
+    }
+    if (static_cast<int>(op.results.size()) != info(op.kind).num_results)
+      throw IrError(fmt::format("graph @{}: op #{} '{}' must have {} result(s), has {}", g.name, i, name(op.kind),
+                                info(op.kind).num_results, op.results.size()));
+    for (ValueId v : op.results) {
+      if (v < 0 || static_cast<size_t>(v) >= g.values.size())
+        throw IrError(fmt::format("graph @{}: op #{} '{}' has an unknown result", g.name, i, name(op.kind)));
+      declared.push_back(g.type(v));
+    }
+    std::vector<Type> inferred;
+    try {
+      inferred = infer_result_types(op.kind, in_types, op.attrs, declared);
+    } catch (const IrError& e) {
+      throw IrError(fmt::format("graph @{}: op #{} {}", g.name, i, e.what()));
+    }
+    for (size_t j = 0; j < op.results.size(); ++j) {
+      if (!(inferred[j] == declared[j]))
+        throw IrError(fmt::format("graph @{}: op #{} '{}': result {} (%{}) is declared {} but the rule gives {}",
+                                  g.name, i, name(op.kind), j, g.value(op.results[j]).name,
+                                  to_string(declared[j]), to_string(inferred[j])));
+      define(op.results[j], fmt::format("op #{} '{}'", i, name(op.kind)));
+    }
+  }
+  for (ValueId v : g.outputs)
+    if (v < 0 || static_cast<size_t>(v) >= g.values.size() || !defined[static_cast<size_t>(v)])
+      throw IrError(fmt::format("graph @{}: an output is not defined", g.name));
+}
+
+void verify(const Module& m) {
+  std::set<std::string> names;
+  for (const Graph& g : m.graphs) {
+    if (!names.insert(g.name).second) throw IrError(fmt::format("graph name @{} is not unique", g.name));
+    verify(g);
+  }
+}
+
+}  // namespace vkllm::ir

@@ -1,0 +1,56 @@
+// Runs a compiled graph on a Vulkan device. Construction allocates every buffer at the maximum
+// symbol values, uploads the weights once and records the dispatch sequence into a command buffer
+// once; run() then only writes the step parameters (symbol values, indirect dispatch sizes, inputs),
+// submits and waits. Nothing is allocated or recorded per step.
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "codegen/compile_graph.h"
+#include "ir/host_tensor.h"
+#include "ir/reference.h"
+
+namespace vkllm::runtime {
+
+class Device;
+
+struct KernelTiming {
+  std::string kernel;   // kernel name
+  int op_index;
+  double microseconds;  // GPU time from timestamps
+};
+
+class GraphExecutor {
+ public:
+  // `max_symbols` bounds every symbol (sizes buffers); `weights` supplies each weight op's data.
+  GraphExecutor(Device& device, codegen::CompiledGraph graph, const ir::SymbolBindings& max_symbols,
+                const ir::WeightFn& weights);
+  ~GraphExecutor();
+  GraphExecutor(const GraphExecutor&) = delete;
+  GraphExecutor& operator=(const GraphExecutor&) = delete;
+
+  // Data of graph input `name` for the next run, in the input's dtype, sized for the symbols of that run.
+  void set_input(std::string_view name, const void* data, size_t bytes);
+  // Fills every non-weight buffer with a 32-bit pattern (tests poison outputs with NaN before a run).
+  void fill_activations(uint32_t pattern);
+  // Binds symbols (each <= its max), writes step parameters, submits the recorded work and waits.
+  void run(const ir::SymbolBindings& symbols);
+  // Graph output `name` (a value name listed in graph outputs) from the last run, as a host tensor.
+  ir::HostTensor read_output(std::string_view name) const;
+  // Per-dispatch GPU times of the last run; empty unless profiling was enabled.
+  void set_profiling(bool on);
+  std::vector<KernelTiming> last_timings() const;
+
+  const codegen::CompiledGraph& graph() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vkllm::runtime
