@@ -1,1 +1,69 @@
-int main() { return 0; }
+// vkllm: the command-line entry. Dispatches to a subcommand; flags are parsed by gflags.
+#include <fmt/format.h>
+#include <gflags/gflags.h>
+
+#include <cstring>
+#include <exception>
+
+#include "cli/commands.h"
+
+namespace vkllm::cli {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"doctor", "list Vulkan devices and their features; say which one vkllm will use",
+       "vkllm doctor [--device N|NAME] [--json]", run_doctor},
+      {"opt", "parse textual IR, run passes, print the result", "vkllm opt FILE.ir [--passes a,b,c]", run_opt},
+      {"tokenize", "text (one JSON string per line on stdin) to token ids", "vkllm tokenize --model DIR",
+       run_tokenize},
+      {"detokenize", "token ids (one JSON array per line on stdin) to text", "vkllm detokenize --model DIR",
+       run_detokenize},
+      {"template", "render the model's chat template for a JSON request on stdin", "vkllm template --model DIR",
+       run_template},
+  };
+  return table;
+}
+
+namespace {
+void print_help() {
+  fmt::print("vkllm: compile and serve LLMs on any Vulkan GPU\n\nUsage: vkllm <command> [options]\n\nCommands:\n");
+  for (const Command& c : commands()) fmt::print("  {:<12} {}\n", c.name, c.summary);
+  fmt::print("\nRun 'vkllm <command> --help' for a command's options.\n");
+}
+}  // namespace
+
+}  // namespace vkllm::cli
+
+int main(int argc, char** argv) {
+  using namespace vkllm::cli;
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    print_help();
+    return argc < 2 ? 1 : 0;
+  }
+  const Command* cmd = nullptr;
+  for (const Command& c : commands())
+    if (argv[1] == std::string(c.name)) cmd = &c;
+  if (!cmd) {
+    fmt::print(stderr, "vkllm: unknown command '{}'\n\n", argv[1]);
+    print_help();
+    return 2;
+  }
+  // gflags sees "vkllm <command> ..." as its argv; positional arguments stay after parsing.
+  int sub_argc = argc - 1;
+  char** sub_argv = argv + 1;
+  gflags::SetUsageMessage(cmd->usage);
+  for (int i = 1; i < sub_argc; ++i)
+    if (!std::strcmp(sub_argv[i], "--help") || !std::strcmp(sub_argv[i], "-h")) {
+      fmt::print("{}\n\n{}\n", cmd->usage, cmd->summary);
+      gflags::ShowUsageWithFlagsRestrict(argv[0], (std::string("cmd_") + cmd->name).c_str());
+      return 0;
+    }
+  gflags::ParseCommandLineFlags(&sub_argc, &sub_argv, true);
+  Args args(sub_argv + 1, sub_argv + sub_argc);
+  try {
+    return cmd->run(args);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "vkllm {}: error: {}\n", cmd->name, e.what());
+    return 1;
+  }
+}

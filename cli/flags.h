@@ -1,0 +1,7 @@
+// Flags shared by several subcommands (defined once in flags.cpp).
+#pragma once
+#include <gflags/gflags_declare.h>
+
+DECLARE_string(model);   // model folder / artifact / GGUF file, for commands that take it as a flag
+DECLARE_string(device);  // Vulkan device: index or name substring; VKLLM_DEVICE when empty
+DECLARE_bool(json);      // machine-readable output
