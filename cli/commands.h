@@ -24,5 +24,6 @@ int run_opt(const Args& args);
 int run_tokenize(const Args& args);
 int run_detokenize(const Args& args);
 int run_template(const Args& args);
+int run_synth(const Args& args);
 
 }  // namespace vkllm::cli

@@ -5,3 +5,4 @@
 DECLARE_string(model);   // model folder / artifact / GGUF file, for commands that take it as a flag
 DECLARE_string(device);  // Vulkan device: index or name substring; VKLLM_DEVICE when empty
 DECLARE_bool(json);      // machine-readable output
+DECLARE_string(o);       // output path (folder or file, per command)

@@ -20,6 +20,9 @@ const std::vector<Command>& commands() {
        run_detokenize},
       {"template", "render the model's chat template for a JSON request on stdin", "vkllm template --model DIR",
        run_template},
+      {"synth", "write a random-weight checkpoint in Hugging Face layout (for tests and benchmarks)",
+       "vkllm synth --family F --preset P -o DIR [--seed S] [--dtype bfloat16|float16|float32] [--set key=value,...]",
+       run_synth},
   };
   return table;
 }

@@ -157,19 +157,22 @@ const TensorView* SafetensorsFile::find(const std::string& name) const {
   return it == tensors_.end() ? nullptr : &it->second;
 }
 
-void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+int64_t TensorHeader::bytes() const {
+  int64_t n = element_size(dtype);
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+void write_safetensors_streaming(const std::filesystem::path& path, const std::vector<TensorHeader>& infos,
+                                 const std::function<void(size_t, std::span<uint8_t>)>& fill,
+                                 const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
-  for (const TensorToWrite& t : tensors) {
-    int64_t numel = 1;
-    for (int64_t d : t.shape) numel *= d;
-    if (static_cast<uint64_t>(numel * element_size(t.dtype)) != t.bytes.size())
-      throw FormatError(fmt::format("write {}: tensor '{}' has {} bytes, its shape needs {}", path.string(), t.name,
-                                    t.bytes.size(), numel * element_size(t.dtype)));
-    header[t.name] = {{"dtype", to_string(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
-    offset += t.bytes.size();
+  for (const TensorHeader& t : infos) {
+    const uint64_t n = static_cast<uint64_t>(t.bytes());
+    header[t.name] = {{"dtype", to_string(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + n}}};
+    offset += n;
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
@@ -180,9 +183,27 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
   out.write(reinterpret_cast<const char*>(len), 8);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  for (const TensorToWrite& t : tensors)
-    out.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
+  std::vector<uint8_t> buffer;
+  for (size_t i = 0; i < infos.size(); ++i) {
+    buffer.resize(static_cast<size_t>(infos[i].bytes()));
+    fill(i, buffer);
+    out.write(reinterpret_cast<const char*>(buffer.data()), static_cast<std::streamsize>(buffer.size()));
+  }
   if (!out) throw FormatError(fmt::format("write {} failed (disk full?)", path.string()));
+}
+
+void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  std::vector<TensorHeader> infos;
+  for (const TensorToWrite& t : tensors) {
+    infos.push_back({t.name, t.dtype, t.shape});
+    if (static_cast<uint64_t>(infos.back().bytes()) != t.bytes.size())
+      throw FormatError(fmt::format("write {}: tensor '{}' has {} bytes, its shape needs {}", path.string(), t.name,
+                                    t.bytes.size(), infos.back().bytes()));
+  }
+  write_safetensors_streaming(
+      path, infos, [&](size_t i, std::span<uint8_t> out) { std::copy(tensors[i].bytes.begin(), tensors[i].bytes.end(), out.begin()); },
+      metadata);
 }
 
 }  // namespace vkllm::frontends

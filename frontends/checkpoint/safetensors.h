@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -70,6 +71,18 @@ struct TensorToWrite {
   std::vector<int64_t> shape;
   std::vector<uint8_t> bytes;
 };
+
+// Writes a file whose tensors are described by `infos` (bytes left empty); `fill(i, out)` produces
+// tensor i's data into `out`, in order, so files larger than memory can be written.
+struct TensorHeader {
+  std::string name;
+  StDType dtype;
+  std::vector<int64_t> shape;
+  int64_t bytes() const;
+};
+void write_safetensors_streaming(const std::filesystem::path& path, const std::vector<TensorHeader>& infos,
+                                 const std::function<void(size_t index, std::span<uint8_t> out)>& fill,
+                                 const std::map<std::string, std::string>& metadata = {});
 
 // Writes tensors in the given order (data aligned to 8 bytes, header padded with spaces as HF does).
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,

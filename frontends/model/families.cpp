@@ -1,0 +1,260 @@
+// The family descriptions: how each supported architecture differs, read from its config.json.
+// Semantics follow Hugging Face transformers' modeling files for each family.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <functional>
+
+#include "frontends/checkpoint/safetensors.h"
+#include "frontends/model/model_spec.h"
+
+namespace vkllm::frontends {
+namespace {
+
+using json = nlohmann::json;
+
+// Typed access to config fields with errors that name the field.
+struct ConfigReader {
+  const json& j;
+  std::string arch;
+
+  bool has(const char* k) const { return j.contains(k) && !j[k].is_null(); }
+  int64_t integer(const char* k) const {
+    if (!has(k) || !j[k].is_number_integer())
+      throw FormatError(fmt::format("config.json ({}): '{}' must be an integer", arch, k));
+    return j[k].get<int64_t>();
+  }
+  int64_t integer(const char* k, int64_t dflt) const { return has(k) ? integer(k) : dflt; }
+  double number(const char* k, double dflt) const {
+    if (!has(k)) return dflt;
+    if (!j[k].is_number()) throw FormatError(fmt::format("config.json ({}): '{}' must be a number", arch, k));
+    return j[k].get<double>();
+  }
+  bool boolean(const char* k, bool dflt) const {
+    if (!has(k)) return dflt;
+    if (!j[k].is_boolean()) throw FormatError(fmt::format("config.json ({}): '{}' must be true or false", arch, k));
+    return j[k].get<bool>();
+  }
+  std::string string(const char* k, const std::string& dflt) const {
+    if (!has(k)) return dflt;
+    if (!j[k].is_string()) throw FormatError(fmt::format("config.json ({}): '{}' must be a string", arch, k));
+    return j[k].get<std::string>();
+  }
+};
+
+// RoPE from a rope_scaling-style object (rope_type/type, factor, ...) over a base theta.
+RopeSpec rope_from(const ConfigReader& c, double theta, const json* scaling, int64_t rotary_dims) {
+  RopeSpec r;
+  r.theta = theta;
+  r.rotary_dims = rotary_dims;
+  if (!scaling || scaling->is_null()) return r;
+  if (!scaling->is_object()) throw FormatError(fmt::format("config.json ({}): rope_scaling must be an object", c.arch));
+  ConfigReader s{*scaling, c.arch};
+  std::string type = s.string("rope_type", s.string("type", "default"));
+  if (type == "default") return r;
+  if (type == "linear") {
+    r.scaling = "linear";
+    r.factor = s.number("factor", 1.0);
+  } else if (type == "llama3") {
+    r.scaling = "llama3";
+    r.factor = s.number("factor", 8.0);
+    r.low_freq_factor = s.number("low_freq_factor", 1.0);
+    r.high_freq_factor = s.number("high_freq_factor", 4.0);
+    r.original_max_position = s.integer("original_max_position_embeddings", 8192);
+  } else {
+    throw FormatError(fmt::format("config.json ({}): RoPE scaling type '{}' is not supported (supported: default, "
+                                  "linear, llama3)",
+                                  c.arch, type));
+  }
+  return r;
+}
+
+// Theta and scaling for layers of one kind, from either the classic fields (rope_theta +
+// rope_scaling) or the newer `rope_parameters` (flat, or keyed by layer type).
+RopeSpec rope_for(const ConfigReader& c, const char* layer_type, double default_theta, int64_t rotary_dims) {
+  if (c.has("rope_parameters")) {
+    const json& rp = c.j["rope_parameters"];
+    const json* p = &rp;
+    if (rp.is_object() && rp.contains(layer_type)) p = &rp[layer_type];
+    ConfigReader pr{*p, c.arch};
+    return rope_from(c, pr.number("rope_theta", default_theta), p, rotary_dims);
+  }
+  const json* scaling = c.has("rope_scaling") ? &c.j["rope_scaling"] : nullptr;
+  return rope_from(c, c.number("rope_theta", default_theta), scaling, rotary_dims);
+}
+
+// Layer kinds from `layer_types` when the config lists them, else from the family's rule.
+void assign_layer_kinds(const ConfigReader& c, ModelSpec& m, const std::function<bool(int64_t)>& sliding_rule) {
+  m.layers.assign(static_cast<size_t>(m.num_layers), {});
+  if (c.has("layer_types")) {
+    const json& lt = c.j["layer_types"];
+    if (!lt.is_array() || static_cast<int64_t>(lt.size()) != m.num_layers)
+      throw FormatError(fmt::format("config.json ({}): layer_types must list {} layers", c.arch, m.num_layers));
+    for (int64_t i = 0; i < m.num_layers; ++i) {
+      std::string t = lt[static_cast<size_t>(i)].is_string() ? lt[static_cast<size_t>(i)].get<std::string>() : "";
+      if (t == "sliding_attention") m.layers[static_cast<size_t>(i)].kind = LayerKind::SlidingAttention;
+      else if (t != "full_attention")
+        throw FormatError(fmt::format("config.json ({}): layer_types[{}] = '{}' is not supported here", c.arch, i, t));
+    }
+  } else {
+    for (int64_t i = 0; i < m.num_layers; ++i)
+      if (sliding_rule(i)) m.layers[static_cast<size_t>(i)].kind = LayerKind::SlidingAttention;
+  }
+  bool any_sliding = false;
+  for (const LayerSpec& l : m.layers) any_sliding |= l.kind == LayerKind::SlidingAttention;
+  if (any_sliding && m.sliding_window <= 0)
+    throw FormatError(fmt::format("config.json ({}): sliding layers need a positive 'sliding_window'", c.arch));
+}
+
+// Fields every family shares (Llama naming).
+void read_common(const ConfigReader& c, ModelSpec& m) {
+  m.vocab_size = c.integer("vocab_size");
+  m.hidden_size = c.integer("hidden_size");
+  m.intermediate_size = c.integer("intermediate_size");
+  m.num_layers = c.integer("num_hidden_layers");
+  m.num_heads = c.integer("num_attention_heads");
+  m.num_kv_heads = c.integer("num_key_value_heads", m.num_heads);
+  if (m.num_heads <= 0 || m.hidden_size <= 0 || m.num_layers <= 0 || m.vocab_size <= 0 || m.intermediate_size <= 0)
+    throw FormatError(fmt::format("config.json ({}): sizes must be positive", c.arch));
+  m.head_dim = c.integer("head_dim", m.hidden_size / m.num_heads);
+  if (m.num_kv_heads <= 0 || m.num_heads % m.num_kv_heads != 0)
+    throw FormatError(fmt::format("config.json ({}): num_attention_heads ({}) must be a multiple of "
+                                  "num_key_value_heads ({})", c.arch, m.num_heads, m.num_kv_heads));
+  if (m.head_dim <= 0 || m.head_dim % 2 != 0)
+    throw FormatError(fmt::format("config.json ({}): head_dim ({}) must be positive and even", c.arch, m.head_dim));
+  m.max_position = c.integer("max_position_embeddings", 4096);
+  m.norm_eps = c.number("rms_norm_eps", 1e-6);
+  m.tie_word_embeddings = c.boolean("tie_word_embeddings", false);
+  m.attn_scale = 1.0 / std::sqrt(static_cast<double>(m.head_dim));
+  m.bos_token_id = c.integer("bos_token_id", -1);
+  std::string act = c.string("hidden_act", c.string("hidden_activation", "silu"));
+  if (act == "silu" || act == "swish") m.activation = Activation::Silu;
+  else if (act == "gelu_pytorch_tanh" || act == "gelu_new") m.activation = Activation::GeluTanh;
+  else if (act == "gelu") m.activation = Activation::Gelu;
+  else throw FormatError(fmt::format("config.json ({}): activation '{}' is not supported", c.arch, act));
+}
+
+// Same rope on every layer (all but Gemma 3).
+void uniform_rope(const ConfigReader& c, ModelSpec& m, double default_theta) {
+  int64_t rot = static_cast<int64_t>(std::llround(static_cast<double>(m.head_dim) * c.number("partial_rotary_factor", 1.0)));
+  RopeSpec r = rope_for(c, "full_attention", default_theta, rot);
+  for (LayerSpec& l : m.layers) l.rope = r;
+}
+
+void describe_llama(const ConfigReader& c, ModelSpec& m) {
+  read_common(c, m);
+  m.qkv_bias = m.o_bias = c.boolean("attention_bias", false);
+  m.mlp_bias = c.boolean("mlp_bias", false);
+  m.sliding_window = c.integer("sliding_window", 0);
+  // Mistral's sliding window (when set) applies to every layer.
+  assign_layer_kinds(c, m, [&](int64_t) { return m.sliding_window > 0; });
+  uniform_rope(c, m, 10000.0);
+}
+
+void describe_qwen(const ConfigReader& c, ModelSpec& m, bool qwen3) {
+  read_common(c, m);
+  m.qkv_bias = qwen3 ? c.boolean("attention_bias", false) : true;
+  m.o_bias = qwen3 && c.boolean("attention_bias", false);
+  m.qk_norm = qwen3;
+  bool use_sliding = c.boolean("use_sliding_window", false);
+  m.sliding_window = use_sliding ? c.integer("sliding_window", 0) : 0;
+  int64_t max_window_layers = c.integer("max_window_layers", m.num_layers);
+  // transformers: with use_sliding_window, layers from max_window_layers on use the window.
+  assign_layer_kinds(c, m, [&](int64_t i) { return use_sliding && i >= max_window_layers; });
+  uniform_rope(c, m, 10000.0);
+}
+
+void describe_gemma(const ConfigReader& c, ModelSpec& m, bool gemma3) {
+  read_common(c, m);
+  m.norm_offset = 1.0;
+  m.sandwich_norms = true;
+  m.tie_word_embeddings = c.boolean("tie_word_embeddings", true);
+  m.qkv_bias = m.o_bias = c.boolean("attention_bias", false);
+  m.qk_norm = gemma3;
+  m.embedding_scale = std::sqrt(static_cast<double>(m.hidden_size));
+  m.attn_scale = 1.0 / std::sqrt(c.number("query_pre_attn_scalar", static_cast<double>(m.head_dim)));
+  m.attn_softcap = c.number("attn_logit_softcapping", gemma3 ? 0.0 : 50.0);
+  m.final_softcap = c.number("final_logit_softcapping", gemma3 ? 0.0 : 30.0);
+  m.sliding_window = c.integer("sliding_window", 4096);
+  if (!gemma3) {
+    assign_layer_kinds(c, m, [](int64_t i) { return i % 2 == 0; });
+    uniform_rope(c, m, 10000.0);
+    return;
+  }
+  int64_t pattern = c.integer("sliding_window_pattern", 6);
+  assign_layer_kinds(c, m, [&](int64_t i) { return pattern <= 0 || (i + 1) % pattern != 0; });
+  RopeSpec global = rope_for(c, "full_attention", 1000000.0, m.head_dim);
+  RopeSpec local;
+  if (c.has("rope_parameters")) {
+    local = rope_for(c, "sliding_attention", 10000.0, m.head_dim);
+  } else {
+    local.theta = c.number("rope_local_base_freq", 10000.0);
+    local.rotary_dims = m.head_dim;
+  }
+  for (LayerSpec& l : m.layers) l.rope = l.kind == LayerKind::SlidingAttention ? local : global;
+}
+
+struct FamilyEntry {
+  FamilyInfo info;
+  void (*describe)(const ConfigReader&, ModelSpec&);
+};
+
+const std::vector<FamilyEntry>& family_table() {
+  static const std::vector<FamilyEntry> table = {
+      {{"llama", {"LlamaForCausalLM"}}, describe_llama},
+      {{"mistral", {"MistralForCausalLM"}}, describe_llama},
+      {{"qwen2", {"Qwen2ForCausalLM"}}, [](const ConfigReader& c, ModelSpec& m) { describe_qwen(c, m, false); }},
+      {{"qwen3", {"Qwen3ForCausalLM"}}, [](const ConfigReader& c, ModelSpec& m) { describe_qwen(c, m, true); }},
+      {{"gemma2", {"Gemma2ForCausalLM"}}, [](const ConfigReader& c, ModelSpec& m) { describe_gemma(c, m, false); }},
+      {{"gemma3", {"Gemma3ForCausalLM"}}, [](const ConfigReader& c, ModelSpec& m) { describe_gemma(c, m, true); }},
+  };
+  return table;
+}
+
+std::vector<int64_t> token_ids(const json& v) {
+  std::vector<int64_t> out;
+  if (v.is_number_integer()) out.push_back(v.get<int64_t>());
+  else if (v.is_array())
+    for (const json& e : v)
+      if (e.is_number_integer()) out.push_back(e.get<int64_t>());
+  return out;
+}
+
+}  // namespace
+
+const std::vector<FamilyInfo>& supported_families() {
+  static const std::vector<FamilyInfo> infos = [] {
+    std::vector<FamilyInfo> v;
+    for (const FamilyEntry& e : family_table()) v.push_back(e.info);
+    return v;
+  }();
+  return infos;
+}
+
+ModelSpec describe_model(const json& config, const json& generation_config) {
+  if (!config.is_object()) throw FormatError("config.json: not a JSON object");
+  auto archs = config.find("architectures");
+  std::string arch;
+  if (archs != config.end() && archs->is_array() && !archs->empty() && (*archs)[0].is_string())
+    arch = (*archs)[0].get<std::string>();
+  std::string supported;
+  for (const FamilyEntry& e : family_table())
+    for (const std::string& a : e.info.architectures) {
+      supported += supported.empty() ? a : ", " + a;
+      if (a == arch) {
+        ModelSpec m;
+        m.family = e.info.family;
+        m.architecture = arch;
+        ConfigReader reader{config, arch};
+        e.describe(reader, m);
+        m.eos_token_ids = token_ids(generation_config.is_object() && generation_config.contains("eos_token_id")
+                                        ? generation_config["eos_token_id"]
+                                        : config.value("eos_token_id", json()));
+        return m;
+      }
+    }
+  throw FormatError(fmt::format("config.json: architecture '{}' is not supported (supported: {})",
+                                arch.empty() ? "<none given>" : arch, supported));
+}
+
+}  // namespace vkllm::frontends
