@@ -22,7 +22,8 @@ struct ReferenceRun {
 
 // Runs `g` with symbols bound as given. `inputs` maps graph input names to tensors whose dtype
 // and shape match the input's type under the bindings; each result is rounded to its declared
-// dtype. Throws IrError on a missing input, a shape mismatch or an unbound symbol.
+// dtype. Throws IrError on a missing input, a name that is not an input of `g`, a shape mismatch,
+// an unbound symbol, or a weight whose tensor does not match its declared type.
 ReferenceRun run_reference(const Graph& g, const SymbolBindings& symbols,
                            const std::map<std::string, HostTensor>& inputs, const WeightFn& weights);
 

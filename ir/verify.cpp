@@ -93,6 +93,14 @@ bool suffix_of(const Shape& b, const Shape& a) {
   return std::equal(b.begin(), b.end(), a.end() - static_cast<std::ptrdiff_t>(b.size()));
 }
 
+// Whether the product of the constant dims of s overflows int64 (same_element_count needs it not to).
+bool constant_product_overflows(const Shape& s) {
+  int64_t c = 1;
+  for (const Dim& d : s)
+    if (d.is_const() && __builtin_mul_overflow(c, d.value, &c)) return true;
+  return false;
+}
+
 // Element counts equal as symbolic products: same constant factor, same multiset of symbols.
 bool same_element_count(const Shape& a, const Shape& b) {
   auto split = [](const Shape& s) {
@@ -273,6 +281,8 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
     case OpKind::Reshape: {
       const Type& t = r.declared_one(declared);
       r.check(t.dtype == in[0].dtype, "reshape keeps the dtype");
+      for (const Shape* s : {&t.shape, &in[0].shape})
+        r.check(!constant_product_overflows(*s), fmt::format("element count of {} overflows int64", to_string(*s)));
       r.check(same_element_count(t.shape, in[0].shape),
               fmt::format("cannot reshape {} to {}: element counts differ", to_string(in[0]), to_string(t)));
       return {t};
@@ -282,8 +292,9 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       int64_t rank = static_cast<int64_t>(in[0].shape.size());
       r.check(axis >= 0 && axis < rank, fmt::format("attribute 'axis' ({}) out of range for rank {}", axis, rank));
       const Dim& d = in[0].shape[static_cast<size_t>(axis)];
-      r.check(start >= 0 && size >= 1 && (!d.is_const() || start + size <= d.value),
-              fmt::format("slice [{}, {}) out of range for dim {}", start, start + size, to_string(d)));
+      // size <= d - start rather than start + size <= d: huge attributes must not overflow.
+      r.check(start >= 0 && size >= 1 && (!d.is_const() || size <= d.value - start),
+              fmt::format("slice of {} element(s) from {} out of range for dim {}", size, start, to_string(d)));
       Type t = in[0];
       t.shape[static_cast<size_t>(axis)] = Dim::of(size);
       return {t};

@@ -1,0 +1,509 @@
+#include "ir/reference.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <iterator>
+#include <numbers>
+
+#include "ir/verify.h"
+
+namespace vkllm::ir {
+
+std::vector<int64_t> concrete_shape(const Shape& s, const SymbolBindings& symbols) {
+  std::vector<int64_t> dims;
+  dims.reserve(s.size());
+  for (const Dim& d : s) {
+    if (d.is_const()) {
+      dims.push_back(d.value);
+      continue;
+    }
+    auto it = symbols.find(d.sym);
+    if (it == symbols.end())
+      throw IrError(fmt::format("symbol '{}' is not bound (give it a value in the SymbolBindings)", d.sym));
+    if (it->second < 0) throw IrError(fmt::format("symbol '{}' is bound to {}; dims must be >= 0", d.sym, it->second));
+    dims.push_back(it->second);
+  }
+  return dims;
+}
+
+namespace {
+
+std::string describe(DType dtype, const std::vector<int64_t>& shape) {
+  return fmt::format("{}[{}]", name(dtype), fmt::join(shape, ", "));
+}
+
+// Product of dims [from, to).
+int64_t product(const std::vector<int64_t>& dims, size_t from, size_t to) {
+  int64_t n = 1;
+  for (size_t i = from; i < to; ++i) n *= dims[i];
+  return n;
+}
+int64_t product(const std::vector<int64_t>& dims) { return product(dims, 0, dims.size()); }
+
+// Every element of t as a double (quantized types dequantized).
+std::vector<double> values(const HostTensor& t) {
+  std::vector<double> v(static_cast<size_t>(t.numel()));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = t.get(static_cast<int64_t>(i));
+  return v;
+}
+
+// One op evaluation: its operands (already computed), the declared types of its results with
+// symbols bound, and the weight source.
+struct OpCall {
+  const Graph& graph;
+  const Op& op;
+  std::vector<const HostTensor*> in;
+  std::vector<DType> out_dtype;
+  std::vector<std::vector<int64_t>> out_shape;
+  const WeightFn& weights;
+
+  const HostTensor& operand(size_t i) const { return *in[i]; }
+  const std::vector<int64_t>& in_shape(size_t i) const { return in[i]->shape; }
+
+  // Result r holding `v`, rounded to its declared dtype.
+  HostTensor result(size_t r, const std::vector<double>& v) const {
+    HostTensor t = HostTensor::zeros(out_dtype[r], out_shape[r]);
+    if (static_cast<int64_t>(v.size()) != t.numel())
+      throw IrError(fmt::format("reference executor computed {} values for result {} of type {}", v.size(), r,
+                                describe(t.dtype, t.shape)));
+    for (size_t i = 0; i < v.size(); ++i) t.set(static_cast<int64_t>(i), v[i]);
+    return t;
+  }
+};
+
+using Results = std::vector<HostTensor>;
+
+// ---- Elementwise helpers --------------------------------------------------------------------
+
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double silu(double x) { return x * sigmoid(x); }
+double gelu(double x, bool tanh_approximation) {
+  if (tanh_approximation)
+    return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (x + 0.044715 * x * x * x)));
+  return 0.5 * x * (1.0 + std::erf(x / std::numbers::sqrt2));
+}
+bool gelu_uses_tanh(const Op& op) { return op.attr_str("approximate", "none") == "tanh"; }
+
+template <typename F>
+Results map_elements(const OpCall& c, F f) {
+  std::vector<double> x = values(c.operand(0));
+  for (double& v : x) v = f(v);
+  return {c.result(0, x)};
+}
+
+template <typename F>
+Results zip_elements(const OpCall& c, F f) {
+  std::vector<double> a = values(c.operand(0));
+  const std::vector<double> b = values(c.operand(1));
+  for (size_t i = 0; i < a.size(); ++i) a[i] = f(a[i], b[i]);
+  return {c.result(0, a)};
+}
+
+// b's shape is a suffix of a's: b repeats over a's leading dims.
+template <typename F>
+Results broadcast_elements(const OpCall& c, F f) {
+  std::vector<double> a = values(c.operand(0));
+  const std::vector<double> b = values(c.operand(1));
+  for (size_t i = 0; i < a.size(); ++i) a[i] = f(a[i], b[i % b.size()]);
+  return {c.result(0, a)};
+}
+
+// Ordering of argmax and top_k: larger first, NaN below every number, lower index first on ties.
+bool ranks_above(double a, int64_t index_a, double b, int64_t index_b) {
+  auto greater = [](double x, double y) { return !std::isnan(x) && (std::isnan(y) || x > y); };
+  return greater(a, b) || (!greater(b, a) && index_a < index_b);
+}
+
+// ---- One evaluator per op, named after its OpKind ------------------------------------------
+
+Results eval_Weight(const OpCall& c) {
+  const std::string& name = c.op.attr_str("name");
+  const std::string declared = describe(c.out_dtype[0], c.out_shape[0]);
+  if (!c.weights) throw IrError(fmt::format("weight \"{}\" ({}) needs a WeightFn; none was given", name, declared));
+  HostTensor t = c.weights(name, c.graph.type(c.op.results[0]));
+  if (t.dtype != c.out_dtype[0] || t.shape != c.out_shape[0])
+    throw IrError(fmt::format("weight \"{}\": the WeightFn returned {} but the graph declares {}", name,
+                              describe(t.dtype, t.shape), declared));
+  if (t.size_bytes() != storage_bytes(t.dtype, t.numel()))
+    throw IrError(fmt::format("weight \"{}\" ({}): holds {} bytes, expected {}", name, declared, t.size_bytes(),
+                              storage_bytes(t.dtype, t.numel())));
+  return {std::move(t)};
+}
+
+Results eval_Constant(const OpCall& c) {
+  const double value = c.op.attr_float("value");
+  return {c.result(0, std::vector<double>(static_cast<size_t>(product(c.out_shape[0])), value))};
+}
+
+Results eval_Embedding(const OpCall& c) {
+  const HostTensor& table = c.operand(0);
+  const HostTensor& ids = c.operand(1);
+  const int64_t vocab = c.in_shape(0)[0], dim = c.in_shape(0)[1];
+  const int64_t n = ids.numel();
+  std::vector<double> out(static_cast<size_t>(n * dim), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    const auto row = static_cast<int64_t>(ids.get(i));
+    if (row < 0 || row >= vocab) continue;  // out-of-range ids give a zero row
+    for (int64_t d = 0; d < dim; ++d) out[static_cast<size_t>(i * dim + d)] = table.get(row * dim + d);
+  }
+  return {c.result(0, out)};
+}
+
+Results eval_MatMul(const OpCall& c) {
+  const std::vector<double> x = values(c.operand(0));
+  const std::vector<double> w = values(c.operand(1));
+  const auto& x_shape = c.in_shape(0);
+  const int64_t rows = product(x_shape, 0, x_shape.size() - 1);
+  const int64_t n_out = c.in_shape(1)[0], k_dim = c.in_shape(1)[1];
+  std::vector<double> out(static_cast<size_t>(rows * n_out));
+  for (int64_t i = 0; i < rows; ++i) {
+    const double* x_row = x.data() + i * k_dim;
+    for (int64_t n = 0; n < n_out; ++n) {
+      const double* w_row = w.data() + n * k_dim;
+      double sum = 0.0;
+      for (int64_t k = 0; k < k_dim; ++k) sum += x_row[k] * w_row[k];
+      out[static_cast<size_t>(i * n_out + n)] = sum;
+    }
+  }
+  return {c.result(0, out)};
+}
+
+Results eval_Add(const OpCall& c) {
+  return broadcast_elements(c, [](double a, double b) { return a + b; });
+}
+Results eval_Mul(const OpCall& c) {
+  return broadcast_elements(c, [](double a, double b) { return a * b; });
+}
+Results eval_Scale(const OpCall& c) {
+  const double factor = c.op.attr_float("factor");
+  return map_elements(c, [factor](double x) { return x * factor; });
+}
+Results eval_Silu(const OpCall& c) { return map_elements(c, silu); }
+Results eval_Gelu(const OpCall& c) {
+  const bool tanh_approximation = gelu_uses_tanh(c.op);
+  return map_elements(c, [tanh_approximation](double x) { return gelu(x, tanh_approximation); });
+}
+Results eval_Sigmoid(const OpCall& c) { return map_elements(c, sigmoid); }
+Results eval_Softcap(const OpCall& c) {
+  const double cap = c.op.attr_float("cap");
+  return map_elements(c, [cap](double x) { return cap * std::tanh(x / cap); });
+}
+Results eval_SwiGlu(const OpCall& c) {
+  return zip_elements(c, [](double gate, double up) { return silu(gate) * up; });
+}
+Results eval_GeGlu(const OpCall& c) {
+  const bool tanh_approximation = gelu_uses_tanh(c.op);
+  return zip_elements(c, [tanh_approximation](double gate, double up) { return gelu(gate, tanh_approximation) * up; });
+}
+// The rounding to the declared dtype is the whole op.
+Results eval_Cast(const OpCall& c) { return {c.result(0, values(c.operand(0)))}; }
+
+Results eval_RmsNorm(const OpCall& c) {
+  std::vector<double> x = values(c.operand(0));
+  const std::vector<double> w = values(c.operand(1));
+  const double eps = c.op.attr_float("eps"), offset = c.op.attr_float("offset", 0.0);
+  const size_t dim = w.size();
+  for (size_t row = 0; row * dim < x.size(); ++row) {
+    double* r = x.data() + row * dim;
+    double sum_squares = 0.0;
+    for (size_t d = 0; d < dim; ++d) sum_squares += r[d] * r[d];
+    const double inv_rms = 1.0 / std::sqrt(sum_squares / static_cast<double>(dim) + eps);
+    for (size_t d = 0; d < dim; ++d) r[d] = r[d] * inv_rms * (w[d] + offset);
+  }
+  return {c.result(0, x)};
+}
+
+Results eval_LayerNorm(const OpCall& c) {
+  std::vector<double> x = values(c.operand(0));
+  const std::vector<double> w = values(c.operand(1)), b = values(c.operand(2));
+  const double eps = c.op.attr_float("eps");
+  const size_t dim = w.size();
+  for (size_t row = 0; row * dim < x.size(); ++row) {
+    double* r = x.data() + row * dim;
+    double mean = 0.0;
+    for (size_t d = 0; d < dim; ++d) mean += r[d];
+    mean /= static_cast<double>(dim);
+    double variance = 0.0;
+    for (size_t d = 0; d < dim; ++d) variance += (r[d] - mean) * (r[d] - mean);
+    variance /= static_cast<double>(dim);
+    const double inv_std = 1.0 / std::sqrt(variance + eps);
+    for (size_t d = 0; d < dim; ++d) r[d] = (r[d] - mean) * inv_std * w[d] + b[d];
+  }
+  return {c.result(0, x)};
+}
+
+Results eval_Softmax(const OpCall& c) {
+  std::vector<double> x = values(c.operand(0));
+  const auto n = static_cast<size_t>(c.in_shape(0).back());
+  for (size_t row = 0; row * n < x.size(); ++row) {
+    double* r = x.data() + row * n;
+    const double max = *std::max_element(r, r + n);
+    double sum = 0.0;
+    for (size_t i = 0; i < n; ++i) sum += r[i] = std::exp(r[i] - max);
+    for (size_t i = 0; i < n; ++i) r[i] /= sum;
+  }
+  return {c.result(0, x)};
+}
+
+// inv_freq[i] for i in [0, rotary_dims/2), with the op's frequency scaling applied.
+std::vector<double> rope_inv_freq(const Op& op, int64_t rotary_dims) {
+  const double theta = op.attr_float("theta");
+  const std::string scaling = op.attr_str("scaling", "none");
+  std::vector<double> inv_freq(static_cast<size_t>(rotary_dims / 2));
+  for (size_t i = 0; i < inv_freq.size(); ++i) {
+    double f = std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(rotary_dims));
+    if (scaling == "linear") {
+      f /= op.attr_float("factor");
+    } else if (scaling == "llama3") {
+      const double factor = op.attr_float("factor");
+      const double low_freq_factor = op.attr_float("low_freq_factor");
+      const double high_freq_factor = op.attr_float("high_freq_factor");
+      const auto original_max_position = static_cast<double>(op.attr_int("original_max_position"));
+      const double wavelen = 2.0 * std::numbers::pi / f;
+      const double low_freq_wavelen = original_max_position / low_freq_factor;
+      const double high_freq_wavelen = original_max_position / high_freq_factor;
+      if (wavelen > low_freq_wavelen) {
+        f /= factor;
+      } else if (wavelen >= high_freq_wavelen) {
+        const double smooth =
+            (original_max_position / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+        f *= (1.0 - smooth) / factor + smooth;
+      }
+    }
+    inv_freq[i] = f;
+  }
+  return inv_freq;
+}
+
+Results eval_Rope(const OpCall& c) {
+  const std::vector<double> x = values(c.operand(0));
+  const HostTensor& pos = c.operand(1);
+  const int64_t rows = c.in_shape(0)[0], heads = c.in_shape(0)[1], head_dim = c.in_shape(0)[2];
+  const int64_t rotary_dims = c.op.attr_int("rotary_dims", head_dim);
+  const bool interleaved = c.op.attr_str("layout", "neox") == "interleaved";
+  const std::vector<double> inv_freq = rope_inv_freq(c.op, rotary_dims);
+  const int64_t half = rotary_dims / 2;
+
+  std::vector<double> out = x;  // dims past rotary_dims pass through
+  for (int64_t t = 0; t < rows; ++t) {
+    const double p = pos.get(t);
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t base = (t * heads + h) * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const int64_t j = base + (interleaved ? 2 * i : i);
+        const int64_t k = base + (interleaved ? 2 * i + 1 : i + half);
+        const double angle = p * inv_freq[static_cast<size_t>(i)];
+        const double cos_a = std::cos(angle), sin_a = std::sin(angle);
+        const double xj = x[static_cast<size_t>(j)], xk = x[static_cast<size_t>(k)];
+        out[static_cast<size_t>(j)] = xj * cos_a - xk * sin_a;
+        out[static_cast<size_t>(k)] = xk * cos_a + xj * sin_a;
+      }
+    }
+  }
+  return {c.result(0, out)};
+}
+
+Results eval_Attention(const OpCall& c) {
+  const std::vector<double> q = values(c.operand(0)), k = values(c.operand(1)), v = values(c.operand(2));
+  const HostTensor& pos = c.operand(3);
+  const int64_t rows = c.in_shape(0)[0], q_heads = c.in_shape(0)[1], head_dim = c.in_shape(0)[2];
+  const int64_t keys = c.in_shape(1)[0], kv_heads = c.in_shape(1)[1], v_dim = c.in_shape(2)[2];
+  const int64_t group = q_heads / kv_heads;
+  const double scale = c.op.attr_float("scale"), softcap = c.op.attr_float("softcap", 0.0);
+  const int64_t window = c.op.attr_int("window", 0);
+
+  std::vector<double> out(static_cast<size_t>(rows * q_heads * v_dim), 0.0);
+  std::vector<int64_t> visible;
+  std::vector<double> weight;
+  for (int64_t t = 0; t < rows; ++t) {
+    const auto p = static_cast<int64_t>(pos.get(t));
+    visible.clear();
+    for (int64_t s = 0; s < keys; ++s)
+      if (s <= p && (window == 0 || p - s < window)) visible.push_back(s);
+    if (visible.empty()) continue;  // no visible key: the row stays zero
+    for (int64_t h = 0; h < q_heads; ++h) {
+      const int64_t kv_h = h / group;
+      const double* q_row = q.data() + (t * q_heads + h) * head_dim;
+      weight.assign(visible.size(), 0.0);
+      for (size_t i = 0; i < visible.size(); ++i) {
+        const double* k_row = k.data() + (visible[i] * kv_heads + kv_h) * head_dim;
+        double dot = 0.0;
+        for (int64_t d = 0; d < head_dim; ++d) dot += q_row[d] * k_row[d];
+        double score = scale * dot;
+        if (softcap > 0) score = softcap * std::tanh(score / softcap);
+        weight[i] = score;
+      }
+      const double max = *std::max_element(weight.begin(), weight.end());
+      double sum = 0.0;
+      for (double& w : weight) sum += w = std::exp(w - max);
+      double* out_row = out.data() + (t * q_heads + h) * v_dim;
+      for (size_t i = 0; i < visible.size(); ++i) {
+        const double* v_row = v.data() + (visible[i] * kv_heads + kv_h) * v_dim;
+        for (int64_t d = 0; d < v_dim; ++d) out_row[d] += weight[i] / sum * v_row[d];
+      }
+    }
+  }
+  return {c.result(0, out)};
+}
+
+Results eval_Conv1d(const OpCall& c) {
+  const std::vector<double> x = values(c.operand(0)), w = values(c.operand(1)), state = values(c.operand(2));
+  const int64_t rows = c.in_shape(0)[0], channels = c.in_shape(0)[1], kernel = c.in_shape(1)[1];
+  const bool apply_silu = c.op.attr_str("activation", "none") == "silu";
+
+  // xp = state rows, then x rows.
+  std::vector<double> xp = state;
+  xp.insert(xp.end(), x.begin(), x.end());
+  std::vector<double> y(static_cast<size_t>(rows * channels));
+  for (int64_t t = 0; t < rows; ++t)
+    for (int64_t ch = 0; ch < channels; ++ch) {
+      double sum = 0.0;
+      for (int64_t j = 0; j < kernel; ++j)
+        sum += w[static_cast<size_t>(ch * kernel + j)] * xp[static_cast<size_t>((t + j) * channels + ch)];
+      y[static_cast<size_t>(t * channels + ch)] = apply_silu ? silu(sum) : sum;
+    }
+  const std::vector<double> new_state(xp.end() - static_cast<std::ptrdiff_t>(state.size()), xp.end());
+  return {c.result(0, y), c.result(1, new_state)};
+}
+
+Results eval_ArgMax(const OpCall& c) {
+  const std::vector<double> x = values(c.operand(0));
+  const int64_t n = c.in_shape(0).back();
+  if (n == 0) throw IrError("argmax over an empty last dim has no answer");
+  std::vector<double> out(x.size() / static_cast<size_t>(n));
+  for (size_t row = 0; row < out.size(); ++row) {
+    const double* r = x.data() + row * static_cast<size_t>(n);
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; ++i)
+      if (ranks_above(r[i], i, r[best], best)) best = i;
+    out[row] = static_cast<double>(best);
+  }
+  return {c.result(0, out)};
+}
+
+Results eval_TopK(const OpCall& c) {
+  const std::vector<double> x = values(c.operand(0));
+  const int64_t n = c.in_shape(0).back(), k = c.op.attr_int("k");
+  if (k > n) throw IrError(fmt::format("k = {} exceeds the last dim ({})", k, n));
+  const size_t rows = n == 0 ? 0 : x.size() / static_cast<size_t>(n);
+  std::vector<double> top_values, top_indices;
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (size_t row = 0; row < rows; ++row) {
+    const double* r = x.data() + row * static_cast<size_t>(n);
+    for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [r](int64_t a, int64_t b) { return ranks_above(r[a], a, r[b], b); });
+    for (int64_t i = 0; i < k; ++i) {
+      top_values.push_back(r[order[static_cast<size_t>(i)]]);
+      top_indices.push_back(static_cast<double>(order[static_cast<size_t>(i)]));
+    }
+  }
+  return {c.result(0, top_values), c.result(1, top_indices)};
+}
+
+// Reshape and slice move stored bytes, so they work on every dtype (quantized: whole blocks).
+Results eval_Reshape(const OpCall& c) {
+  HostTensor t = c.operand(0);
+  t.shape = c.out_shape[0];
+  const int block = info(t.dtype).block_elems;
+  if (block > 1 && (t.shape.empty() || t.shape.back() % block != 0))
+    throw IrError(fmt::format("cannot reshape {} to {}: rows of a {} tensor must hold whole {}-element blocks",
+                              describe(t.dtype, c.in_shape(0)), describe(t.dtype, t.shape), name(t.dtype), block));
+  return {std::move(t)};
+}
+
+Results eval_Slice(const OpCall& c) {
+  const HostTensor& x = c.operand(0);
+  const auto axis = static_cast<size_t>(c.op.attr_int("axis"));
+  const int64_t start = c.op.attr_int("start"), size = c.op.attr_int("size");
+  const int64_t length = x.shape[axis];
+  if (start + size > length)
+    throw IrError(fmt::format("slice [{}, {}) of axis {} is out of range: the operand {} has {} there", start,
+                              start + size, axis, describe(x.dtype, x.shape), length));
+  // The result is `outer` runs of size·inner consecutive elements.
+  const int64_t outer = product(x.shape, 0, axis), inner = product(x.shape, axis + 1, x.shape.size());
+  const int64_t block = info(x.dtype).block_elems, block_bytes = info(x.dtype).block_bytes;
+  if ((inner * length) % block || (inner * start) % block || (inner * size) % block)
+    throw IrError(fmt::format("slice [{}, {}) of axis {} of {} cuts through its {}-element blocks", start, start + size,
+                              axis, describe(x.dtype, x.shape), block));
+  HostTensor out = HostTensor::zeros(x.dtype, c.out_shape[0]);
+  const int64_t run_bytes = inner * size / block * block_bytes;
+  for (int64_t o = 0; o < outer; ++o) {
+    const int64_t src = (o * length + start) * inner / block * block_bytes;
+    std::memcpy(out.bytes.data() + o * run_bytes, x.bytes.data() + src, static_cast<size_t>(run_bytes));
+  }
+  return {std::move(out)};
+}
+
+// The executor's op table, built from ops.def: a missing evaluator fails to compile.
+using Evaluator = Results (*)(const OpCall&);
+constexpr Evaluator kEvaluators[] = {
+#define VKLLM_OP(e, s, mn, mx, nr) &eval_##e,
+#include "ir/ops.def"
+#undef VKLLM_OP
+};
+static_assert(std::size(kEvaluators) == kNumOps, "ir/ops.def and the reference op table disagree");
+
+// Binds a graph input: its tensor must exist and match the declared type under the bindings.
+const HostTensor& bound_input(const Graph& g, const Value& input, const SymbolBindings& symbols,
+                              const std::map<std::string, HostTensor>& inputs) {
+  const std::string where = fmt::format("graph @{}: input %{} ({})", g.name, input.name, to_string(input.type));
+  auto it = inputs.find(input.name);
+  if (it == inputs.end()) throw IrError(fmt::format("{}: missing; pass a tensor named \"{}\"", where, input.name));
+  const HostTensor& t = it->second;
+  std::vector<int64_t> shape;
+  try {
+    shape = concrete_shape(input.type.shape, symbols);
+  } catch (const IrError& e) {
+    throw IrError(fmt::format("{}: {}", where, e.what()));
+  }
+  if (t.dtype != input.type.dtype || t.shape != shape)
+    throw IrError(
+        fmt::format("{}: expected {}, got {}", where, describe(input.type.dtype, shape), describe(t.dtype, t.shape)));
+  if (t.size_bytes() != storage_bytes(t.dtype, t.numel()))
+    throw IrError(fmt::format("{}: the tensor holds {} bytes, its type needs {}", where, t.size_bytes(),
+                              storage_bytes(t.dtype, t.numel())));
+  return t;
+}
+
+}  // namespace
+
+ReferenceRun run_reference(const Graph& g, const SymbolBindings& symbols,
+                           const std::map<std::string, HostTensor>& inputs, const WeightFn& weights) {
+  verify(g);
+  for (const auto& [input_name, tensor] : inputs) {
+    const ValueId v = g.find(input_name);
+    if (v < 0 || g.value(v).producer != -1)
+      throw IrError(fmt::format("graph @{} has no input %{}; remove it from the inputs", g.name, input_name));
+  }
+
+  ReferenceRun run;
+  run.values.resize(g.values.size());
+  for (ValueId v : g.inputs) run.values[static_cast<size_t>(v)] = bound_input(g, g.value(v), symbols, inputs);
+
+  for (size_t i = 0; i < g.ops.size(); ++i) {
+    const Op& op = g.ops[i];
+    const std::string where =
+        fmt::format("graph @{}: op #{} '{}' (%{})", g.name, i, name(op.kind), g.value(op.results.front()).name);
+    try {
+      OpCall call{g, op, {}, {}, {}, weights};
+      for (ValueId v : op.inputs) call.in.push_back(&run.values[static_cast<size_t>(v)]);
+      for (ValueId r : op.results) {
+        call.out_dtype.push_back(g.type(r).dtype);
+        call.out_shape.push_back(concrete_shape(g.type(r).shape, symbols));
+      }
+      Results results = kEvaluators[static_cast<int>(op.kind)](call);
+      for (size_t r = 0; r < results.size(); ++r)
+        run.values[static_cast<size_t>(op.results[r])] = std::move(results[r]);
+    } catch (const IrError& e) {
+      throw IrError(fmt::format("{}: {}", where, e.what()));
+    }
+  }
+  for (ValueId v : g.outputs) run.outputs.push_back(run.values[static_cast<size_t>(v)]);
+  return run;
+}
+
+}  // namespace vkllm::ir

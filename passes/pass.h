@@ -1,0 +1,33 @@
+// Passes: graph-to-graph rewrites that keep what a graph computes. The table of passes is
+// passes/registry.cpp; how to add one: passes/README.md.
+#pragma once
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ir/ir.h"
+
+namespace vkllm::passes {
+
+struct Pass {
+  std::string_view name, summary;
+  void (*run)(ir::Graph&);
+};
+
+// Every pass, in the order of the table in registry.cpp.
+const std::vector<Pass>& all_passes();
+// The pass called `name`; throws std::invalid_argument listing the known passes if there is none.
+const Pass& get_pass(std::string_view name);
+
+// Runs the named passes in order on every graph of `m`, verifying the module after each one and
+// then calling `after_each` (if set). Throws std::invalid_argument, listing the known passes, if
+// a name is unknown (before anything runs), and ir::IrError if a pass leaves invalid IR.
+void run_passes(ir::Module& m, const std::vector<std::string>& names,
+                const std::function<void(std::string_view pass, const ir::Module&)>& after_each = {});
+
+// The passes, one per file.
+void eliminate_dead_code(ir::Graph& g);  // dead_code.cpp
+void dedupe_weights(ir::Graph& g);       // dedupe_weights.cpp
+
+}  // namespace vkllm::passes

@@ -1,0 +1,43 @@
+// The one table of passes, and the driver that runs them by name.
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+#include "ir/verify.h"
+#include "passes/pass.h"
+
+namespace vkllm::passes {
+
+const std::vector<Pass>& all_passes() {
+  static const std::vector<Pass> table = {
+      {"dce", "remove ops none of whose results reaches a graph output", eliminate_dead_code},
+      {"dedupe-weights", "merge weight ops with the same name and type; rewire their uses", dedupe_weights},
+  };
+  return table;
+}
+
+const Pass& get_pass(std::string_view name) {
+  std::string known;
+  for (const Pass& p : all_passes()) {
+    if (p.name == name) return p;
+    known += fmt::format("{}{}", known.empty() ? "" : ", ", p.name);
+  }
+  throw std::invalid_argument(fmt::format("unknown pass '{}'; known passes: {}", name, known));
+}
+
+void run_passes(ir::Module& m, const std::vector<std::string>& names,
+                const std::function<void(std::string_view pass, const ir::Module&)>& after_each) {
+  std::vector<const Pass*> selected;
+  for (const std::string& n : names) selected.push_back(&get_pass(n));  // all names checked before any runs
+  for (const Pass* p : selected) {
+    for (ir::Graph& g : m.graphs) p->run(g);
+    try {
+      ir::verify(m);
+    } catch (const ir::IrError& e) {
+      throw ir::IrError(fmt::format("pass '{}' produced invalid IR: {}", p->name, e.what()));
+    }
+    if (after_each) after_each(p->name, m);
+  }
+}
+
+}  // namespace vkllm::passes

@@ -1,0 +1,407 @@
+// The verifier (ir/verify.h) on graphs assembled by hand, without the builder's type inference:
+// for every op kind at least one broken rule, and the SSA rules. Each rejection must name the op
+// and the rule (checked by substrings of the message).
+#include "ir/verify.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <limits>
+#include <map>
+
+namespace vkllm::ir {
+namespace {
+
+Dim sym(const char* s) { return Dim::symbol(s); }
+Dim c(int64_t v) { return Dim::of(v); }
+Type f32(Shape s) { return Type{DType::F32, std::move(s)}; }
+Type i32(Shape s) { return Type{DType::I32, std::move(s)}; }
+Type f16(Shape s) { return Type{DType::F16, std::move(s)}; }
+
+// Appends inputs and ops exactly as given: result types are declared, nothing is inferred.
+struct RawGraph {
+  Graph g;
+  explicit RawGraph(std::string name = "t") { g.name = std::move(name); }
+
+  ValueId value(Type t, int producer) {
+    g.values.push_back(Value{std::move(t), "v" + std::to_string(g.values.size()), producer});
+    return static_cast<ValueId>(g.values.size() - 1);
+  }
+  ValueId input(Type t) {
+    ValueId v = value(std::move(t), -1);
+    g.inputs.push_back(v);
+    return v;
+  }
+  std::vector<ValueId> op(OpKind kind, std::vector<ValueId> in, Attrs attrs, std::vector<Type> results) {
+    Op o{kind, std::move(in), {}, std::move(attrs)};
+    for (Type& t : results) o.results.push_back(value(std::move(t), static_cast<int>(g.ops.size())));
+    g.ops.push_back(std::move(o));
+    for (ValueId r : g.ops.back().results) g.outputs.push_back(r);
+    return g.ops.back().results;
+  }
+};
+
+std::string verify_error(const Graph& g) {
+  try {
+    verify(g);
+  } catch (const IrError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+struct Rejection {
+  const char* label;
+  std::function<Graph()> build;
+  std::vector<std::string> message_parts;  // besides the op's name
+};
+
+// One graph with a single op of `kind`, operands of the given types, the given attributes and
+// declared result types.
+Graph one_op(OpKind kind, std::vector<Type> operands, Attrs attrs, std::vector<Type> results) {
+  RawGraph r;
+  std::vector<ValueId> in;
+  for (Type& t : operands) in.push_back(r.input(std::move(t)));
+  r.op(kind, in, std::move(attrs), std::move(results));
+  return r.g;
+}
+
+const std::map<OpKind, std::vector<Rejection>>& rejections() {
+  static const std::map<OpKind, std::vector<Rejection>> table = {
+      {OpKind::Weight,
+       {{"no_name", [] { return one_op(OpKind::Weight, {}, {}, {f32({c(4)})}); }, {"attribute 'name'", "non-empty"}},
+        {"empty_name",
+         [] {
+           return one_op(OpKind::Weight, {}, {{"name", std::string()}}, {f32({c(4)})});
+         },
+         {"non-empty string"}}}},
+      {OpKind::Constant,
+       {{"quantized",
+         [] {
+           return one_op(OpKind::Constant, {}, {{"value", 1.0}}, {{DType::Q8_0, {c(32)}}});
+         },
+         {"cannot be a quantized type"}},
+        {"no_value", [] { return one_op(OpKind::Constant, {}, {}, {f32({c(4)})}); }, {"missing attribute 'value'"}},
+        {"string_value",
+         [] {
+           return one_op(OpKind::Constant, {}, {{"value", std::string("1")}}, {f32({c(4)})});
+         },
+         {"attribute 'value' must be a number"}}}},
+      {OpKind::Embedding,
+       {{"float_ids",
+         [] {
+           return one_op(OpKind::Embedding, {f32({c(10), c(4)}), f32({c(3)})}, {}, {f32({c(3), c(4)})});
+         },
+         {"operand 1 (f32[3]) must be i32"}},
+        {"table_rank",
+         [] {
+           return one_op(OpKind::Embedding, {f32({c(10)}), i32({c(3)})}, {}, {f32({c(3)})});
+         },
+         {"operand 0 (f32[10]) must have rank 2"}}}},
+      {OpKind::MatMul,
+       {{"k_mismatch",
+         [] {
+           return one_op(OpKind::MatMul, {f32({sym("seq"), c(8)}), f32({c(4), c(6)})}, {}, {f32({sym("seq"), c(4)})});
+         },
+         {"last dim of x must equal dim 1 of w[N, K]", "8 != 6"}},
+        {"int_x",
+         [] {
+           return one_op(OpKind::MatMul, {i32({c(2), c(6)}), f32({c(4), c(6)})}, {}, {f32({c(2), c(4)})});
+         },
+         {"operand 0 (i32[2, 6]) must be a dense float type"}}}},
+      {OpKind::Add,
+       {{"not_suffix",
+         [] {
+           return one_op(OpKind::Add, {f32({c(2), c(3)}), f32({c(2)})}, {}, {f32({c(2), c(3)})});
+         },
+         {"must be a suffix of", "broadcast"}}}},
+      {OpKind::Mul,
+       {{"quantized_b",
+         [] {
+           return one_op(OpKind::Mul, {f32({c(2), c(32)}), {DType::Q4_0, {c(32)}}}, {}, {f32({c(2), c(32)})});
+         },
+         {"operand 1 (q4_0[32]) must be a dense float type"}}}},
+      {OpKind::Scale,
+       {{"no_factor",
+         [] { return one_op(OpKind::Scale, {f32({c(4)})}, {}, {f32({c(4)})}); },
+         {"missing attribute 'factor'"}},
+        {"list_factor",
+         [] {
+           return one_op(OpKind::Scale, {f32({c(4)})}, {{"factor", std::vector<int64_t>{2}}}, {f32({c(4)})});
+         },
+         {"attribute 'factor' must be a number"}}}},
+      {OpKind::Silu,
+       {{"two_operands",
+         [] {
+           return one_op(OpKind::Silu, {f32({c(4)}), f32({c(4)})}, {}, {f32({c(4)})});
+         },
+         {"takes 1 operand(s), got 2"}}}},
+      {OpKind::Gelu,
+       {{"bad_approximate",
+         [] {
+           return one_op(OpKind::Gelu, {f32({c(4)})}, {{"approximate", std::string("fast")}}, {f32({c(4)})});
+         },
+         {"attribute 'approximate' is \"fast\"; expected one of none, tanh"}}}},
+      {OpKind::Sigmoid,
+       {{"int_operand",
+         [] { return one_op(OpKind::Sigmoid, {i32({c(4)})}, {}, {i32({c(4)})}); },
+         {"operand 0 (i32[4]) must be a dense float type"}}}},
+      {OpKind::Softcap,
+       {{"zero_cap",
+         [] {
+           return one_op(OpKind::Softcap, {f32({c(4)})}, {{"cap", 0.0}}, {f32({c(4)})});
+         },
+         {"attribute 'cap' must be > 0"}},
+        {"no_cap",
+         [] { return one_op(OpKind::Softcap, {f32({c(4)})}, {}, {f32({c(4)})}); },
+         {"missing attribute 'cap'"}}}},
+      {OpKind::SwiGlu,
+       {{"shape_mismatch",
+         [] {
+           return one_op(OpKind::SwiGlu, {f32({c(4)}), f32({c(5)})}, {}, {f32({c(4)})});
+         },
+         {"operand 0 (f32[4]) and operand 1 (f32[5]) must have the same shape"}}}},
+      {OpKind::GeGlu,
+       {{"int_approximate",
+         [] {
+           return one_op(OpKind::GeGlu, {f32({c(4)}), f32({c(4)})}, {{"approximate", int64_t{1}}}, {f32({c(4)})});
+         },
+         {"attribute 'approximate' must be a string"}}}},
+      {OpKind::Cast,
+       {{"to_int",
+         [] { return one_op(OpKind::Cast, {f32({c(4)})}, {}, {i32({c(4)})}); },
+         {"can only cast to f32, f16 or bf16"}},
+        {"shape_change",
+         [] {
+           return one_op(OpKind::Cast, {f32({c(4)})}, {}, {f16({c(2), c(2)})});
+         },
+         {"result shape must equal the operand's"}}}},
+      {OpKind::RmsNorm,
+       {{"weight_dim",
+         [] {
+           return one_op(OpKind::RmsNorm, {f32({c(2), c(8)}), f32({c(4)})}, {{"eps", 1e-6}}, {f32({c(2), c(8)})});
+         },
+         {"operand 1 (f32[4]) must match the last dim of x", "4 != 8"}},
+        {"no_eps",
+         [] {
+           return one_op(OpKind::RmsNorm, {f32({c(2), c(8)}), f32({c(8)})}, {}, {f32({c(2), c(8)})});
+         },
+         {"missing attribute 'eps'"}}}},
+      {OpKind::LayerNorm,
+       {{"zero_eps",
+         [] {
+           return one_op(OpKind::LayerNorm, {f32({c(8)}), f32({c(8)}), f32({c(8)})}, {{"eps", 0.0}}, {f32({c(8)})});
+         },
+         {"attribute 'eps' must be > 0"}},
+        {"bias_rank",
+         [] {
+           return one_op(OpKind::LayerNorm, {f32({c(8)}), f32({c(8)}), f32({c(1), c(8)})}, {{"eps", 1e-5}},
+                         {f32({c(8)})});
+         },
+         {"operand 2 (f32[1, 8]) must have rank 1"}}}},
+      {OpKind::Softmax,
+       {{"scalar",
+         [] { return one_op(OpKind::Softmax, {f32({})}, {}, {f32({})}); },
+         {"operand 0 (f32[]) must have rank >= 1"}}}},
+      {OpKind::Rope,
+       {{"odd_rotary_dims",
+         [] {
+           return one_op(OpKind::Rope, {f32({sym("seq"), c(2), c(8)}), i32({sym("seq")})},
+                         {{"theta", 10000.0}, {"rotary_dims", int64_t{3}}}, {f32({sym("seq"), c(2), c(8)})});
+         },
+         {"attribute 'rotary_dims' (3) must be even and in (0, 8]"}},
+        {"llama3_without_factors",
+         [] {
+           return one_op(OpKind::Rope, {f32({c(1), c(2), c(8)}), i32({c(1)})},
+                         {{"theta", 10000.0}, {"scaling", std::string("llama3")}, {"factor", 8.0}},
+                         {f32({c(1), c(2), c(8)})});
+         },
+         {"missing attribute 'low_freq_factor'"}},
+        {"pos_length",
+         [] {
+           return one_op(OpKind::Rope, {f32({c(3), c(2), c(8)}), i32({c(2)})}, {{"theta", 10000.0}},
+                         {f32({c(3), c(2), c(8)})});
+         },
+         {"pos must have one entry per row of x[T, H, Dh]"}}}},
+      {OpKind::Attention,
+       {{"gqa",
+         [] {
+           return one_op(OpKind::Attention,
+                         {f32({c(1), c(3), c(8)}), f32({c(5), c(2), c(8)}), f32({c(5), c(2), c(8)}), i32({c(1)})},
+                         {{"scale", 0.5}}, {f32({c(1), c(3), c(8)})});
+         },
+         {"query heads must be a constant multiple of key/value heads (GQA)"}},
+        {"negative_window",
+         [] {
+           return one_op(OpKind::Attention,
+                         {f32({c(1), c(2), c(8)}), f32({c(5), c(2), c(8)}), f32({c(5), c(2), c(8)}), i32({c(1)})},
+                         {{"scale", 0.5}, {"window", int64_t{-1}}}, {f32({c(1), c(2), c(8)})});
+         },
+         {"attribute 'window' must be >= 0"}}}},
+      {OpKind::Conv1d,
+       {{"state_rows",
+         [] {
+           return one_op(OpKind::Conv1d, {f32({c(5), c(8)}), f32({c(8), c(4)}), f32({c(2), c(8)})}, {},
+                         {f32({c(5), c(8)}), f32({c(2), c(8)})});
+         },
+         {"state must hold K-1 rows", "2 != 3"}},
+        {"bad_activation",
+         [] {
+           return one_op(OpKind::Conv1d, {f32({c(5), c(8)}), f32({c(8), c(4)}), f32({c(3), c(8)})},
+                         {{"activation", std::string("relu")}}, {f32({c(5), c(8)}), f32({c(3), c(8)})});
+         },
+         {"attribute 'activation' is \"relu\"; expected one of none, silu"}}}},
+      {OpKind::ArgMax,
+       {{"declared_float",
+         [] {
+           return one_op(OpKind::ArgMax, {f32({c(2), c(4)})}, {}, {f32({c(2)})});
+         },
+         {"result 0 (%v1) is declared f32[2] but the rule gives i32[2]"}}}},
+      {OpKind::TopK,
+       {{"k_too_large",
+         [] {
+           return one_op(OpKind::TopK, {f32({c(4)})}, {{"k", int64_t{5}}}, {f32({c(5)}), i32({c(5)})});
+         },
+         {"attribute 'k' (5) must be in [1, 4]"}},
+        {"one_result",
+         [] {
+           return one_op(OpKind::TopK, {f32({c(4)})}, {{"k", int64_t{2}}}, {f32({c(2)})});
+         },
+         {"must have 2 result(s), has 1"}}}},
+      {OpKind::Reshape,
+       {{"element_count",
+         [] {
+           return one_op(OpKind::Reshape, {f32({sym("seq"), c(6)})}, {}, {f32({sym("seq"), c(2), c(2)})});
+         },
+         {"cannot reshape f32[seq, 6] to f32[seq, 2, 2]: element counts differ"}},
+        {"dtype_change",
+         [] {
+           return one_op(OpKind::Reshape, {f32({c(6)})}, {}, {f16({c(2), c(3)})});
+         },
+         {"reshape keeps the dtype"}},
+        {"overflowing_element_count",
+         [] {
+           const int64_t big = int64_t{1} << 40;
+           return one_op(OpKind::Reshape, {f32({c(big), c(big)})}, {}, {f32({c(big), c(big)})});
+         },
+         {"element count of [1099511627776, 1099511627776] overflows int64"}}}},
+      {OpKind::Slice,
+       {{"out_of_range",
+         [] {
+           return one_op(OpKind::Slice, {f32({c(2), c(8)})},
+                         {{"axis", int64_t{1}}, {"start", int64_t{6}}, {"size", int64_t{3}}}, {f32({c(2), c(3)})});
+         },
+         {"slice of 3 element(s) from 6 out of range for dim 8"}},
+        {"huge_start_and_size",
+         [] {
+           const int64_t max = std::numeric_limits<int64_t>::max();
+           return one_op(OpKind::Slice, {f32({c(8)})}, {{"axis", int64_t{0}}, {"start", max}, {"size", max}},
+                         {f32({c(max)})});
+         },
+         {"out of range for dim 8"}},
+        {"bad_axis",
+         [] {
+           return one_op(OpKind::Slice, {f32({c(8)})},
+                         {{"axis", int64_t{1}}, {"start", int64_t{0}}, {"size", int64_t{1}}}, {f32({c(1)})});
+         },
+         {"attribute 'axis' (1) out of range for rank 1"}}}},
+  };
+  return table;
+}
+
+TEST(Verify, EveryOpKindHasARejectedCase) {
+  for (int k = 0; k < kNumOps; ++k) {
+    auto it = rejections().find(static_cast<OpKind>(k));
+    EXPECT_TRUE(it != rejections().end() && !it->second.empty())
+        << "op '" << name(static_cast<OpKind>(k)) << "' has no rejected case in verify_test.cpp";
+  }
+}
+
+TEST(Verify, RejectionsNameTheOpAndTheRule) {
+  for (const auto& [kind, cases] : rejections()) {
+    for (const Rejection& r : cases) {
+      SCOPED_TRACE(fmt::format("{}.{}", name(kind), r.label));
+      std::string message = verify_error(r.build());
+      ASSERT_FALSE(message.empty()) << "the verifier accepted it";
+      EXPECT_NE(message.find(fmt::format("'{}'", name(kind))), std::string::npos) << message;
+      EXPECT_NE(message.find("graph @t: op #0"), std::string::npos) << message;
+      for (const std::string& part : r.message_parts) EXPECT_NE(message.find(part), std::string::npos) << message;
+    }
+  }
+}
+
+TEST(Verify, NegativeOperandDim) {
+  std::string message = verify_error(one_op(OpKind::Silu, {f32({c(-1)})}, {}, {f32({c(-1)})}));
+  EXPECT_NE(message.find("'silu': operand type f32[-1] has a negative dim"), std::string::npos) << message;
+}
+
+TEST(Verify, AcceptsWellTypedGraphs) {
+  EXPECT_EQ(verify_error(one_op(OpKind::Silu, {f32({sym("seq"), c(4)})}, {}, {f32({sym("seq"), c(4)})})), "");
+  EXPECT_EQ(verify_error(one_op(OpKind::TopK, {f32({c(4)})}, {{"k", int64_t{4}}}, {f32({c(4)}), i32({c(4)})})), "");
+  EXPECT_EQ(verify_error(one_op(OpKind::Scale, {f16({c(4)})}, {{"factor", int64_t{2}}}, {f16({c(4)})})), "");
+}
+
+TEST(VerifySsa, UseBeforeDefinition) {
+  RawGraph r;
+  ValueId x = r.input(f32({c(4)}));
+  r.op(OpKind::Silu, {x}, {}, {f32({c(4)})});
+  r.op(OpKind::Silu, {x}, {}, {f32({c(4)})});
+  r.g.ops[0].inputs[0] = r.g.ops[1].results[0];  // op #0 reads what op #1 defines
+  std::string message = verify_error(r.g);
+  EXPECT_NE(message.find("op #0 'silu': operand 0 is used before it is defined"), std::string::npos) << message;
+}
+
+TEST(VerifySsa, OperandThatDoesNotExist) {
+  RawGraph r;
+  r.op(OpKind::Silu, {42}, {}, {f32({c(4)})});
+  std::string message = verify_error(r.g);
+  EXPECT_NE(message.find("op #0 'silu': operand 0 is used before it is defined"), std::string::npos) << message;
+}
+
+TEST(VerifySsa, DuplicateNames) {
+  RawGraph r;
+  ValueId x = r.input(f32({c(4)}));
+  ValueId y = r.op(OpKind::Silu, {x}, {}, {f32({c(4)})})[0];
+  r.g.values[static_cast<size_t>(y)].name = r.g.value(x).name;
+  std::string message = verify_error(r.g);
+  EXPECT_NE(message.find("value name %v0 is not unique"), std::string::npos) << message;
+}
+
+TEST(VerifySsa, ValueDefinedTwice) {
+  RawGraph r;
+  ValueId x = r.input(f32({c(4)}));
+  r.op(OpKind::Silu, {x}, {}, {f32({c(4)})});
+  r.g.ops[0].results[0] = x;  // the op redefines the input
+  std::string message = verify_error(r.g);
+  EXPECT_NE(message.find("value %v0 defined twice (op #0 'silu')"), std::string::npos) << message;
+}
+
+TEST(VerifySsa, WrongResultCount) {
+  RawGraph r;
+  ValueId x = r.input(f32({c(4)}));
+  r.op(OpKind::Silu, {x}, {}, {f32({c(4)}), f32({c(4)})});
+  std::string message = verify_error(r.g);
+  EXPECT_NE(message.find("op #0 'silu' must have 1 result(s), has 2"), std::string::npos) << message;
+}
+
+TEST(VerifySsa, UndefinedOutput) {
+  RawGraph r;
+  r.input(f32({c(4)}));
+  r.g.outputs.push_back(7);
+  std::string message = verify_error(r.g);
+  EXPECT_NE(message.find("graph @t: an output is not defined"), std::string::npos) << message;
+}
+
+TEST(VerifySsa, DuplicateGraphNames) {
+  Module m{{RawGraph("g").g, RawGraph("g").g}};
+  try {
+    verify(m);
+    FAIL() << "accepted two graphs called @g";
+  } catch (const IrError& e) {
+    EXPECT_NE(std::string(e.what()).find("graph name @g is not unique"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace vkllm::ir
