@@ -21,6 +21,7 @@ const std::vector<Command>& commands();
 
 int run_doctor(const Args& args);
 int run_opt(const Args& args);
+int run_exec(const Args& args);
 int run_tokenize(const Args& args);
 int run_detokenize(const Args& args);
 int run_template(const Args& args);

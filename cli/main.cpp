@@ -13,7 +13,10 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"doctor", "list Vulkan devices and their features; say which one vkllm will use",
        "vkllm doctor [--device N|NAME] [--json]", run_doctor},
-      {"opt", "parse textual IR, run passes, print the result", "vkllm opt FILE.ir [--passes a,b,c]", run_opt},
+      {"opt", "parse textual IR, run passes, print the result",
+       "vkllm opt FILE.ir|- [--passes a,b,c] [--dump-after=PASS|all]", run_opt},
+      {"exec", "compile textual IR to kernels, run it on the device, compare with the reference",
+       "vkllm exec FILE.ir [--graph NAME] [--bind sym=N,...] [--check] [--profile]", run_exec},
       {"tokenize", "text (one JSON string per line on stdin) to token ids", "vkllm tokenize --model DIR",
        run_tokenize},
       {"detokenize", "token ids (one JSON array per line on stdin) to text", "vkllm detokenize --model DIR",

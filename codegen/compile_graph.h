@@ -1,5 +1,6 @@
 // Lowers a graph to the kernels that run it: one dispatch per op for now (fusion passes shrink the
-// op count before this runs), views as aliases. The runtime executes the result.
+// op count before this runs), views and in-place results as aliases of their operand's storage.
+// The runtime executes the result.
 #pragma once
 #include <string>
 #include <vector>
@@ -20,7 +21,9 @@ struct CompiledGraph {
   ir::Graph graph;
   std::vector<std::string> symbols;  // slot i of the step-params buffer holds symbols[i] (uint32)
   std::vector<Dispatch> dispatches;  // in execution order
-  std::vector<ir::ValueId> storage_of;  // value -> value that owns its storage (itself, or the source of a view)
+  // value -> value that owns its storage: itself, the source of a view, or the operand an in-place op
+  // (ir::aliased_operand) wrote. `state` results own theirs: the runtime binds the persistent buffer.
+  std::vector<ir::ValueId> storage_of;
 };
 
 // Throws CompileError (codegen/glsl_compiler.h) or ir::IrError naming the op that cannot be lowered.

@@ -117,6 +117,19 @@ ValueId Builder::weight(const std::string& nm, Type t) {
 ValueId Builder::constant(double value, Type t) {
   return emit(OpKind::Constant, {}, {{"value", value}}, {std::move(t)})[0];
 }
+ValueId Builder::state(const std::string& nm, Type t) {
+  return emit(OpKind::State, {}, {{"name", nm}}, {std::move(t)})[0];
+}
+ValueId Builder::kv_write(ValueId cache, ValueId x, ValueId slots) {
+  return emit(OpKind::KvWrite, {cache, x, slots})[0];
+}
+ValueId Builder::paged_attention(ValueId q, ValueId k_cache, ValueId v_cache, ValueId block_table, ValueId row_seq,
+                                 ValueId pos, double scale, int64_t window, double softcap) {
+  Attrs a{{"scale", scale}};
+  if (window) a["window"] = window;
+  if (softcap != 0.0) a["softcap"] = softcap;
+  return emit(OpKind::PagedAttention, {q, k_cache, v_cache, block_table, row_seq, pos}, std::move(a))[0];
+}
 ValueId Builder::embedding(ValueId table, ValueId ids) { return emit(OpKind::Embedding, {table, ids})[0]; }
 ValueId Builder::matmul(ValueId x, ValueId w) { return emit(OpKind::MatMul, {x, w})[0]; }
 ValueId Builder::add(ValueId a, ValueId b) { return emit(OpKind::Add, {a, b})[0]; }

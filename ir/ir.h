@@ -38,6 +38,12 @@ inline constexpr OpInfo kOpInfo[] = {
 static_assert(sizeof(kOpInfo) / sizeof(kOpInfo[0]) == kNumOps);
 
 inline const OpInfo& info(OpKind k) { return kOpInfo[static_cast<int>(k)]; }
+
+// Ops whose result 0 is written in place into the storage of one operand (the result is a new SSA
+// value, the memory is the operand's). Returns that operand's index, or -1.
+constexpr int aliased_operand(OpKind k) { return k == OpKind::KvWrite ? 0 : -1; }
+// Ops that must run even when no graph output uses their results: they update persistent state.
+constexpr bool has_side_effects(OpKind k) { return aliased_operand(k) >= 0; }
 inline std::string_view name(OpKind k) { return info(k).name; }
 OpKind parse_op_kind(std::string_view s, bool* ok);
 
@@ -128,6 +134,7 @@ class Builder {
   ValueId input(const std::string& name, Type t);
   ValueId weight(const std::string& name, Type t);
   ValueId constant(double value, Type t);
+  ValueId state(const std::string& name, Type t);
 
   ValueId embedding(ValueId table, ValueId ids);
   ValueId matmul(ValueId x, ValueId w);
@@ -147,6 +154,9 @@ class Builder {
   ValueId rope(ValueId x, ValueId pos, Attrs attrs);  // attrs as in ir/README.md
   ValueId attention(ValueId q, ValueId k, ValueId v, ValueId pos, double scale, int64_t window = 0,
                     double softcap = 0.0);
+  ValueId kv_write(ValueId cache, ValueId x, ValueId slots);
+  ValueId paged_attention(ValueId q, ValueId k_cache, ValueId v_cache, ValueId block_table, ValueId row_seq,
+                          ValueId pos, double scale, int64_t window = 0, double softcap = 0.0);
   std::pair<ValueId, ValueId> conv1d(ValueId x, ValueId w, ValueId state, bool silu);
   ValueId argmax(ValueId x);
   std::pair<ValueId, ValueId> top_k(ValueId x, int64_t k);

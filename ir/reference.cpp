@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <iterator>
+#include <map>
 #include <numbers>
 
 #include "ir/verify.h"
@@ -59,6 +60,7 @@ struct OpCall {
   std::vector<DType> out_dtype;
   std::vector<std::vector<int64_t>> out_shape;
   const WeightFn& weights;
+  StateMap* states;
 
   const HostTensor& operand(size_t i) const { return *in[i]; }
   const std::vector<int64_t>& in_shape(size_t i) const { return in[i]->shape; }
@@ -306,44 +308,151 @@ Results eval_Rope(const OpCall& c) {
   return {c.result(0, out)};
 }
 
+// Attention of one query row and head over its visible keys (ir/README.md "attention"): k_rows[i]
+// and v_rows[i] are the key and value of the i-th visible key. Adds nothing when there is none.
+struct AttentionParams {
+  int64_t head_dim, v_dim;
+  double scale, softcap;
+};
+void attend(const double* q_row, const std::vector<const double*>& k_rows, const std::vector<const double*>& v_rows,
+            const AttentionParams& a, double* out_row) {
+  if (k_rows.empty()) return;  // no visible key: the row stays zero
+  std::vector<double> weight(k_rows.size());
+  for (size_t i = 0; i < k_rows.size(); ++i) {
+    double dot = 0.0;
+    for (int64_t d = 0; d < a.head_dim; ++d) dot += q_row[d] * k_rows[i][d];
+    double score = a.scale * dot;
+    if (a.softcap > 0) score = a.softcap * std::tanh(score / a.softcap);
+    weight[i] = score;
+  }
+  const double max = *std::max_element(weight.begin(), weight.end());
+  double sum = 0.0;
+  for (double& w : weight) sum += w = std::exp(w - max);
+  for (size_t i = 0; i < k_rows.size(); ++i)
+    for (int64_t d = 0; d < a.v_dim; ++d) out_row[d] += weight[i] / sum * v_rows[i][d];
+}
+
+AttentionParams attention_params(const OpCall& c, int64_t head_dim, int64_t v_dim) {
+  return {head_dim, v_dim, c.op.attr_float("scale"), c.op.attr_float("softcap", 0.0)};
+}
+
+// First visible key position of a query at position p (the window's start, or 0).
+int64_t first_visible(const OpCall& c, int64_t p) {
+  const int64_t window = c.op.attr_int("window", 0);
+  return window > 0 ? std::max<int64_t>(0, p - window + 1) : 0;
+}
+
 Results eval_Attention(const OpCall& c) {
   const std::vector<double> q = values(c.operand(0)), k = values(c.operand(1)), v = values(c.operand(2));
   const HostTensor& pos = c.operand(3);
   const int64_t rows = c.in_shape(0)[0], q_heads = c.in_shape(0)[1], head_dim = c.in_shape(0)[2];
   const int64_t keys = c.in_shape(1)[0], kv_heads = c.in_shape(1)[1], v_dim = c.in_shape(2)[2];
   const int64_t group = q_heads / kv_heads;
-  const double scale = c.op.attr_float("scale"), softcap = c.op.attr_float("softcap", 0.0);
-  const int64_t window = c.op.attr_int("window", 0);
+  const AttentionParams params = attention_params(c, head_dim, v_dim);
 
   std::vector<double> out(static_cast<size_t>(rows * q_heads * v_dim), 0.0);
-  std::vector<int64_t> visible;
-  std::vector<double> weight;
+  std::vector<const double*> k_rows, v_rows;
   for (int64_t t = 0; t < rows; ++t) {
     const auto p = static_cast<int64_t>(pos.get(t));
-    visible.clear();
-    for (int64_t s = 0; s < keys; ++s)
-      if (s <= p && (window == 0 || p - s < window)) visible.push_back(s);
-    if (visible.empty()) continue;  // no visible key: the row stays zero
+    const int64_t last = std::min(p, keys - 1);
     for (int64_t h = 0; h < q_heads; ++h) {
       const int64_t kv_h = h / group;
-      const double* q_row = q.data() + (t * q_heads + h) * head_dim;
-      weight.assign(visible.size(), 0.0);
-      for (size_t i = 0; i < visible.size(); ++i) {
-        const double* k_row = k.data() + (visible[i] * kv_heads + kv_h) * head_dim;
-        double dot = 0.0;
-        for (int64_t d = 0; d < head_dim; ++d) dot += q_row[d] * k_row[d];
-        double score = scale * dot;
-        if (softcap > 0) score = softcap * std::tanh(score / softcap);
-        weight[i] = score;
+      k_rows.clear();
+      v_rows.clear();
+      for (int64_t s = first_visible(c, p); s <= last; ++s) {
+        k_rows.push_back(k.data() + (s * kv_heads + kv_h) * head_dim);
+        v_rows.push_back(v.data() + (s * kv_heads + kv_h) * v_dim);
       }
-      const double max = *std::max_element(weight.begin(), weight.end());
-      double sum = 0.0;
-      for (double& w : weight) sum += w = std::exp(w - max);
-      double* out_row = out.data() + (t * q_heads + h) * v_dim;
-      for (size_t i = 0; i < visible.size(); ++i) {
-        const double* v_row = v.data() + (visible[i] * kv_heads + kv_h) * v_dim;
-        for (int64_t d = 0; d < v_dim; ++d) out_row[d] += weight[i] / sum * v_row[d];
+      attend(q.data() + (t * q_heads + h) * head_dim, k_rows, v_rows, params,
+             out.data() + (t * q_heads + h) * v_dim);
+    }
+  }
+  return {c.result(0, out)};
+}
+
+Results eval_State(const OpCall& c) {
+  const std::string& name = c.op.attr_str("name");
+  const std::string declared = describe(c.out_dtype[0], c.out_shape[0]);
+  if (!c.states)
+    throw IrError(fmt::format("state \"{}\" ({}): the graph has state but no StateMap was given; pass one holding a "
+                              "tensor named \"{}\"",
+                              name, declared, name));
+  auto it = c.states->find(name);
+  if (it == c.states->end())
+    throw IrError(fmt::format("state \"{}\" ({}) is missing from the StateMap; add a tensor of that type", name, declared));
+  const HostTensor& t = it->second;
+  if (t.dtype != c.out_dtype[0] || t.shape != c.out_shape[0] || t.size_bytes() != storage_bytes(t.dtype, t.numel()))
+    throw IrError(fmt::format("state \"{}\": the StateMap holds {} ({} bytes) but the graph declares {}", name,
+                              describe(t.dtype, t.shape), t.size_bytes(), declared));
+  return {t};
+}
+
+Results eval_KvWrite(const OpCall& c) {
+  HostTensor cache = c.operand(0);
+  const HostTensor &x = c.operand(1), &slots = c.operand(2);
+  const int64_t cache_rows = product(cache.shape, 0, 2), row_elems = product(cache.shape, 2, 4);
+  std::map<int64_t, int64_t> writer_of_row;  // cache row -> the row of x written there
+  for (int64_t t = 0; t < slots.numel(); ++t) {
+    const auto slot = static_cast<int64_t>(slots.get(t));
+    if (slot < 0) continue;  // padding row
+    if (slot >= cache_rows)
+      throw IrError(fmt::format("slots[{}] = {} is past the {} rows (N·B) of the cache {}", t, slot, cache_rows,
+                                describe(cache.dtype, cache.shape)));
+    auto [it, first_write] = writer_of_row.emplace(slot, t);
+    if (!first_write)
+      throw IrError(fmt::format("slots[{}] and slots[{}] both name cache row {}; a kv_write writes a row at most once",
+                                it->second, t, slot));
+    for (int64_t e = 0; e < row_elems; ++e) cache.set(slot * row_elems + e, x.get(t * row_elems + e));
+  }
+  return {std::move(cache)};
+}
+
+Results eval_PagedAttention(const OpCall& c) {
+  const std::vector<double> q = values(c.operand(0)), k = values(c.operand(1)), v = values(c.operand(2));
+  const HostTensor &block_table = c.operand(3), &row_seq = c.operand(4), &pos = c.operand(5);
+  const int64_t rows = c.in_shape(0)[0], q_heads = c.in_shape(0)[1], head_dim = c.in_shape(0)[2];
+  const int64_t blocks = c.in_shape(1)[0], block_size = c.in_shape(1)[1], kv_heads = c.in_shape(1)[2];
+  const int64_t v_dim = c.in_shape(2)[3];
+  const int64_t sequences = c.in_shape(3)[0], table_width = c.in_shape(3)[1];
+  const int64_t group = q_heads / kv_heads;
+  const AttentionParams params = attention_params(c, head_dim, v_dim);
+
+  std::vector<double> out(static_cast<size_t>(rows * q_heads * v_dim), 0.0);
+  std::vector<int64_t> cache_rows;  // of the visible keys of one query row
+  std::vector<const double*> k_rows, v_rows;
+  for (int64_t t = 0; t < rows; ++t) {
+    const auto p = static_cast<int64_t>(pos.get(t));
+    if (p < 0) continue;  // no visible key (padding): zeros, row_seq unread
+    const auto seq = static_cast<int64_t>(row_seq.get(t));
+    if (seq < 0 || seq >= sequences)
+      throw IrError(fmt::format("row {} (position {}): row_seq = {} is not a sequence of the block table (0 <= row_seq "
+                                "< {})",
+                                t, p, seq, sequences));
+    if (block_size == 0) throw IrError(fmt::format("row {} (position {}): the cache blocks hold no rows", t, p));
+    cache_rows.clear();
+    for (int64_t s = first_visible(c, p); s <= p; ++s) {
+      const int64_t slot = s / block_size;
+      if (slot >= table_width)
+        throw IrError(fmt::format("row {} (sequence {}, position {}) needs block {} of its sequence but the block "
+                                  "table holds {} per sequence",
+                                  t, seq, p, slot, table_width));
+      const auto block = static_cast<int64_t>(block_table.get(seq * table_width + slot));
+      if (block < 0 || block >= blocks)
+        throw IrError(fmt::format("row {} (sequence {}, position {}): block_table[{}, {}] = {} is not a cache block "
+                                  "(0 <= id < {})",
+                                  t, seq, p, seq, slot, block, blocks));
+      cache_rows.push_back(block * block_size + s % block_size);
+    }
+    for (int64_t h = 0; h < q_heads; ++h) {
+      const int64_t kv_h = h / group;
+      k_rows.clear();
+      v_rows.clear();
+      for (int64_t row : cache_rows) {
+        k_rows.push_back(k.data() + (row * kv_heads + kv_h) * head_dim);
+        v_rows.push_back(v.data() + (row * kv_heads + kv_h) * v_dim);
       }
+      attend(q.data() + (t * q_heads + h) * head_dim, k_rows, v_rows, params,
+             out.data() + (t * q_heads + h) * v_dim);
     }
   }
   return {c.result(0, out)};
@@ -472,7 +581,8 @@ const HostTensor& bound_input(const Graph& g, const Value& input, const SymbolBi
 }  // namespace
 
 ReferenceRun run_reference(const Graph& g, const SymbolBindings& symbols,
-                           const std::map<std::string, HostTensor>& inputs, const WeightFn& weights) {
+                           const std::map<std::string, HostTensor>& inputs, const WeightFn& weights,
+                           StateMap* states) {
   verify(g);
   for (const auto& [input_name, tensor] : inputs) {
     const ValueId v = g.find(input_name);
@@ -483,13 +593,16 @@ ReferenceRun run_reference(const Graph& g, const SymbolBindings& symbols,
   ReferenceRun run;
   run.values.resize(g.values.size());
   for (ValueId v : g.inputs) run.values[static_cast<size_t>(v)] = bound_input(g, g.value(v), symbols, inputs);
+  // The state whose storage each value shares (empty: none): a state op's result, views of it
+  // (reshape) and results of in-place ops on it.
+  std::vector<std::string> state_of(g.values.size());
 
   for (size_t i = 0; i < g.ops.size(); ++i) {
     const Op& op = g.ops[i];
     const std::string where =
         fmt::format("graph @{}: op #{} '{}' (%{})", g.name, i, name(op.kind), g.value(op.results.front()).name);
     try {
-      OpCall call{g, op, {}, {}, {}, weights};
+      OpCall call{g, op, {}, {}, {}, weights, states};
       for (ValueId v : op.inputs) call.in.push_back(&run.values[static_cast<size_t>(v)]);
       for (ValueId r : op.results) {
         call.out_dtype.push_back(g.type(r).dtype);
@@ -500,6 +613,19 @@ ReferenceRun run_reference(const Graph& g, const SymbolBindings& symbols,
         run.values[static_cast<size_t>(op.results[r])] = std::move(results[r]);
     } catch (const IrError& e) {
       throw IrError(fmt::format("{}: {}", where, e.what()));
+    }
+
+    const auto result = static_cast<size_t>(op.results[0]);
+    const int aliased = aliased_operand(op.kind);
+    if (op.kind == OpKind::State) {
+      state_of[result] = op.attr_str("name");
+    } else if (op.kind == OpKind::Reshape) {
+      state_of[result] = state_of[static_cast<size_t>(op.inputs[0])];
+    } else if (aliased >= 0) {
+      const std::string& state = state_of[static_cast<size_t>(op.inputs[static_cast<size_t>(aliased)])];
+      state_of[result] = state;
+      // The state keeps its declared shape; a view written in place has the same bytes.
+      if (!state.empty()) (*states)[state].bytes = run.values[result].bytes;
     }
   }
   for (ValueId v : g.outputs) run.outputs.push_back(run.values[static_cast<size_t>(v)]);

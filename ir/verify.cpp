@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 namespace vkllm::ir {
@@ -131,11 +132,15 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       r.check(!d.is_const() || d.value >= 0, fmt::format("operand type {} has a negative dim", to_string(t)));
 
   switch (kind) {
-    case OpKind::Weight: {
+    case OpKind::Weight:
+    case OpKind::State: {
       const AttrValue* n = r.attr("name");
       r.check(n && std::holds_alternative<std::string>(*n) && !std::get<std::string>(*n).empty(),
               "attribute 'name' (the tensor's name) must be a non-empty string");
-      return {r.declared_one(declared)};
+      const Type& t = r.declared_one(declared);
+      if (kind == OpKind::State)
+        for (const Dim& d : t.shape) r.check(d.is_const(), "a state's shape must be constant (it is allocated once)");
+      return {t};
     }
     case OpKind::Constant: {
       r.float_attr("value", true);
@@ -248,6 +253,42 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       r.check(r.float_attr("softcap", false) >= 0, "attribute 'softcap' must be >= 0 (0: none)");
       return {{DType::F32, {q[0], q[1], v[2]}}};
     }
+    case OpKind::KvWrite: {
+      r.rank_is(0, 4);
+      r.dense_float(0);
+      r.rank_is(1, 3);
+      r.dense_float(1);
+      r.rank_is(2, 1);
+      r.dtype_is(2, DType::I32);
+      const Shape &c = in[0].shape, &x = in[1].shape;
+      r.dim_eq(x[1], c[2], "x[T, H, D] must have the cache's head count");
+      r.dim_eq(x[2], c[3], "x[T, H, D] must have the cache's head dim");
+      r.dim_eq(in[2].shape[0], x[0], "slots must have one entry per row of x");
+      return {in[0]};
+    }
+    case OpKind::PagedAttention: {
+      for (size_t i = 0; i < 3; ++i) r.dense_float(i);
+      r.rank_is(0, 3);
+      r.rank_is(1, 4);
+      r.rank_is(2, 4);
+      r.rank_is(3, 2);
+      for (size_t i = 3; i < 6; ++i) r.dtype_is(i, DType::I32);
+      r.rank_is(4, 1);
+      r.rank_is(5, 1);
+      const Shape &q = in[0].shape, &k = in[1].shape, &v = in[2].shape;
+      r.dim_eq(k[0], v[0], "k_cache and v_cache must have the same number of blocks");
+      r.dim_eq(k[1], v[1], "k_cache and v_cache must have the same block size");
+      r.dim_eq(k[2], v[2], "k_cache and v_cache must have the same number of heads");
+      r.dim_eq(q[2], k[3], "q and k_cache must have the same head dim");
+      r.dim_eq(in[4].shape[0], q[0], "row_seq must have one entry per query row");
+      r.dim_eq(in[5].shape[0], q[0], "pos must have one entry per query row");
+      r.check(q[1].is_const() && k[2].is_const() && k[2].value > 0 && q[1].value % k[2].value == 0,
+              "query heads must be a constant multiple of key/value heads (GQA)");
+      r.float_attr("scale", true);
+      r.check(r.int_attr("window", false) >= 0, "attribute 'window' must be >= 0 (0: no window)");
+      r.check(r.float_attr("softcap", false) >= 0, "attribute 'softcap' must be >= 0 (0: none)");
+      return {{DType::F32, {q[0], q[1], v[3]}}};
+    }
     case OpKind::Conv1d: {
       r.rank_is(0, 2);
       r.rank_is(1, 2);
@@ -303,6 +344,81 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
   r.fail("unknown op");
 }
 
+namespace {
+
+// In-place ops (aliased_operand) overwrite the storage of an operand, which is shared by the value
+// that owns it, the reshapes of it (views) and the results of earlier in-place writes; all `state`
+// ops of one name share the persistent tensor. After a write only its result may be read from that
+// storage, so a graph means the same on the reference executor and on kernels that write in place.
+// Weights are read-only (uploaded once).
+void verify_in_place_writes(const Graph& g) {
+  struct Storage {
+    int version = 0;          // bumped by every in-place write
+    int last_writer = -1;     // op index
+    const Op* weight = nullptr;
+  };
+  std::vector<Storage> storages;
+  std::vector<size_t> storage_of(g.values.size());
+  std::vector<int> version_of(g.values.size());  // of the storage when the value was defined
+  std::map<std::string, std::pair<size_t, ValueId>> state_storage;  // name -> storage, first value
+  auto own = [&](ValueId v, const Op* weight) {
+    storage_of[static_cast<size_t>(v)] = storages.size();
+    version_of[static_cast<size_t>(v)] = 0;
+    storages.push_back({0, -1, weight});
+  };
+  auto share = [&](ValueId v, size_t storage) {
+    storage_of[static_cast<size_t>(v)] = storage;
+    version_of[static_cast<size_t>(v)] = storages[storage].version;
+  };
+  auto check_fresh = [&](ValueId v, const std::string& where) {
+    const Storage& st = storages[storage_of[static_cast<size_t>(v)]];
+    if (version_of[static_cast<size_t>(v)] != st.version) {
+      const Op& writer = g.ops[static_cast<size_t>(st.last_writer)];
+      throw IrError(fmt::format("graph @{}: {} reads %{} after op #{} '{}' overwrote its storage in place; read "
+                                "that op's result %{} instead",
+                                g.name, where, g.value(v).name, st.last_writer, name(writer.kind),
+                                g.value(writer.results[0]).name));
+    }
+  };
+
+  for (ValueId v : g.inputs) own(v, nullptr);
+  for (size_t i = 0; i < g.ops.size(); ++i) {
+    const Op& op = g.ops[i];
+    for (size_t j = 0; j < op.inputs.size(); ++j)
+      check_fresh(op.inputs[j], fmt::format("op #{} '{}' (operand {})", i, name(op.kind), j));
+    const int aliased = aliased_operand(op.kind);
+    if (op.kind == OpKind::Reshape) {
+      share(op.results[0], storage_of[static_cast<size_t>(op.inputs[0])]);
+    } else if (aliased >= 0) {
+      const size_t storage = storage_of[static_cast<size_t>(op.inputs[static_cast<size_t>(aliased)])];
+      if (const Op* weight = storages[storage].weight)
+        throw IrError(fmt::format("graph @{}: op #{} '{}' writes in place into weight \"{}\"; weights are read-only",
+                                  g.name, i, name(op.kind), weight->attr_str("name")));
+      storages[storage].version++;
+      storages[storage].last_writer = static_cast<int>(i);
+      share(op.results[0], storage);
+    } else if (op.kind == OpKind::State) {
+      const std::string& state = op.attr_str("name");
+      auto [it, first] = state_storage.emplace(state, std::pair{storages.size(), op.results[0]});
+      if (first) {
+        own(op.results[0], nullptr);
+      } else {
+        const Type &declared = g.type(op.results[0]), &earlier = g.type(it->second.second);
+        if (!(declared == earlier))
+          throw IrError(fmt::format("graph @{}: op #{} 'state' declares \"{}\" as {}, but %{} declared it {}", g.name,
+                                    i, state, to_string(declared), g.value(it->second.second).name,
+                                    to_string(earlier)));
+        share(op.results[0], it->second.first);
+      }
+    } else {
+      for (ValueId r : op.results) own(r, op.kind == OpKind::Weight ? &op : nullptr);
+    }
+  }
+  for (ValueId v : g.outputs) check_fresh(v, "an output");
+}
+
+}  // namespace
+
 void verify(const Graph& g) {
   std::vector<bool> defined(g.values.size(), false);
   std::set<std::string> names;
@@ -351,13 +467,24 @@ void verify(const Graph& g) {
   for (ValueId v : g.outputs)
     if (v < 0 || static_cast<size_t>(v) >= g.values.size() || !defined[static_cast<size_t>(v)])
       throw IrError(fmt::format("graph @{}: an output is not defined", g.name));
+  verify_in_place_writes(g);
 }
 
 void verify(const Module& m) {
   std::set<std::string> names;
+  std::map<std::string, std::pair<Type, std::string>> state_types;  // name -> type, graph declaring it
   for (const Graph& g : m.graphs) {
     if (!names.insert(g.name).second) throw IrError(fmt::format("graph name @{} is not unique", g.name));
     verify(g);
+    // The graphs of a module share each state: one name, one type.
+    for (const Op& op : g.ops) {
+      if (op.kind != OpKind::State) continue;
+      const Type& t = g.type(op.results[0]);
+      auto [it, first] = state_types.emplace(op.attr_str("name"), std::pair{t, g.name});
+      if (!first && !(it->second.first == t))
+        throw IrError(fmt::format("graph @{} declares state \"{}\" as {}, but graph @{} declared it {}", g.name,
+                                  it->first, to_string(t), it->second.second, to_string(it->second.first)));
+    }
   }
 }
 

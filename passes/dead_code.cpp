@@ -1,5 +1,6 @@
-// dce: removes every op none of whose results reaches a graph output. Graph inputs stay, used
-// or not, because they are the graph's calling convention.
+// dce: removes every op none of whose results reaches a graph output, except ops with side effects
+// (ir::has_side_effects: in-place writes into persistent state), which stay with everything they
+// read. Graph inputs stay, used or not, because they are the graph's calling convention.
 #include <algorithm>
 
 #include "passes/graph_edit.h"
@@ -14,8 +15,9 @@ void eliminate_dead_code(ir::Graph& g) {
   // Ops are in execution order, so walking backwards sees every use before the definition.
   for (size_t i = g.ops.size(); i-- > 0;) {
     const ir::Op& op = g.ops[i];
-    keep[i] = std::any_of(op.results.begin(), op.results.end(),
-                          [&](ir::ValueId r) { return live.at(static_cast<size_t>(r)); });
+    keep[i] = ir::has_side_effects(op.kind) || std::any_of(op.results.begin(), op.results.end(), [&](ir::ValueId r) {
+                return live.at(static_cast<size_t>(r));
+              });
     if (keep[i])
       for (ir::ValueId v : op.inputs) live.at(static_cast<size_t>(v)) = true;
   }

@@ -18,6 +18,7 @@
 namespace vkllm::runtime {
 
 class Device;
+class ModelBuffers;
 
 struct KernelTiming {
   std::string kernel;   // kernel name
@@ -25,18 +26,29 @@ struct KernelTiming {
   double microseconds;  // GPU time from timestamps
 };
 
+struct ExecutorOptions {
+  // Dispatches per command buffer: longer graphs are split into several submissions, in order, so
+  // no single one runs long enough to trip a driver watchdog.
+  size_t dispatches_per_submission = 256;
+  // run() gives up (RuntimeError) when the GPU has not finished after this long.
+  double timeout_seconds = 300;
+};
+
 class GraphExecutor {
  public:
   // `max_symbols` bounds every symbol (sizes buffers); `weights` supplies each weight op's data.
+  // Weights and states live in `shared` when given (so several graphs of one model share them),
+  // else in buffers private to this executor.
   GraphExecutor(Device& device, codegen::CompiledGraph graph, const ir::SymbolBindings& max_symbols,
-                const ir::WeightFn& weights);
+                const ir::WeightFn& weights, const ExecutorOptions& options = {}, ModelBuffers* shared = nullptr);
   ~GraphExecutor();
   GraphExecutor(const GraphExecutor&) = delete;
   GraphExecutor& operator=(const GraphExecutor&) = delete;
 
   // Data of graph input `name` for the next run, in the input's dtype, sized for the symbols of that run.
   void set_input(std::string_view name, const void* data, size_t bytes);
-  // Fills every non-weight buffer with a 32-bit pattern (tests poison outputs with NaN before a run).
+  // Fills every buffer but weights and states with a 32-bit pattern (tests poison outputs with NaN
+  // before a run).
   void fill_activations(uint32_t pattern);
   // Binds symbols (each <= its max), writes step parameters, submits the recorded work and waits.
   void run(const ir::SymbolBindings& symbols);
@@ -47,6 +59,11 @@ class GraphExecutor {
   std::vector<KernelTiming> last_timings() const;
 
   const codegen::CompiledGraph& graph() const;
+  // Command buffers recorded so far (construction, plus the profiling variant once enabled); a
+  // run never records, so this stays constant across steps.
+  size_t record_count() const;
+  // Command buffers (submissions) one run uses.
+  size_t submissions_per_run() const;
 
  private:
   struct Impl;

@@ -152,6 +152,51 @@ TEST(DeadCode, GraphWithoutOutputsKeepsOnlyItsInputs) {
   EXPECT_EQ(names(m.graphs[0], m.graphs[0].inputs), (std::vector<std::string>{"x"}));
 }
 
+// A decode step writes the cache (state "k") in place; no output uses kv_write's result.
+Graph graph_with_side_effects() {
+  Builder b("g");
+  ValueId x = b.input("x", f32({c(2), c(4)}));
+  ValueId rows = b.input("rows", f32({sym("seq"), c(1), c(4)}));
+  ValueId slots = b.input("slots", Type{DType::I32, {sym("seq")}});
+  auto named = [&](ValueId v, const char* n) {
+    b.set_name(v, n);
+    return v;
+  };
+  ValueId cache = named(b.state("k", Type{DType::F16, {c(3), c(2), c(1), c(4)}}), "cache");
+  ValueId scaled = named(b.scale(rows, 0.5), "scaled");  // only kv_write reads it
+  named(b.kv_write(cache, scaled, slots), "written");
+  named(b.silu(x), "dead");
+  b.output(named(b.softmax(x), "out"));
+  return b.finish();
+}
+
+TEST(DeadCode, KeepsOpsWithSideEffectsAndWhatTheyRead) {
+  Graph before = graph_with_side_effects();
+  ir::Module m = module_of(before);
+  run_passes(m, {"dce"});
+  const Graph& g = m.graphs[0];
+  expect_well_formed(g);
+  EXPECT_EQ(op_lines(g), (std::vector<std::string>{
+                             "state() -> cache",
+                             "scale(rows) -> scaled",
+                             "kv_write(cache,scaled,slots) -> written",
+                             "softmax(x) -> out",
+                         }));
+  // The cache ends the same with and without the pass.
+  std::mt19937_64 rng(std::random_device{}());
+  const ir::HostTensor initial = ir::HostTensor::random(DType::F16, {3, 2, 1, 4}, rng);
+  ir::HostTensor slots = ir::HostTensor::random(DType::I32, {2}, rng, 0, 3);
+  slots.set(1, slots.get(1) + 3);  // rows 0..2 and 3..5 of the cache: never the same row
+  const std::map<std::string, ir::HostTensor> inputs{{"x", ir::HostTensor::random(DType::F32, {2, 4}, rng)},
+                                                     {"rows", ir::HostTensor::random(DType::F32, {2, 1, 4}, rng)},
+                                                     {"slots", slots}};
+  ir::StateMap state_before{{"k", initial}}, state_after{{"k", initial}};
+  ir::run_reference(before, {{"seq", 2}}, inputs, {}, &state_before);
+  ir::run_reference(g, {{"seq", 2}}, inputs, {}, &state_after);
+  EXPECT_EQ(state_after.at("k").bytes, state_before.at("k").bytes);
+  EXPECT_NE(state_after.at("k").bytes, initial.bytes);
+}
+
 Graph graph_with_duplicate_weights() {
   Builder b("g");
   ValueId x = b.input("x", f32({sym("seq"), c(8)}));

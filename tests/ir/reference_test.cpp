@@ -4,10 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
 #include <numbers>
+#include <random>
 #include <set>
 
 namespace vkllm::ir {
@@ -76,6 +78,8 @@ struct OpCase {
   std::vector<std::vector<double>> expected;  // one per graph output
   double tolerance = 1e-6;                    // relative; 0 = exact
   SymbolBindings symbols;
+  StateMap states;                                             // before the run
+  std::map<std::string, std::vector<double>> expected_states;  // after the run
 };
 
 OpCase case_weight() {
@@ -308,6 +312,64 @@ OpCase case_attention() {
           {{4, -1, 0.25 * 4 + 0.75 * 8, 0.25 * -1 + 0.75 * 3}}};
 }
 
+OpCase case_state() {
+  Builder b("state");
+  b.output(b.state("s", {DType::BF16, dims({2, 2})}));
+  OpCase c{b.finish(), {}, {}, {{1, -2, 0.5, 3}}, 0};
+  c.states = {{"s", tensor(DType::BF16, {2, 2}, {1, -2, 0.5, 3})}};
+  c.expected_states = {{"s", {1, -2, 0.5, 3}}};  // reading leaves it as it is
+  return c;
+}
+
+OpCase case_kv_write() {
+  Builder b("kv_write");
+  // A state cache [N = 2, B = 2, H = 1, D = 2]: flat rows 0..3 hold [2r, 2r + 1].
+  ValueId cache = b.state("kv", {DType::F32, dims({2, 2, 1, 2})});
+  ValueId x = b.input("x", {DType::F32, dims({3, 1, 2})});
+  b.output(b.kv_write(cache, x, b.input("slots", {DType::I32, dims({3})})));
+  // An f16 cache given as an input: rows are rounded to nearest even (0.1 -> 0x2E66, 65520 -> inf).
+  ValueId half = b.input("half", {DType::F16, dims({1, 2, 1, 2})});
+  ValueId y = b.input("y", {DType::F32, dims({1, 1, 2})});
+  b.output(b.kv_write(half, y, b.input("one_slot", {DType::I32, dims({1})})));
+  OpCase c{b.finish(),
+           {{"x", f32({3, 1, 2}, {10, 11, 12, 13, 14, 15})},
+            {"slots", i32({3}, {3, -1, 0})},  // row 1 is padding
+            {"half", tensor(DType::F16, {1, 2, 1, 2}, {1, 2, 3, 4})},
+            {"y", f32({1, 1, 2}, {0.1, 65520})},
+            {"one_slot", i32({1}, {1})}},
+           {},
+           {{14, 15, 2, 3, 4, 5, 10, 11}, {1, 2, 0.0999755859375, kInf}},
+           0};
+  c.states = {{"kv", f32({2, 2, 1, 2}, {0, 1, 2, 3, 4, 5, 6, 7})}};
+  c.expected_states = {{"kv", {14, 15, 2, 3, 4, 5, 10, 11}}};
+  return c;
+}
+
+OpCase case_paged_attention() {
+  Builder b("paged_attention");
+  ValueId q = b.input("q", {DType::F32, dims({3, 1, 1})});
+  ValueId k = b.input("k", {DType::F32, dims({3, 2, 1, 1})});
+  ValueId v = b.input("v", {DType::F32, dims({3, 2, 1, 2})});
+  ValueId table = b.input("table", {DType::I32, dims({2, 2})});
+  ValueId row_seq = b.input("row_seq", {DType::I32, dims({3})});
+  ValueId pos = b.input("pos", {DType::I32, dims({3})});
+  b.output(b.paged_attention(q, k, v, table, row_seq, pos, 1.0));
+  // Blocks of 2 rows; flat cache row r = block·2 + offset. Sequence 0 owns blocks [2, 0], sequence 1
+  // block [1] (entry -1 unused). Row 0 (sequence 0, position 2) sees positions 0, 1 in block 2
+  // (rows 4, 5, scores 0, 0) and position 2 in block 0 (row 0, score ln 2): weights 1/4, 1/4, 1/2,
+  // out = [4, 0]/4 + [0, 8]/4 + [2, 2]/2 = [2, 3]. Row 1 (sequence 1, position 0) sees only row 2.
+  // Row 2 is padding (position -1): zeros. Rows 1 and 3 of the cache are never visible.
+  return {b.finish(),
+          {{"q", f32({3, 1, 1}, {1, 1, 1})},
+           {"k", f32({3, 2, 1, 1}, {std::log(2.0), 100, 7, 100, 0, 0})},
+           {"v", f32({3, 2, 1, 2}, {2, 2, 1000, 1000, -3, 5, 1000, 1000, 4, 0, 0, 8})},
+           {"table", i32({2, 2}, {2, 0, 1, -1})},
+           {"row_seq", i32({3}, {0, 1, -1})},
+           {"pos", i32({3}, {2, 0, -1})}},
+          {},
+          {{2, 3, -3, 5, 0, 0}}};
+}
+
 OpCase case_conv1d() {
   Builder b("conv1d");
   ValueId x = b.input("x", {DType::F32, dims({2, 1})}), w = b.input("w", {DType::F32, dims({1, 3})});
@@ -387,6 +449,7 @@ const NamedCase kCases[] = {
     {"layer_norm", case_layer_norm}, {"softmax", case_softmax},   {"rope", case_rope},
     {"attention", case_attention},   {"conv1d", case_conv1d},     {"argmax", case_argmax},
     {"top_k", case_top_k},           {"reshape", case_reshape},   {"slice", case_slice},
+    {"state", case_state},           {"kv_write", case_kv_write}, {"paged_attention", case_paged_attention},
 };
 
 TEST(ReferenceCases, EveryOpKindHasACase) {
@@ -410,8 +473,9 @@ class KnownValues : public testing::TestWithParam<NamedCase> {};
 
 TEST_P(KnownValues, MatchHandComputed) {
   OpCase c = GetParam().make();
-  ReferenceRun run = run_reference(c.graph, c.symbols, c.inputs, weights_from(c.weights));
+  ReferenceRun run = run_reference(c.graph, c.symbols, c.inputs, weights_from(c.weights), &c.states);
   ASSERT_EQ(run.outputs.size(), c.expected.size());
+  for (const auto& [state, want] : c.expected_states) expect_values(c.states.at(state), want, 0, "state " + state);
   ASSERT_EQ(run.values.size(), c.graph.values.size());
   for (size_t i = 0; i < c.expected.size(); ++i) {
     const Type& declared = c.graph.type(c.graph.outputs[i]);
@@ -1059,6 +1123,294 @@ TEST(ReferenceErrors, NameTheBadWeight) {
   }
   const std::string none = error_of([&] { run_reference(g, {{"seq", 1}}, x, {}); });
   EXPECT_NE(none.find("\"w\""), std::string::npos) << none;
+}
+
+// ---- paged KV cache -------------------------------------------------------------------------------
+
+// Positions 0..len-1 of a sequence whose blocks are `blocks`, copied out of a cache [N, B, H, D] into
+// a contiguous f32 [len, H, D] by plain indexing.
+HostTensor gather_sequence(const HostTensor& cache, const std::vector<int>& blocks, int len) {
+  const int64_t block_size = cache.shape[1], row = cache.shape[2] * cache.shape[3];
+  HostTensor out = HostTensor::zeros(DType::F32, {len, cache.shape[2], cache.shape[3]});
+  for (int s = 0; s < len; ++s)
+    for (int64_t e = 0; e < row; ++e)
+      out.set(s * row + e, cache.get((blocks[static_cast<size_t>(s / block_size)] * block_size + s % block_size) * row + e));
+  return out;
+}
+
+// Cache block ids 0..n-1 in a fixed shuffled order (so a sequence's blocks are not neighbours).
+std::vector<int> shuffled_blocks(int n, std::mt19937_64& rng) {
+  std::vector<int> ids(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) ids[static_cast<size_t>(i)] = i;
+  std::shuffle(ids.begin(), ids.end(), rng);
+  return ids;
+}
+
+TEST(ReferencePagedAttention, EqualsAttentionOverTheGatheredSequence) {
+  std::mt19937_64 rng(61);
+  const int blocks = 10, block_size = 3, width = 3, sequences = 3, hq = 4, hkv = 2, d = 8, dv = 6;
+  const HostTensor k_cache = HostTensor::random(DType::F16, {blocks, block_size, hkv, d}, rng, -2, 2);
+  const HostTensor v_cache = HostTensor::random(DType::F16, {blocks, block_size, hkv, dv}, rng, -2, 2);
+  const std::vector<int> ids = shuffled_blocks(blocks, rng);
+  std::vector<double> table;
+  for (int i = 0; i < sequences * width; ++i) table.push_back(ids[static_cast<size_t>(i)]);
+  const std::vector<double> row_seq{0, 1, 2, 0, 1}, positions{8, 0, 4, 3, 7};
+  const int rows = static_cast<int>(positions.size());
+  const HostTensor q = HostTensor::random(DType::F32, {rows, hq, d}, rng, -2, 2);
+
+  struct Variant {
+    double scale;
+    int64_t window;
+    double softcap;
+  };
+  for (const Variant& variant : {Variant{0.35, 0, 0}, Variant{0.35, 3, 0}, Variant{2.0, 0, 1.5}}) {
+    SCOPED_TRACE(testing::Message() << "window " << variant.window << " softcap " << variant.softcap);
+    Builder b("paged");
+    ValueId qv = b.input("q", {DType::F32, dims({rows, hq, d})});
+    ValueId kv = b.input("k", {DType::F16, dims({blocks, block_size, hkv, d})});
+    ValueId vv = b.input("v", {DType::F16, dims({blocks, block_size, hkv, dv})});
+    ValueId tv = b.input("table", {DType::I32, dims({sequences, width})});
+    ValueId sv = b.input("row_seq", {DType::I32, dims({rows})});
+    ValueId pv = b.input("pos", {DType::I32, dims({rows})});
+    b.output(b.paged_attention(qv, kv, vv, tv, sv, pv, variant.scale, variant.window, variant.softcap));
+    const HostTensor paged = run_one(b.finish(), {{"q", q},
+                                                  {"k", k_cache},
+                                                  {"v", v_cache},
+                                                  {"table", i32({sequences, width}, table)},
+                                                  {"row_seq", i32({rows}, row_seq)},
+                                                  {"pos", i32({rows}, positions)}});
+
+    // Each row through `attention` over its sequence's keys, gathered into contiguous tensors.
+    const int len = width * block_size;
+    Builder a("contiguous");
+    ValueId q1 = a.input("q", {DType::F32, dims({1, hq, d})});
+    ValueId k1 = a.input("k", {DType::F32, dims({len, hkv, d})});
+    ValueId v1 = a.input("v", {DType::F32, dims({len, hkv, dv})});
+    ValueId p1 = a.input("pos", {DType::I32, dims({1})});
+    a.output(a.attention(q1, k1, v1, p1, variant.scale, variant.window, variant.softcap));
+    const Graph contiguous = a.finish();
+    const int row_elems = hq * dv;
+    for (int t = 0; t < rows; ++t) {
+      const auto seq = static_cast<size_t>(row_seq[static_cast<size_t>(t)]);
+      const std::vector<int> seq_blocks(ids.begin() + static_cast<std::ptrdiff_t>(seq * width),
+                                        ids.begin() + static_cast<std::ptrdiff_t>((seq + 1) * width));
+      std::vector<double> q_row;
+      for (int i = 0; i < hq * d; ++i) q_row.push_back(q.get(t * hq * d + i));
+      const HostTensor want = run_one(contiguous, {{"q", f32({1, hq, d}, q_row)},
+                                                   {"k", gather_sequence(k_cache, seq_blocks, len)},
+                                                   {"v", gather_sequence(v_cache, seq_blocks, len)},
+                                                   {"pos", i32({1}, {positions[static_cast<size_t>(t)]})}});
+      std::vector<double> got;
+      for (int i = 0; i < row_elems; ++i) got.push_back(paged.get(t * row_elems + i));
+      expect_values(want, got, 1e-12, "row " + std::to_string(t));
+    }
+  }
+}
+
+// @write: kv_write into state "k" (through a [6, 1, 2, 2] view of its [3, 2, 2, 2] when `view`);
+// @read: returns state "k".
+Module state_module() {
+  const Type cache{DType::F16, dims({3, 2, 2, 2})};
+  Builder w("write");
+  ValueId x = w.input("x", {DType::F32, {Dim::symbol("seq"), Dim::of(2), Dim::of(2)}});
+  ValueId slots = w.input("slots", {DType::I32, {Dim::symbol("seq")}});
+  w.output(w.kv_write(w.state("k", cache), x, slots));
+  Builder v("write_view");
+  ValueId vx = v.input("x", {DType::F32, dims({1, 2, 2})});
+  ValueId view = v.reshape(v.state("k", cache), dims({6, 1, 2, 2}));
+  v.kv_write(view, vx, v.input("slots", {DType::I32, dims({1})}));  // no output uses it: side effect only
+  Builder r("read");
+  r.output(r.state("k", cache));
+  return Module{{w.finish(), v.finish(), r.finish()}};
+}
+
+// `cache` with flat row slots[t] (4 elements each) replaced by row t of x.
+HostTensor with_rows(HostTensor cache, const HostTensor& x, const std::vector<int>& slots) {
+  for (size_t t = 0; t < slots.size(); ++t)
+    if (slots[t] >= 0)
+      for (int e = 0; e < 4; ++e) cache.set(slots[t] * 4 + e, x.get(static_cast<int64_t>(t) * 4 + e));
+  return cache;
+}
+
+TEST(ReferenceKvWrite, StateSurvivesRunsAndIsSharedByTheModulesGraphs) {
+  std::mt19937_64 rng(62);
+  const Module m = state_module();
+  const Graph &write = m.graphs[0], &write_view = m.graphs[1], &read = m.graphs[2];
+  const HostTensor initial = HostTensor::random(DType::F16, {3, 2, 2, 2}, rng, -4, 4);
+  StateMap states{{"k", initial}};
+
+  const HostTensor x1 = HostTensor::random(DType::F32, {2, 2, 2}, rng, -4, 4);
+  ReferenceRun first = run_reference(write, {{"seq", 2}}, {{"x", x1}, {"slots", i32({2}, {5, 0})}}, {}, &states);
+  const HostTensor after_first = with_rows(initial, x1, {5, 0});
+  EXPECT_EQ(first.outputs[0].bytes, after_first.bytes);
+  EXPECT_EQ(states.at("k").bytes, after_first.bytes);
+
+  const HostTensor x2 = HostTensor::random(DType::F32, {2, 2, 2}, rng, -4, 4);
+  run_reference(write, {{"seq", 2}}, {{"x", x2}, {"slots", i32({2}, {1, -1})}}, {}, &states);
+  const HostTensor after_second = with_rows(after_first, x2, {1, -1});
+  EXPECT_EQ(states.at("k").bytes, after_second.bytes);
+
+  // Through the view: flat row 2 of [6, 1] is flat row 2 of [3, 2]; the state keeps its shape.
+  const HostTensor x3 = HostTensor::random(DType::F32, {1, 2, 2}, rng, -4, 4);
+  run_reference(write_view, {}, {{"x", x3}, {"slots", i32({1}, {2})}}, {}, &states);
+  const HostTensor after_view = with_rows(after_second, x3, {2});
+  EXPECT_EQ(states.at("k").shape, initial.shape);
+  EXPECT_EQ(states.at("k").bytes, after_view.bytes);
+
+  // Another graph of the module reads what the writes left.
+  EXPECT_EQ(run_reference(read, {}, {}, {}, &states).outputs[0].bytes, after_view.bytes);
+  EXPECT_NE(after_view.bytes, initial.bytes);
+}
+
+TEST(ReferencePagedAttention, ChunkedPrefillThroughTheCacheEqualsOneShotAttention) {
+  std::mt19937_64 rng(63);
+  const int len = 11, hq = 4, hkv = 2, d = 8, blocks = 6, block_size = 3, width = 4;
+  const std::vector<double> table{4, 0, 5, 2};  // positions 0..11 in blocks 4, 0, 5, 2
+  const HostTensor q = HostTensor::random(DType::F32, {len, hq, d}, rng, -2, 2);
+  const HostTensor k = HostTensor::random(DType::F32, {len, hkv, d}, rng, -2, 2);
+  const HostTensor v = HostTensor::random(DType::F32, {len, hkv, d}, rng, -2, 2);
+  const Dim seq = Dim::symbol("seq");
+
+  for (int64_t window : {0, 5}) {
+    SCOPED_TRACE(testing::Message() << "window " << window);
+    const double softcap = window ? 3.0 : 0.0;
+    Builder one("one_shot");
+    ValueId qa = one.input("q", {DType::F32, dims({len, hq, d})});
+    ValueId ka = one.input("k", {DType::F32, dims({len, hkv, d})});
+    ValueId va = one.input("v", {DType::F32, dims({len, hkv, d})});
+    ValueId pa = one.input("pos", {DType::I32, dims({len})});
+    one.output(one.attention(qa, ka, va, pa, 0.3, window, softcap));
+    std::vector<double> all_positions;
+    for (int p = 0; p < len; ++p) all_positions.push_back(p);
+    const HostTensor want = run_one(one.finish(), {{"q", q}, {"k", k}, {"v", v}, {"pos", i32({len}, all_positions)}});
+
+    Builder step("chunk");
+    const Type cache{DType::F32, dims({blocks, block_size, hkv, d})};
+    ValueId qs = step.input("q", {DType::F32, {seq, Dim::of(hq), Dim::of(d)}});
+    ValueId ks = step.input("k", {DType::F32, {seq, Dim::of(hkv), Dim::of(d)}});
+    ValueId vs = step.input("v", {DType::F32, {seq, Dim::of(hkv), Dim::of(d)}});
+    ValueId slots = step.input("slots", {DType::I32, {seq}});
+    ValueId block_table = step.input("table", {DType::I32, dims({1, width})});
+    ValueId row_seq = step.input("row_seq", {DType::I32, {seq}});
+    ValueId pos = step.input("pos", {DType::I32, {seq}});
+    ValueId k_cache = step.kv_write(step.state("k_cache", cache), ks, slots);
+    ValueId v_cache = step.kv_write(step.state("v_cache", cache), vs, slots);
+    step.output(step.paged_attention(qs, k_cache, v_cache, block_table, row_seq, pos, 0.3, window, softcap));
+    const Graph chunk_graph = step.finish();
+
+    // Caches start with garbage: only what the chunks write may be read.
+    StateMap states{{"k_cache", HostTensor::random(DType::F32, {blocks, block_size, hkv, d}, rng, -9, 9)},
+                    {"v_cache", HostTensor::random(DType::F32, {blocks, block_size, hkv, d}, rng, -9, 9)}};
+    std::vector<double> got;
+    int start = 0;
+    for (int rows : {4, 1, 6}) {
+      auto slice_rows = [&](const HostTensor& t, int heads) {
+        std::vector<double> part;
+        for (int i = start * heads * d; i < (start + rows) * heads * d; ++i) part.push_back(t.get(i));
+        return f32({rows, heads, d}, part);
+      };
+      std::vector<double> chunk_slots, chunk_pos;
+      for (int p = start; p < start + rows; ++p) {
+        chunk_pos.push_back(p);
+        chunk_slots.push_back(table[static_cast<size_t>(p / block_size)] * block_size + p % block_size);
+      }
+      ReferenceRun run = run_reference(chunk_graph, {{"seq", rows}},
+                                       {{"q", slice_rows(q, hq)},
+                                        {"k", slice_rows(k, hkv)},
+                                        {"v", slice_rows(v, hkv)},
+                                        {"slots", i32({rows}, chunk_slots)},
+                                        {"table", i32({1, width}, table)},
+                                        {"row_seq", i32({rows}, std::vector<double>(static_cast<size_t>(rows), 0))},
+                                        {"pos", i32({rows}, chunk_pos)}},
+                                       {}, &states);
+      const std::vector<double> out = all_values(run.outputs[0]);
+      got.insert(got.end(), out.begin(), out.end());
+      start += rows;
+    }
+    ASSERT_EQ(start, len);
+    expect_values(want, got, 1e-12);
+  }
+}
+
+TEST(ReferenceStateErrors, NameTheStateAndWhatIsWrong) {
+  Builder b("g");
+  b.output(b.state("layers.0.k", {DType::F16, dims({2, 4, 1, 8})}));
+  const Graph g = b.finish();
+  const std::string no_map = error_of([&] { run_reference(g, {}, {}, {}); });
+  EXPECT_NE(no_map.find("state \"layers.0.k\" (f16[2, 4, 1, 8])"), std::string::npos) << no_map;
+  EXPECT_NE(no_map.find("no StateMap was given"), std::string::npos) << no_map;
+  StateMap empty;
+  const std::string missing = error_of([&] { run_reference(g, {}, {}, {}, &empty); });
+  EXPECT_NE(missing.find("state \"layers.0.k\" (f16[2, 4, 1, 8]) is missing from the StateMap"), std::string::npos)
+      << missing;
+  StateMap wrong{{"layers.0.k", HostTensor::zeros(DType::F32, {2, 4, 1, 8})}};
+  const std::string mismatch = error_of([&] { run_reference(g, {}, {}, {}, &wrong); });
+  EXPECT_NE(mismatch.find("the StateMap holds f32[2, 4, 1, 8] (256 bytes) but the graph declares f16[2, 4, 1, 8]"),
+            std::string::npos)
+      << mismatch;
+}
+
+TEST(ReferenceKvWrite, SlotsPastTheCacheOrWrittenTwiceAreErrors) {
+  Builder b("g");
+  ValueId cache = b.input("cache", {DType::F32, dims({3, 4, 1, 2})});
+  ValueId x = b.input("x", {DType::F32, dims({3, 1, 2})});
+  b.output(b.kv_write(cache, x, b.input("slots", {DType::I32, dims({3})})));
+  const Graph g = b.finish();
+  auto run_with = [&](const std::vector<double>& slots) {
+    return error_of([&] {
+      run_reference(g, {},
+                    {{"cache", f32({3, 4, 1, 2}, std::vector<double>(24, 1.0))},
+                     {"x", f32({3, 1, 2}, {1, 2, 3, 4, 5, 6})},
+                     {"slots", i32({3}, slots)}},
+                    {});
+    });
+  };
+  const std::string past = run_with({0, 12, 1});
+  EXPECT_NE(past.find("'kv_write'"), std::string::npos) << past;
+  EXPECT_NE(past.find("slots[1] = 12 is past the 12 rows (N·B) of the cache f32[3, 4, 1, 2]"), std::string::npos)
+      << past;
+  const std::string twice = run_with({4, -1, 4});
+  EXPECT_NE(twice.find("slots[0] and slots[2] both name cache row 4"), std::string::npos) << twice;
+  EXPECT_EQ(run_with({11, -5, 0}), "no error");
+}
+
+TEST(ReferencePagedAttention, LookupsOutsideTheTableOrCacheAreErrors) {
+  Builder b("g");
+  ValueId q = b.input("q", {DType::F32, dims({1, 1, 2})});
+  ValueId k = b.input("k", {DType::F32, dims({4, 2, 1, 2})});
+  ValueId table = b.input("table", {DType::I32, dims({2, 2})});
+  ValueId row_seq = b.input("row_seq", {DType::I32, dims({1})});
+  ValueId pos = b.input("pos", {DType::I32, dims({1})});
+  b.output(b.paged_attention(q, k, k, table, row_seq, pos, 1.0, 2));
+  const Graph g = b.finish();
+  auto run_with = [&](const std::vector<double>& table_ids, double seq, double p) {
+    return error_of([&] {
+      run_reference(g, {},
+                    {{"q", f32({1, 1, 2}, {1, 2})},
+                     {"k", f32({4, 2, 1, 2}, std::vector<double>(16, 0.5))},
+                     {"table", i32({2, 2}, table_ids)},
+                     {"row_seq", i32({1}, {seq})},
+                     {"pos", i32({1}, {p})}},
+                    {});
+    });
+  };
+  const std::string bad_seq = run_with({0, 1, 2, 3}, 2, 1);
+  EXPECT_NE(bad_seq.find("'paged_attention'"), std::string::npos) << bad_seq;
+  EXPECT_NE(bad_seq.find("row 0 (position 1): row_seq = 2 is not a sequence of the block table (0 <= row_seq < 2)"),
+            std::string::npos)
+      << bad_seq;
+  const std::string bad_block = run_with({0, 1, 2, 9}, 1, 3);
+  EXPECT_NE(bad_block.find("row 0 (sequence 1, position 3): block_table[1, 1] = 9 is not a cache block (0 <= id < 4)"),
+            std::string::npos)
+      << bad_block;
+  const std::string past_table = run_with({0, 1, 2, 3}, 0, 4);
+  EXPECT_NE(past_table.find("row 0 (sequence 0, position 4) needs block 2 of its sequence but the block table holds 2"),
+            std::string::npos)
+      << past_table;
+  // Only visible keys are looked up: with window 2, position 3 reads block 1 only (block 0 freed),
+  // and a padding row (position -1) reads nothing, not even row_seq.
+  EXPECT_EQ(run_with({-1, 2, 0, 1}, 0, 3), "no error");
+  EXPECT_EQ(run_with({-1, -1, -1, -1}, -7, -1), "no error");
 }
 
 }  // namespace

@@ -113,6 +113,11 @@ Graph every_op_graph() {
                        {"high_freq_factor", 4.0},
                        {"original_max_position", int64_t{8192}}});
   ValueId att = b.attention(qr, kv, kv, pos, 0.25, 4096, 50.0);
+  ValueId k_cache = b.state("layers.0.k_cache", t(DType::BF16, {c(16), c(32), c(2), c(16)}));
+  ValueId k_rows = b.reshape(sm, {sym("seq"), c(2), c(32)});
+  ValueId k_written = b.kv_write(k_cache, b.slice(k_rows, 2, 0, 16), ids);
+  ValueId block_table = b.input("block_table", t(DType::I32, {sym("batch"), c(8)}));
+  ValueId paged = b.paged_attention(qr, k_written, k_written, block_table, ids, pos, 0.125, 0, 30.0);
   ValueId cw = b.weight("conv.w", t(DType::F32, {c(64), c(4)}));
   ValueId cs = b.input("conv.state", t(DType::F32, {c(3), c(64)}));
   auto [cy, cst] = b.conv1d(rn, cw, cs, true);
@@ -120,7 +125,7 @@ Graph every_op_graph() {
   auto [tv, ti] = b.top_k(cy, 5);
   ValueId sl = b.slice(b.reshape(att, {sym("seq"), c(64)}), 1, 8, 16);
   b.set_name(sl, "sliced");
-  for (ValueId v : {h, cst, am, tv, ti, sl}) b.output(v);
+  for (ValueId v : {h, cst, am, tv, ti, sl, paged}) b.output(v);
   return b.finish();
 }
 

@@ -76,6 +76,13 @@ const std::map<OpKind, std::vector<Rejection>>& rejections() {
            return one_op(OpKind::Weight, {}, {{"name", std::string()}}, {f32({c(4)})});
          },
          {"non-empty string"}}}},
+      {OpKind::State,
+       {{"symbolic_shape",
+         [] {
+           return one_op(OpKind::State, {}, {{"name", std::string("kv")}}, {f16({sym("ctx"), c(2), c(8)})});
+         },
+         {"a state's shape must be constant"}},
+        {"no_name", [] { return one_op(OpKind::State, {}, {}, {f16({c(4)})}); }, {"attribute 'name'", "non-empty"}}}},
       {OpKind::Constant,
        {{"quantized",
          [] {
@@ -239,6 +246,58 @@ const std::map<OpKind, std::vector<Rejection>>& rejections() {
                          {{"scale", 0.5}, {"window", int64_t{-1}}}, {f32({c(1), c(2), c(8)})});
          },
          {"attribute 'window' must be >= 0"}}}},
+      {OpKind::KvWrite,
+       {{"head_count",
+         [] {
+           return one_op(OpKind::KvWrite, {f16({c(4), c(16), c(2), c(8)}), f32({sym("seq"), c(3), c(8)}), i32({sym("seq")})},
+                         {}, {f16({c(4), c(16), c(2), c(8)})});
+         },
+         {"x[T, H, D] must have the cache's head count", "3 != 2"}},
+        {"float_slots",
+         [] {
+           return one_op(OpKind::KvWrite, {f16({c(4), c(16), c(2), c(8)}), f32({c(1), c(2), c(8)}), f32({c(1)})}, {},
+                         {f16({c(4), c(16), c(2), c(8)})});
+         },
+         {"operand 2 (f32[1]) must be i32"}},
+        {"result_dtype",
+         [] {
+           return one_op(OpKind::KvWrite, {f16({c(4), c(16), c(2), c(8)}), f32({c(1), c(2), c(8)}), i32({c(1)})}, {},
+                         {f32({c(4), c(16), c(2), c(8)})});
+         },
+         {"is declared f32[4, 16, 2, 8] but the rule gives f16[4, 16, 2, 8]"}}}},
+      {OpKind::PagedAttention,
+       {{"gqa",
+         [] {
+           return one_op(OpKind::PagedAttention,
+                         {f32({c(1), c(3), c(8)}), f16({c(4), c(16), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}),
+                          i32({c(2), c(3)}), i32({c(1)}), i32({c(1)})},
+                         {{"scale", 0.5}}, {f32({c(1), c(3), c(8)})});
+         },
+         {"query heads must be a constant multiple of key/value heads (GQA)"}},
+        {"block_size_mismatch",
+         [] {
+           return one_op(OpKind::PagedAttention,
+                         {f32({c(1), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}), f16({c(4), c(8), c(2), c(8)}),
+                          i32({c(2), c(3)}), i32({c(1)}), i32({c(1)})},
+                         {{"scale", 0.5}}, {f32({c(1), c(2), c(8)})});
+         },
+         {"k_cache and v_cache must have the same block size", "16 != 8"}},
+        {"row_seq_length",
+         [] {
+           return one_op(OpKind::PagedAttention,
+                         {f32({sym("seq"), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}),
+                          f16({c(4), c(16), c(2), c(8)}), i32({c(2), c(3)}), i32({c(1)}), i32({sym("seq")})},
+                         {{"scale", 0.5}}, {f32({sym("seq"), c(2), c(8)})});
+         },
+         {"row_seq must have one entry per query row"}},
+        {"no_scale",
+         [] {
+           return one_op(OpKind::PagedAttention,
+                         {f32({c(1), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}),
+                          i32({c(2), c(3)}), i32({c(1)}), i32({c(1)})},
+                         {}, {f32({c(1), c(2), c(8)})});
+         },
+         {"missing attribute 'scale'"}}}},
       {OpKind::Conv1d,
        {{"state_rows",
          [] {
@@ -340,6 +399,113 @@ TEST(Verify, AcceptsWellTypedGraphs) {
   EXPECT_EQ(verify_error(one_op(OpKind::Silu, {f32({sym("seq"), c(4)})}, {}, {f32({sym("seq"), c(4)})})), "");
   EXPECT_EQ(verify_error(one_op(OpKind::TopK, {f32({c(4)})}, {{"k", int64_t{4}}}, {f32({c(4)}), i32({c(4)})})), "");
   EXPECT_EQ(verify_error(one_op(OpKind::Scale, {f16({c(4)})}, {{"factor", int64_t{2}}}, {f16({c(4)})})), "");
+}
+
+// ---- In-place writes (ir::aliased_operand) ---------------------------------------------------
+
+Type cache_type() { return f16({c(4), c(8), c(2), c(8)}); }
+
+// %cache (from `make_cache`), then %w = kv_write(%cache, %x, %slots).
+struct InPlace {
+  RawGraph r;
+  ValueId cache, x, slots, written;
+  explicit InPlace(const std::function<ValueId(RawGraph&)>& make_cache) {
+    cache = make_cache(r);
+    x = r.input(f32({sym("seq"), c(2), c(8)}));
+    slots = r.input(i32({sym("seq")}));
+    written = r.op(OpKind::KvWrite, {cache, x, slots}, {}, {cache_type()})[0];
+    r.g.outputs.clear();
+  }
+};
+ValueId state_cache(RawGraph& r) { return r.op(OpKind::State, {}, {{"name", std::string("k")}}, {cache_type()})[0]; }
+ValueId input_cache(RawGraph& r) { return r.input(cache_type()); }
+
+TEST(VerifyInPlace, ReadingTheResultAndChainingWritesIsAccepted) {
+  InPlace p(state_cache);
+  ValueId again = p.r.op(OpKind::KvWrite, {p.written, p.x, p.slots}, {}, {cache_type()})[0];
+  // A later state op of the same name reads the storage as it is now.
+  ValueId reread = p.r.op(OpKind::State, {}, {{"name", std::string("k")}}, {cache_type()})[0];
+  p.r.g.outputs = {again, reread};
+  EXPECT_EQ(verify_error(p.r.g), "");
+}
+
+TEST(VerifyInPlace, OverwrittenOperandCannotBeReadAgain) {
+  for (auto make : {state_cache, input_cache}) {
+    InPlace p(make);
+    p.r.op(OpKind::Scale, {p.cache}, {{"factor", 2.0}}, {cache_type()});
+    const std::string message = verify_error(p.r.g);
+    EXPECT_NE(message.find("op #" + std::to_string(p.r.g.ops.size() - 1) + " 'scale' (operand 0) reads %" +
+                           p.r.g.value(p.cache).name + " after op #"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("'kv_write' overwrote its storage in place; read that op's result %" +
+                           p.r.g.value(p.written).name + " instead"),
+              std::string::npos)
+        << message;
+  }
+}
+
+TEST(VerifyInPlace, OverwrittenOperandCannotBeAnOutput) {
+  InPlace p(input_cache);
+  p.r.g.outputs = {p.cache};
+  EXPECT_NE(verify_error(p.r.g).find("an output reads %v0 after op #0 'kv_write' overwrote its storage"),
+            std::string::npos);
+}
+
+TEST(VerifyInPlace, ViewsShareTheStorage) {
+  // kv_write through a reshape of the cache: the original and the view are both stale afterwards.
+  RawGraph r;
+  ValueId flat = r.input(f16({c(32), c(16)}));
+  ValueId view = r.op(OpKind::Reshape, {flat}, {}, {cache_type()})[0];
+  ValueId x = r.input(f32({c(1), c(2), c(8)}));
+  ValueId slots = r.input(i32({c(1)}));
+  r.op(OpKind::KvWrite, {view, x, slots}, {}, {cache_type()});
+  r.g.outputs = {flat};
+  EXPECT_NE(verify_error(r.g).find("an output reads %v0 after op #1 'kv_write'"), std::string::npos)
+      << verify_error(r.g);
+  // A second state op of the same name shares the storage too.
+  InPlace p([](RawGraph& g) {
+    state_cache(g);
+    return state_cache(g);
+  });
+  p.r.g.outputs = {0};
+  EXPECT_NE(verify_error(p.r.g).find("an output reads %v0 after op #2 'kv_write'"), std::string::npos)
+      << verify_error(p.r.g);
+}
+
+TEST(VerifyInPlace, WeightsAreReadOnly) {
+  InPlace p([](RawGraph& r) { return r.op(OpKind::Weight, {}, {{"name", std::string("w.cache")}}, {cache_type()})[0]; });
+  const std::string message = verify_error(p.r.g);
+  EXPECT_NE(message.find("op #1 'kv_write' writes in place into weight \"w.cache\"; weights are read-only"),
+            std::string::npos)
+      << message;
+}
+
+TEST(VerifyInPlace, OneStateNameHasOneType) {
+  RawGraph r;
+  r.op(OpKind::State, {}, {{"name", std::string("k")}}, {cache_type()});
+  r.op(OpKind::State, {}, {{"name", std::string("k")}}, {f16({c(4), c(8), c(2), c(4)})});
+  const std::string message = verify_error(r.g);
+  EXPECT_NE(message.find("op #1 'state' declares \"k\" as f16[4, 8, 2, 4], but %v0 declared it f16[4, 8, 2, 8]"),
+            std::string::npos)
+      << message;
+
+  // Across the graphs of a module.
+  RawGraph a("a"), b("b");
+  a.op(OpKind::State, {}, {{"name", std::string("k")}}, {cache_type()});
+  b.op(OpKind::State, {}, {{"name", std::string("k")}}, {f32({c(4), c(8), c(2), c(8)})});
+  try {
+    verify(Module{{a.g, b.g}});
+    FAIL() << "accepted two types for state \"k\"";
+  } catch (const IrError& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "graph @b declares state \"k\" as f32[4, 8, 2, 8], but graph @a declared it f16[4, 8, 2, 8]"),
+              std::string::npos)
+        << e.what();
+  }
+  RawGraph same("same");
+  same.op(OpKind::State, {}, {{"name", std::string("k")}}, {cache_type()});
+  EXPECT_NO_THROW(verify(Module{{a.g, same.g}}));
 }
 
 TEST(VerifySsa, UseBeforeDefinition) {

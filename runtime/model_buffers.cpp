@@ -1,0 +1,78 @@
+#include "runtime/model_buffers.h"
+
+#include <fmt/format.h>
+
+#include "runtime/device.h"
+#include "runtime/error.h"
+
+namespace vkllm::runtime {
+namespace {
+
+uint64_t bytes_of(const std::string& what, const std::string& name, const ir::Type& type) {
+  for (const ir::Dim& d : type.shape)
+    if (!d.is_const())
+      throw RuntimeError(fmt::format("{} '{}' has a symbolic shape {}; it must be constant", what, name, ir::to_string(type)));
+  return static_cast<uint64_t>(ir::storage_bytes(type.dtype, ir::num_elements(type.shape, {})));
+}
+
+void check_same_type(const std::string& what, const std::string& name, const ir::Type& had, const ir::Type& want) {
+  if (!(had == want))
+    throw RuntimeError(fmt::format("{} '{}' is used as {} by one graph and as {} by another", what, name,
+                                   ir::to_string(had), ir::to_string(want)));
+}
+
+}  // namespace
+
+ModelBuffers::ModelBuffers(Device& device) : device_(device) {}
+
+const Buffer& ModelBuffers::weight(const std::string& name, const ir::Type& type, const ir::WeightFn& source) {
+  auto it = weights_.find(name);
+  if (it != weights_.end()) {
+    check_same_type("weight", name, it->second.type, type);
+    return it->second.buffer;
+  }
+  const uint64_t bytes = bytes_of("weight", name, type);
+  if (!source) throw RuntimeError(fmt::format("weight '{}' is needed but no weight source was given", name));
+  const ir::HostTensor data = source(name, type);
+  if (data.dtype != type.dtype || data.bytes.size() != bytes)
+    throw RuntimeError(fmt::format("weight '{}': expected {} ({} bytes), the weight source gave {} with {} bytes", name,
+                                   ir::to_string(type), bytes, ir::name(data.dtype), data.bytes.size()));
+  Buffer b = device_.allocator().create(std::max<uint64_t>(4, (bytes + 3) / 4 * 4), MemoryKind::DeviceLocal,
+                                        fmt::format("weight '{}'", name));
+  device_.upload(b, 0, data.bytes.data(), bytes);
+  return weights_.emplace(name, Entry{type, std::move(b)}).first->second.buffer;
+}
+
+const Buffer& ModelBuffers::state(const std::string& name, const ir::Type& type) {
+  auto it = states_.find(name);
+  if (it != states_.end()) {
+    check_same_type("state", name, it->second.type, type);
+    return it->second.buffer;
+  }
+  const uint64_t bytes = bytes_of("state", name, type);
+  Buffer b = device_.allocator().create(std::max<uint64_t>(4, (bytes + 3) / 4 * 4), MemoryKind::DeviceLocal,
+                                        fmt::format("state '{}'", name));
+  device_.submit_and_wait([&](VkCommandBuffer cmd) { vkCmdFillBuffer(cmd, b.handle(), 0, VK_WHOLE_SIZE, 0); });
+  return states_.emplace(name, Entry{type, std::move(b)}).first->second.buffer;
+}
+
+void ModelBuffers::clear_states() {
+  if (states_.empty()) return;
+  device_.submit_and_wait([&](VkCommandBuffer cmd) {
+    for (auto& [name, e] : states_) vkCmdFillBuffer(cmd, e.buffer.handle(), 0, VK_WHOLE_SIZE, 0);
+  });
+}
+
+uint64_t ModelBuffers::weight_bytes() const {
+  uint64_t n = 0;
+  for (const auto& [name, e] : weights_) n += e.buffer.size();
+  return n;
+}
+
+uint64_t ModelBuffers::state_bytes() const {
+  uint64_t n = 0;
+  for (const auto& [name, e] : states_) n += e.buffer.size();
+  return n;
+}
+
+}  // namespace vkllm::runtime

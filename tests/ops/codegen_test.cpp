@@ -1,0 +1,260 @@
+// compile_graph and the emitters without a device: every op's kernel compiles to valid SPIR-V under
+// several device profiles, the dispatch list follows the ABI (codegen/README.md), and limits are
+// reported as errors. Numerical correctness is op_kernels_test's job.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "codegen/compile_graph.h"
+#include "codegen/glsl_compiler.h"
+#include "codegen/ops/emitter.h"
+
+namespace vkllm {
+namespace {
+
+using ir::Dim;
+using ir::DType;
+
+// One graph using every op kind, with symbolic and constant dims and every storage dtype.
+ir::Graph every_op_graph() {
+  ir::Builder b("every_op");
+  const Dim seq = Dim::symbol("seq"), ctx = Dim::symbol("ctx");
+  auto x = b.input("x", {DType::F32, {seq, Dim::of(64)}});
+  auto xh = b.input("xh", {DType::F16, {seq, Dim::of(64)}});
+  auto ids = b.input("ids", {DType::I32, {seq}});
+  auto pos = b.input("pos", {DType::I32, {seq}});
+  auto w_bf16 = b.weight("w_bf16", {DType::BF16, {Dim::of(32), Dim::of(64)}});
+  auto w_q8 = b.weight("w_q8", {DType::Q8_0, {Dim::of(32), Dim::of(64)}});
+  auto w_q4 = b.weight("w_q4", {DType::Q4_0, {Dim::of(32), Dim::of(64)}});
+  auto norm_w = b.weight("norm_w", {DType::F32, {Dim::of(64)}});
+  b.output(b.matmul(x, w_bf16));
+  b.output(b.matmul(xh, w_q8));
+  b.output(b.matmul(x, w_q4));
+  b.output(b.add(x, norm_w));
+  b.output(b.mul(xh, norm_w));
+  b.output(b.scale(x, 0.5));
+  b.output(b.silu(x));
+  b.output(b.gelu(x, true));
+  b.output(b.gelu(x, false));
+  b.output(b.sigmoid(x));
+  b.output(b.softcap(x, 30));
+  b.output(b.swiglu(x, x));
+  b.output(b.geglu(xh, xh, false));
+  b.output(b.cast(x, DType::BF16));
+  b.output(b.cast(x, DType::F16));
+  b.output(b.rms_norm(x, norm_w, 1e-6, 1.0));
+  b.output(b.layer_norm(x, norm_w, norm_w, 1e-5));
+  b.output(b.softmax(x));
+  auto heads = b.reshape(x, {seq, Dim::of(4), Dim::of(16)});
+  b.output(b.rope(heads, pos, {{"theta", 10000.0}, {"layout", std::string("interleaved")}}));
+  auto kv = b.input("kv", {DType::F16, {ctx, Dim::of(2), Dim::of(16)}});
+  b.output(b.attention(heads, kv, kv, pos, 0.25, 8, 50.0));
+  // Paged KV cache: persistent state written in place, then read through a block table.
+  auto k_cache = b.state("k_cache", {DType::F16, {Dim::of(8), Dim::of(16), Dim::of(2), Dim::of(16)}});
+  auto v_cache = b.state("v_cache", {DType::BF16, {Dim::of(8), Dim::of(16), Dim::of(2), Dim::of(8)}});
+  auto slots = b.input("slots", {DType::I32, {seq}});
+  auto k_new = b.kv_write(k_cache, b.input("k_rows", {DType::F32, {seq, Dim::of(2), Dim::of(16)}}), slots);
+  auto v_new = b.kv_write(v_cache, b.input("v_rows", {DType::F16, {seq, Dim::of(2), Dim::of(8)}}), slots);
+  auto block_table = b.input("block_table", {DType::I32, {Dim::of(3), Dim::of(4)}});
+  auto row_seq = b.input("row_seq", {DType::I32, {seq}});
+  b.output(b.paged_attention(heads, k_new, v_new, block_table, row_seq, pos, 0.25, 8, 30.0));
+  auto conv_w = b.weight("conv_w", {DType::F32, {Dim::of(64), Dim::of(4)}});
+  auto state = b.input("state", {DType::F32, {Dim::of(3), Dim::of(64)}});
+  auto [y, new_state] = b.conv1d(x, conv_w, state, true);
+  b.output(y);
+  b.output(new_state);
+  b.output(b.argmax(x));
+  auto [values, indices] = b.top_k(x, 5);
+  b.output(values);
+  b.output(indices);
+  b.output(b.slice(x, 1, 3, 20));
+  b.output(b.slice(w_q8, 1, 32, 32));
+  b.output(b.embedding(w_q4, ids));
+  b.output(b.constant(2.5, {DType::F32, {Dim::of(7)}}));
+  return b.finish();
+}
+
+codegen::TargetCaps profile(uint32_t subgroup_size, bool subgroup_arithmetic) {
+  codegen::TargetCaps caps;
+  caps.name = "test";
+  caps.subgroup_size = subgroup_size;
+  caps.subgroup_arithmetic = subgroup_arithmetic;
+  return caps;
+}
+
+TEST(OpsCodegen, EveryOpKindHasALowering) {
+  for (int i = 0; i < ir::kNumOps; ++i) {
+    const auto kind = static_cast<ir::OpKind>(i);
+    const codegen::ops::OpLowering& l = codegen::ops::lowering(kind);
+    SCOPED_TRACE(std::string(ir::name(kind)));
+    if (kind == ir::OpKind::Weight) {
+      EXPECT_EQ(l.how, codegen::ops::Lowering::Upload);
+    } else if (kind == ir::OpKind::State) {
+      EXPECT_EQ(l.how, codegen::ops::Lowering::State);
+    } else if (kind == ir::OpKind::Reshape) {
+      EXPECT_EQ(l.how, codegen::ops::Lowering::View);
+    } else {
+      EXPECT_EQ(l.how, codegen::ops::Lowering::Dispatch);
+      EXPECT_NE(l.emit, nullptr);
+    }
+  }
+}
+
+TEST(OpsCodegen, EveryKernelCompilesUnderSeveralDeviceProfiles) {
+  const ir::Graph g = every_op_graph();
+  std::set<ir::OpKind> kinds;
+  for (const ir::Op& op : g.ops) kinds.insert(op.kind);
+  ASSERT_EQ(kinds.size(), static_cast<size_t>(ir::kNumOps)) << "the test graph must use every op kind";
+  for (uint32_t subgroup : {8u, 32u, 64u})
+    for (bool arithmetic : {true, false}) {
+      SCOPED_TRACE(testing::Message() << "subgroup " << subgroup << (arithmetic ? " with" : " without")
+                                      << " subgroup arithmetic");
+      codegen::CompiledGraph cg = codegen::compile_graph(g, profile(subgroup, arithmetic));
+      for (const codegen::Dispatch& d : cg.dispatches) {
+        EXPECT_FALSE(d.kernel.spirv.empty()) << d.kernel.name;
+        EXPECT_EQ(d.kernel.spirv[0], 0x07230203u) << d.kernel.name << ": not SPIR-V";
+        EXPECT_EQ(d.kernel.local_size[0] % std::min<uint32_t>(subgroup, d.kernel.local_size[0]), 0u)
+            << d.kernel.name;
+        const bool uses_subgroup_arithmetic = d.kernel.glsl.find("subgroupAdd") != std::string::npos ||
+                                              d.kernel.glsl.find("subgroupMax") != std::string::npos;
+        EXPECT_FALSE(!arithmetic && uses_subgroup_arithmetic) << d.kernel.name << " uses subgroup arithmetic";
+      }
+    }
+}
+
+TEST(OpsCodegen, DispatchListFollowsTheAbi) {
+  const ir::Graph g = every_op_graph();
+  codegen::CompiledGraph cg = codegen::compile_graph(g, profile(32, true));
+  EXPECT_EQ(cg.symbols, (std::vector<std::string>{"ctx", "seq"}));
+  size_t expected_dispatches = 0;
+  for (size_t i = 0; i < g.ops.size(); ++i) {
+    const ir::Op& op = g.ops[i];
+    if (op.kind == ir::OpKind::Weight || op.kind == ir::OpKind::State) {
+      EXPECT_EQ(cg.storage_of[op.results[0]], op.results[0]);
+    } else if (op.kind == ir::OpKind::Reshape) {
+      EXPECT_EQ(cg.storage_of[op.results[0]], cg.storage_of[op.inputs[0]]);
+    } else {
+      ++expected_dispatches;
+      // In-place results use their operand's storage; every other result owns its own.
+      const int aliased = ir::aliased_operand(op.kind);
+      for (ir::ValueId r : op.results)
+        EXPECT_EQ(cg.storage_of[r], aliased >= 0 ? cg.storage_of[op.inputs[static_cast<size_t>(aliased)]] : r);
+    }
+  }
+  ASSERT_EQ(cg.dispatches.size(), expected_dispatches);
+  int last_op = -1;
+  for (const codegen::Dispatch& d : cg.dispatches) {
+    EXPECT_GT(d.op_index, last_op) << "dispatches must follow op order";
+    last_op = d.op_index;
+    const ir::Op& op = g.ops[static_cast<size_t>(d.op_index)];
+    std::vector<ir::ValueId> expected = op.inputs;
+    expected.insert(expected.end(), op.results.begin(), op.results.end());
+    EXPECT_EQ(d.args, expected) << d.kernel.name;
+    ASSERT_EQ(d.kernel.args.size(), 1 + expected.size()) << d.kernel.name;
+    EXPECT_EQ(d.kernel.args[0].name, "params");
+    EXPECT_FALSE(d.kernel.args[0].written);
+    // Results are written, and so is an operand written in place (kv_write's cache).
+    for (size_t a = 0; a < expected.size(); ++a)
+      EXPECT_EQ(d.kernel.args[1 + a].written,
+                a >= op.inputs.size() || static_cast<int>(a) == ir::aliased_operand(op.kind))
+          << d.kernel.name << " arg " << a;
+    EXPECT_EQ(d.kernel.name.rfind(std::string(ir::name(op.kind)), 0), 0u) << d.kernel.name;
+  }
+}
+
+TEST(OpsCodegen, InPlaceWritesChainThroughViewsToOneStorage) {
+  // An input cache viewed as [N, B, H, D] and written twice: every version lives in the input's storage.
+  ir::Builder b("in_place");
+  const Dim seq = Dim::symbol("seq");
+  auto flat = b.input("cache", {DType::F16, {Dim::of(64), Dim::of(32)}});
+  auto cache = b.reshape(flat, {Dim::of(4), Dim::of(16), Dim::of(2), Dim::of(16)});
+  auto rows = b.input("rows", {DType::F32, {seq, Dim::of(2), Dim::of(16)}});
+  auto slots = b.input("slots", {DType::I32, {seq}});
+  auto once = b.kv_write(cache, rows, slots);
+  auto twice = b.kv_write(once, rows, b.input("slots2", {DType::I32, {seq}}));
+  b.output(twice);
+  codegen::CompiledGraph cg = codegen::compile_graph(b.finish(), profile(32, true));
+  for (ir::ValueId v : {cache, once, twice}) EXPECT_EQ(cg.storage_of[v], flat);
+  ASSERT_EQ(cg.dispatches.size(), 2u);
+  for (const codegen::Dispatch& d : cg.dispatches) {
+    EXPECT_TRUE(d.kernel.args[1].written) << d.kernel.name << ": the cache is written in place";
+    EXPECT_FALSE(d.kernel.args[2].written);
+    EXPECT_FALSE(d.kernel.args[3].written);
+  }
+}
+
+TEST(OpsCodegen, GridsScaleWithSymbolsAndStayWithinAxisLimits) {
+  ir::Builder b("grids");
+  auto x = b.input("x", {DType::F32, {Dim::symbol("seq"), Dim::of(4096)}});
+  auto big = b.input("big", {DType::F32, {Dim::of(70000), Dim::of(8)}});
+  auto w = b.weight("w", {DType::F16, {Dim::of(1000), Dim::of(4096)}});
+  b.output(b.silu(x));
+  b.output(b.rms_norm(big, b.weight("nw", {DType::F32, {Dim::of(8)}}), 1e-5));
+  b.output(b.matmul(x, w));
+  codegen::CompiledGraph cg = codegen::compile_graph(b.finish(), profile(32, true));
+  ASSERT_EQ(cg.dispatches.size(), 3u);
+  const std::map<std::string, int64_t> seq7{{"seq", 7}};
+
+  // silu over [seq, 4096]: a fixed number of groups per row, rows on y.
+  const codegen::Kernel& silu = cg.dispatches[0].kernel;
+  const int64_t per_row = silu.grid[0].groups(seq7);
+  EXPECT_GE(per_row * silu.local_size[0] * 4, 4096);
+  EXPECT_EQ(silu.grid[1].groups(seq7), 7);
+
+  // 70000 constant rows: one workgroup per row, split over x and y below 65536 each.
+  const codegen::Kernel& norm = cg.dispatches[1].kernel;
+  EXPECT_LE(norm.grid[0].groups({}), 65535);
+  EXPECT_GE(norm.grid[0].groups({}) * norm.grid[1].groups({}), 70000);
+
+  // matmul: column tiles on x, row tiles on y growing with seq.
+  const codegen::Kernel& mm = cg.dispatches[2].kernel;
+  EXPECT_GE(mm.grid[0].groups(seq7), 1);
+  EXPECT_LT(mm.grid[1].groups({{"seq", 1}}), mm.grid[1].groups({{"seq", 1000}}));
+}
+
+TEST(OpsCodegen, SixteenBitTensorsNeedSixteenBitStorage) {
+  ir::Builder b("f16");
+  b.output(b.silu(b.input("x", {DType::F16, {Dim::of(8)}})));
+  codegen::TargetCaps caps = profile(32, true);
+  caps.storage_16bit = false;
+  try {
+    codegen::compile_graph(b.finish(), caps);
+    FAIL() << "expected a CompileError";
+  } catch (const codegen::CompileError& e) {
+    EXPECT_NE(std::string(e.what()).find("'silu'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("16-bit storage"), std::string::npos) << e.what();
+  }
+}
+
+TEST(OpsCodegen, PushConstantLimitIsReported) {
+  ir::Builder b("attn");
+  auto q = b.input("q", {DType::F32, {Dim::of(1), Dim::of(2), Dim::of(8)}});
+  auto pos = b.input("pos", {DType::I32, {Dim::of(1)}});
+  b.output(b.attention(q, q, q, pos, 1.0));
+  codegen::TargetCaps caps = profile(32, true);
+  caps.max_push_constant_bytes = 40;  // attention needs 6 addresses: 48 bytes
+  EXPECT_THROW(codegen::compile_graph(b.finish(), caps), codegen::CompileError);
+}
+
+TEST(OpsCodegen, TensorsOf2To31ElementsAreRejected) {
+  ir::Builder b("huge");
+  auto w = b.weight("w", {DType::F16, {Dim::of(65536), Dim::of(32768)}});
+  b.output(b.matmul(b.input("x", {DType::F32, {Dim::of(1), Dim::of(32768)}}), w));
+  try {
+    codegen::compile_graph(b.finish(), profile(32, true));
+    FAIL() << "expected a CompileError";
+  } catch (const codegen::CompileError& e) {
+    EXPECT_NE(std::string(e.what()).find("2^31"), std::string::npos) << e.what();
+  }
+}
+
+TEST(OpsCodegen, QuantizedSliceMustKeepWholeBlocks) {
+  ir::Builder b("qslice");
+  auto w = b.weight("w", {DType::Q8_0, {Dim::of(4), Dim::of(64)}});
+  b.output(b.slice(w, 1, 16, 32));
+  EXPECT_THROW(codegen::compile_graph(b.finish(), profile(32, true)), codegen::CompileError);
+}
+
+}  // namespace
+}  // namespace vkllm
