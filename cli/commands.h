@@ -26,5 +26,8 @@ int run_tokenize(const Args& args);
 int run_detokenize(const Args& args);
 int run_template(const Args& args);
 int run_synth(const Args& args);
+int run_run(const Args& args);
+int run_chat(const Args& args);
+int run_logits(const Args& args);
 
 }  // namespace vkllm::cli

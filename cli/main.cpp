@@ -23,6 +23,12 @@ const std::vector<Command>& commands() {
        run_detokenize},
       {"template", "render the model's chat template for a JSON request on stdin", "vkllm template --model DIR",
        run_template},
+      {"run", "complete a prompt with a model, streaming the text",
+       "vkllm run MODEL --prompt TEXT [--max_tokens N] [--ctx N] [--temperature 0]", run_run},
+      {"chat", "interactive chat in the terminal with the model's chat template", "vkllm chat MODEL [--ctx N]",
+       run_chat},
+      {"logits", "write float32 logits of a token sequence (parity checks)",
+       "vkllm logits MODEL --tokens ID,ID,... --out FILE [--all_positions]", run_logits},
       {"synth", "write a random-weight checkpoint in Hugging Face layout (for tests and benchmarks)",
        "vkllm synth --family F --preset P -o DIR [--seed S] [--dtype bfloat16|float16|float32] [--set key=value,...]",
        run_synth},
@@ -64,6 +70,16 @@ int main(int argc, char** argv) {
       gflags::ShowUsageWithFlagsRestrict(argv[0], (std::string("cmd_") + cmd->name).c_str());
       return 0;
     }
+  // Flags may be spelled with dashes (--max-tokens) or underscores (--max_tokens), as gflags wants.
+  std::vector<std::string> spelled(sub_argv, sub_argv + sub_argc);
+  std::vector<char*> normalized;
+  for (std::string& a : spelled) {
+    if (a.size() > 2 && a[0] == '-' && a[1] == '-')
+      for (size_t i = 2; i < a.size() && a[i] != '='; ++i)
+        if (a[i] == '-') a[i] = '_';
+    normalized.push_back(a.data());
+  }
+  sub_argv = normalized.data();
   gflags::ParseCommandLineFlags(&sub_argc, &sub_argv, true);
   Args args(sub_argv + 1, sub_argv + sub_argc);
   try {

@@ -1,0 +1,68 @@
+#include "engine/kv_cache.h"
+
+#include <fmt/format.h>
+
+namespace vkllm::engine {
+
+BlockPool::BlockPool(int64_t num_blocks, int64_t block_size) : num_blocks_(num_blocks), block_size_(block_size) {
+  if (num_blocks <= 0 || block_size <= 0) throw std::invalid_argument("KV cache needs at least one block of one row");
+  for (int64_t b = num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
+}
+
+int32_t BlockPool::take() {
+  if (free_.empty())
+    throw CacheFull(fmt::format("the KV cache is full (all {} blocks of {} positions are in use)", num_blocks_,
+                                block_size_));
+  int32_t b = free_.back();
+  free_.pop_back();
+  return b;
+}
+
+void BlockPool::give_back(int32_t block) { free_.push_back(block); }
+
+SequenceCache::SequenceCache(BlockPool& pool, int64_t max_blocks) : pool_(pool), max_blocks_(max_blocks) {}
+
+SequenceCache::~SequenceCache() { truncate(0); }
+
+int64_t SequenceCache::capacity() const { return max_blocks_ * pool_.block_size(); }
+
+std::vector<int32_t> SequenceCache::append(int64_t n) {
+  const int64_t bs = pool_.block_size();
+  if (length_ + n > capacity())
+    throw ContextOverflow(fmt::format("context overflow: {} tokens exceed the maximum context of {} tokens",
+                                      length_ + n, capacity()));
+  const size_t had = blocks_.size();
+  try {
+    while (static_cast<int64_t>(blocks_.size()) * bs < length_ + n) blocks_.push_back(pool_.take());
+  } catch (const CacheFull&) {
+    while (blocks_.size() > had) {
+      pool_.give_back(blocks_.back());
+      blocks_.pop_back();
+    }
+    throw;
+  }
+  std::vector<int32_t> slots(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t p = length_ + i;
+    slots[static_cast<size_t>(i)] = static_cast<int32_t>(blocks_[static_cast<size_t>(p / bs)] * bs + p % bs);
+  }
+  length_ += n;
+  return slots;
+}
+
+void SequenceCache::truncate(int64_t new_length) {
+  if (new_length < 0 || new_length > length_) throw std::invalid_argument("truncate beyond the sequence");
+  length_ = new_length;
+  const int64_t bs = pool_.block_size();
+  while (static_cast<int64_t>(blocks_.size()) > (length_ + bs - 1) / bs) {
+    pool_.give_back(blocks_.back());
+    blocks_.pop_back();
+  }
+}
+
+void SequenceCache::fill_block_row(int32_t* row) const {
+  for (int64_t i = 0; i < max_blocks_; ++i)
+    row[i] = i < static_cast<int64_t>(blocks_.size()) ? blocks_[static_cast<size_t>(i)] : -1;
+}
+
+}  // namespace vkllm::engine
