@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Makes .gpu/: the vkllm binary and the GPU test binaries (debug info stripped to fit the 64 MiB
+# the device tool carries), their non-system libraries and the Vulkan loader. Needs the shared
+# bundler of the development environment (../shared/gpu/bundle.sh); run from the repository root
+# after `make build`.
+set -euo pipefail
+build=${1:-build}
+rm -rf .gpu .gpu.tar.xz /tmp/vkllm-gpu-bin && mkdir -p /tmp/vkllm-gpu-bin
+bins=("$build/vkllm" "$build/tests/ops/ops_kernels_test" "$build/tests/runtime/graph_executor_test"
+      "$build/tests/runtime/pipeline_test" "$build/tests/runtime/allocator_test" "$build/tests/engine/engine_model_test")
+for b in "${bins[@]}"; do strip --strip-debug -o "/tmp/vkllm-gpu-bin/$(basename "$b")" "$b"; done
+../shared/gpu/bundle.sh .gpu /tmp/vkllm-gpu-bin/*
+# Binaries compress about 3x; the device tool carries at most 64 MiB.
+tar cJf .gpu.tar.xz .gpu
+du -sh .gpu .gpu.tar.xz

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Logits parity of vkllm against Hugging Face transformers on synthesized checkpoints.
+
+For each family preset: `vkllm synth` writes a random-weight checkpoint in HF layout, `vkllm logits`
+computes float32 logits at every position of a fixed token sequence, and transformers computes the
+same in float32 (weights upcast from bf16, eager attention). Reports max relative error
+(max |vkllm - hf| / max |hf|) and top-1 agreement per position, as JSON lines and a table.
+
+    python3 bench/parity/hf_parity.py --vkllm PATH/TO/vkllm --work /tmp/parity --out results.json
+"""
+import argparse, json, os, subprocess, sys, time
+
+import numpy as np
+import torch
+from transformers import AutoModelForCausalLM
+
+PRESETS = [("qwen3", "qwen3-0.6b"), ("qwen2", "qwen2.5-0.5b"), ("llama", "llama3.2-1b"),
+           ("gemma3", "gemma3-1b"), ("gemma2", "gemma2-2b"), ("mistral", "mistral-7b")]
+
+
+def tokens_for(vocab, n):
+    rng = np.random.default_rng(1234)
+    return [int(t) for t in rng.integers(1, vocab - 16, size=n)]
+
+
+def run_one(vkllm, family, preset, work, n_tokens):
+    d = os.path.join(work, f"{family}-{preset}")
+    t0 = time.time()
+    if not os.path.exists(os.path.join(d, "config.json")):
+        subprocess.run([vkllm, "synth", "--family", family, "--preset", preset, "-o", d, "--seed", "7"], check=True)
+    t_synth = time.time() - t0
+    config = json.load(open(os.path.join(d, "config.json")))
+    ids = tokens_for(config["vocab_size"], n_tokens)
+    out = os.path.join(d, "vkllm_logits.f32")
+    t0 = time.time()
+    subprocess.run([vkllm, "logits", d, "--tokens", ",".join(map(str, ids)), "--out", out, "--all-positions",
+                    "--ctx", "512"], check=True)
+    t_vk = time.time() - t0
+    ours = np.fromfile(out, dtype=np.float32).reshape(n_tokens, config["vocab_size"])
+
+    t0 = time.time()
+    model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").cuda().eval()
+    with torch.no_grad():
+        ref = model(torch.tensor([ids], device="cuda")).logits[0].float().cpu().numpy()
+    del model
+    torch.cuda.empty_cache()
+    t_hf = time.time() - t0
+    diff = np.abs(ours - ref)
+    rel = float(diff.max() / np.abs(ref).max())
+    top1 = float((ours.argmax(-1) == ref.argmax(-1)).mean())
+    return {"family": family, "preset": preset, "tokens": n_tokens, "max_rel_err": rel,
+            "max_abs_err": float(diff.max()), "max_abs_ref": float(np.abs(ref).max()), "top1_agreement": top1,
+            "seconds": {"synth": round(t_synth, 1), "vkllm": round(t_vk, 1), "hf": round(t_hf, 1)}}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vkllm", required=True)
+    ap.add_argument("--work", default="/tmp/vkllm_parity")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--only", default="", help="comma-separated families")
+    args = ap.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    results = []
+    for family, preset in PRESETS:
+        if args.only and family not in args.only.split(","):
+            continue
+        try:
+            r = run_one(args.vkllm, family, preset, args.work, args.tokens)
+        except Exception as e:  # keep going: one family's failure must not hide the others
+            r = {"family": family, "preset": preset, "error": str(e)[-2000:]}
+        results.append(r)
+        print(json.dumps(r), flush=True)
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+    print(f"{'family':8} {'preset':14} {'max rel err':>12} {'top-1':>7}")
+    for r in results:
+        if "error" in r:
+            print(f"{r['family']:8} {r['preset']:14} ERROR")
+        else:
+            print(f"{r['family']:8} {r['preset']:14} {r['max_rel_err']:12.3e} {r['top1_agreement']:7.3f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
