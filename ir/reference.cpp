@@ -379,7 +379,8 @@ Results eval_State(const OpCall& c) {
                               name, declared, name));
   auto it = c.states->find(name);
   if (it == c.states->end())
-    throw IrError(fmt::format("state \"{}\" ({}) is missing from the StateMap; add a tensor of that type", name, declared));
+    throw IrError(
+        fmt::format("state \"{}\" ({}) is missing from the StateMap; add a tensor of that type", name, declared));
   const HostTensor& t = it->second;
   if (t.dtype != c.out_dtype[0] || t.shape != c.out_shape[0] || t.size_bytes() != storage_bytes(t.dtype, t.numel()))
     throw IrError(fmt::format("state \"{}\": the StateMap holds {} ({} bytes) but the graph declares {}", name,

@@ -11,9 +11,10 @@ packages=(
   spirv-tools spirv-headers                         # SPIR-V optimizer, validator, disassembler
   libfmt-dev libgflags-dev nlohmann-json3-dev       # formatting, CLI flags, JSON
   libcpp-httplib-dev libssl-dev zlib1g-dev          # HTTP server (httplib links against these)
-  libpcre2-dev libsentencepiece-dev                 # tokenizer regexes, SentencePiece models
+  libpcre2-dev libsentencepiece-dev libicu-dev      # tokenizer regexes, SentencePiece models, Unicode normalization
   libgtest-dev libgmock-dev llvm-15-tools           # GoogleTest, FileCheck
   clang libclang-rt-14-dev                          # libFuzzer targets
+  python3-jinja2                                    # chat template references rendered as transformers does
 )
 
 missing=()

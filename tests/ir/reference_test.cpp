@@ -1132,9 +1132,10 @@ TEST(ReferenceErrors, NameTheBadWeight) {
 HostTensor gather_sequence(const HostTensor& cache, const std::vector<int>& blocks, int len) {
   const int64_t block_size = cache.shape[1], row = cache.shape[2] * cache.shape[3];
   HostTensor out = HostTensor::zeros(DType::F32, {len, cache.shape[2], cache.shape[3]});
-  for (int s = 0; s < len; ++s)
-    for (int64_t e = 0; e < row; ++e)
-      out.set(s * row + e, cache.get((blocks[static_cast<size_t>(s / block_size)] * block_size + s % block_size) * row + e));
+  for (int s = 0; s < len; ++s) {
+    const int64_t cache_row = blocks[static_cast<size_t>(s / block_size)] * block_size + s % block_size;
+    for (int64_t e = 0; e < row; ++e) out.set(s * row + e, cache.get(cache_row * row + e));
+  }
   return out;
 }
 

@@ -249,8 +249,9 @@ const std::map<OpKind, std::vector<Rejection>>& rejections() {
       {OpKind::KvWrite,
        {{"head_count",
          [] {
-           return one_op(OpKind::KvWrite, {f16({c(4), c(16), c(2), c(8)}), f32({sym("seq"), c(3), c(8)}), i32({sym("seq")})},
-                         {}, {f16({c(4), c(16), c(2), c(8)})});
+           return one_op(OpKind::KvWrite,
+                         {f16({c(4), c(16), c(2), c(8)}), f32({sym("seq"), c(3), c(8)}), i32({sym("seq")})}, {},
+                         {f16({c(4), c(16), c(2), c(8)})});
          },
          {"x[T, H, D] must have the cache's head count", "3 != 2"}},
         {"float_slots",
@@ -474,7 +475,9 @@ TEST(VerifyInPlace, ViewsShareTheStorage) {
 }
 
 TEST(VerifyInPlace, WeightsAreReadOnly) {
-  InPlace p([](RawGraph& r) { return r.op(OpKind::Weight, {}, {{"name", std::string("w.cache")}}, {cache_type()})[0]; });
+  InPlace p([](RawGraph& r) {
+    return r.op(OpKind::Weight, {}, {{"name", std::string("w.cache")}}, {cache_type()})[0];
+  });
   const std::string message = verify_error(p.r.g);
   EXPECT_NE(message.find("op #1 'kv_write' writes in place into weight \"w.cache\"; weights are read-only"),
             std::string::npos)

@@ -9,6 +9,7 @@
 // longer than one key chunk, shared-memory reductions.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <stdexcept>
 
@@ -41,18 +42,21 @@ struct Paged {
 };
 
 // First key position visible from position p.
-int first_visible(const Paged& c, int p) { return c.window > 0 ? std::max<int>(0, p - static_cast<int>(c.window) + 1) : 0; }
+int first_visible(const Paged& c, int p) {
+  return c.window > 0 ? std::max<int>(0, p - static_cast<int>(c.window) + 1) : 0;
+}
 
-// Block table [S, M]: each sequence gets cache blocks (a fixed shuffle of all ids, so neighbours in
-// a sequence are never neighbours in the cache) for every block a row of any run reads or writes;
-// entries no row needs, including blocks wholly before a sliding window, are -1.
+// Block table [S, M]: each sequence gets cache blocks (taken in a fixed shuffled order of all ids,
+// so a sequence's blocks are scattered over the cache) for every block a row of any run reads or
+// writes; entries no row needs, including blocks wholly before a sliding window, are -1.
 std::vector<int> block_table(const Paged& c) {
-  std::vector<int> reach(static_cast<size_t>(c.sequences), -1), start(static_cast<size_t>(c.sequences), 1 << 30);
+  // Per sequence: the first position any row sees and the last position any row has.
+  std::map<int, std::pair<int, int>> span;
   for (const std::vector<Row>& run : c.runs)
     for (const Row& r : run) {
       if (r.pos < 0) continue;
-      reach[static_cast<size_t>(r.seq)] = std::max(reach[static_cast<size_t>(r.seq)], r.pos);
-      start[static_cast<size_t>(r.seq)] = std::min(start[static_cast<size_t>(r.seq)], first_visible(c, r.pos));
+      auto it = span.emplace(r.seq, std::pair{first_visible(c, r.pos), r.pos}).first;
+      it->second = {std::min(it->second.first, first_visible(c, r.pos)), std::max(it->second.second, r.pos)};
     }
   std::vector<int> ids(static_cast<size_t>(c.blocks));
   std::iota(ids.begin(), ids.end(), 0);
@@ -60,13 +64,12 @@ std::vector<int> block_table(const Paged& c) {
   std::shuffle(ids.begin(), ids.end(), rng);
   std::vector<int> table(static_cast<size_t>(c.sequences * c.table_width), -1);
   size_t next = 0;
-  for (int64_t s = 0; s < c.sequences; ++s) {
-    const int64_t last_block = reach[static_cast<size_t>(s)] / c.block_size;
-    if (reach[static_cast<size_t>(s)] >= 0 && last_block >= c.table_width)
-      throw std::logic_error(std::string(c.name) + ": a position is past the block table");
-    for (int64_t j = start[static_cast<size_t>(s)] / c.block_size; reach[static_cast<size_t>(s)] >= 0 && j <= last_block; ++j) {
+  for (const auto& [seq, positions] : span) {
+    const int64_t first_block = positions.first / c.block_size, last_block = positions.second / c.block_size;
+    if (last_block >= c.table_width) throw std::logic_error(std::string(c.name) + ": a position is past the table");
+    for (int64_t j = first_block; j <= last_block; ++j) {
       if (next == ids.size()) throw std::logic_error(std::string(c.name) + ": not enough cache blocks");
-      table[static_cast<size_t>(s * c.table_width + j)] = ids[next++];
+      table[static_cast<size_t>(seq * c.table_width + j)] = ids[next++];
     }
   }
   return table;
