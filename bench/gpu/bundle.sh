@@ -10,6 +10,12 @@ bins=("$build/vkllm" "$build/tests/ops/ops_kernels_test" "$build/tests/runtime/g
       "$build/tests/runtime/pipeline_test" "$build/tests/runtime/allocator_test" "$build/tests/engine/engine_model_test")
 for b in "${bins[@]}"; do strip --strip-debug -o "/tmp/vkllm-gpu-bin/$(basename "$b")" "$b"; done
 ../shared/gpu/bundle.sh .gpu /tmp/vkllm-gpu-bin/*
+# The NVIDIA Vulkan driver is reached through libGLX_nvidia, which needs glvnd (libGLdispatch,
+# libGLX): without it vkCreateInstance finds no driver. The GPU image has neither, so carry the
+# Debian packages (.gl/, ~400 KiB) and let run_suite.sh unpack them.
+mkdir -p .gl /tmp/amd64/partial
+o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+[ -n "$(ls .gl/*.deb 2>/dev/null)" ] || { apt-get $o update -q >/dev/null; (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2); }
 # Binaries compress about 3x; the device tool carries at most 64 MiB.
 tar cJf .gpu.tar.xz .gpu
 du -sh .gpu .gpu.tar.xz

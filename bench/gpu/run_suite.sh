@@ -7,6 +7,9 @@ set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 [ -d .gpu ] || tar xJf .gpu.tar.xz
+# The NVIDIA ICD (libGLX_nvidia) needs the glvnd libraries, which the GPU image lacks: unpack the
+# Debian packages bundle.sh downloaded into .gl/.
+if [ -d .gl ]; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
 source .gpu/env.sh
 export VKLLM_CACHE_DIR=/tmp/vkllm-cache
 vkllm doctor --json > "$OUT/doctor.json" 2>&1; vkllm doctor 2>&1 | tail -25
