@@ -6,7 +6,7 @@
 // Host-visible memory is a separate, explicit kind (staging, step parameters, results).
 // Every buffer can be used as a storage, transfer and indirect buffer and has a device address.
 #pragma once
-#include <vulkan/vulkan.h>
+#include <volk.h>  // Vulkan through a loader opened at run time (a missing loader is an error, not a failed start)
 
 #include <cstdint>
 #include <map>

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "runtime/error.h"
 
@@ -423,6 +424,13 @@ std::vector<MemoryHeap> query_memory_heaps(VkPhysicalDevice physical_device, boo
 // ---- Instance ----
 
 Instance::Instance() : validation_errors_(std::make_unique<std::atomic<size_t>>(0)) {
+  // Open the Vulkan loader (once per process). Without it nothing else can run: say what to install.
+  static const VkResult loader_found = volkInitialize();
+  if (loader_found != VK_SUCCESS)
+    throw RuntimeError(
+        "no Vulkan loader: libvulkan.so.1 could not be opened. Install it with a driver (Debian/Ubuntu: "
+        "`apt install libvulkan1 mesa-vulkan-drivers` for the CPU driver, or your GPU vendor's driver), or "
+        "add its directory to LD_LIBRARY_PATH");
   if (vkEnumerateInstanceVersion(&loader_version_) != VK_SUCCESS) loader_version_ = VK_API_VERSION_1_0;
   if (loader_version_ < VK_API_VERSION_1_1)
     throw RuntimeError(
@@ -472,6 +480,13 @@ Instance::Instance() : validation_errors_(std::make_unique<std::atomic<size_t>>(
     throw RuntimeError(fmt::format("the Vulkan loader found no driver (vkCreateInstance: {}). {}", vk_result_name(r),
                                    kNoDriverAdvice));
   check_vk(r, "vkCreateInstance (is the Vulkan loader libvulkan1 installed and working?)");
+  {
+    // Instance and device entry points through the loader's trampolines, which dispatch on the
+    // handle: valid for every instance and device of this process.
+    static std::mutex load_mutex;
+    std::lock_guard lock(load_mutex);
+    volkLoadInstance(instance_);
+  }
 
   if (want_validation) {
     auto create = reinterpret_cast<PFN_vkCreateDebugUtilsMessengerEXT>(

@@ -6,7 +6,7 @@
 // (discrete GPU > integrated > virtual > CPU such as lavapipe).
 // Requirements: Vulkan 1.2, a compute queue, bufferDeviceAddress, storageBuffer16BitAccess, shaderInt64.
 #pragma once
-#include <vulkan/vulkan.h>
+#include <volk.h>  // Vulkan through a loader opened at run time (a missing loader is an error, not a failed start)
 
 #include <array>
 #include <atomic>

@@ -1,6 +1,6 @@
 // Errors of the runtime layer. Every message says what failed, where, and what to do about it.
 #pragma once
-#include <vulkan/vulkan.h>
+#include <volk.h>  // Vulkan through a loader opened at run time (a missing loader is an error, not a failed start)
 
 #include <stdexcept>
 #include <string>

@@ -1,12 +1,13 @@
 // A move-only owner of one Vulkan object created on a device (fence, pipeline, query pool, ...).
 #pragma once
-#include <vulkan/vulkan.h>
+#include <volk.h>  // Vulkan through a loader opened at run time (a missing loader is an error, not a failed start)
 
 #include <utility>
 
 namespace vkllm::runtime {
 
-template <typename Handle, void (*Destroy)(VkDevice, Handle, const VkAllocationCallbacks*)>
+// Destroy is the address of volk's function-pointer variable (filled in once the loader is open).
+template <typename Handle, void (**Destroy)(VkDevice, Handle, const VkAllocationCallbacks*)>
 class Owned {
  public:
   Owned() = default;
@@ -27,7 +28,7 @@ class Owned {
 
   Handle get() const { return handle_; }
   void reset() {
-    if (handle_ != VK_NULL_HANDLE) Destroy(device_, handle_, nullptr);
+    if (handle_ != VK_NULL_HANDLE) (*Destroy)(device_, handle_, nullptr);
     handle_ = VK_NULL_HANDLE;
   }
 
@@ -36,11 +37,11 @@ class Owned {
   Handle handle_ = VK_NULL_HANDLE;
 };
 
-using Fence = Owned<VkFence, vkDestroyFence>;
-using QueryPool = Owned<VkQueryPool, vkDestroyQueryPool>;
-using ShaderModule = Owned<VkShaderModule, vkDestroyShaderModule>;
-using PipelineLayout = Owned<VkPipelineLayout, vkDestroyPipelineLayout>;
-using PipelineHandle = Owned<VkPipeline, vkDestroyPipeline>;
-using CommandPool = Owned<VkCommandPool, vkDestroyCommandPool>;
+using Fence = Owned<VkFence, &vkDestroyFence>;
+using QueryPool = Owned<VkQueryPool, &vkDestroyQueryPool>;
+using ShaderModule = Owned<VkShaderModule, &vkDestroyShaderModule>;
+using PipelineLayout = Owned<VkPipelineLayout, &vkDestroyPipelineLayout>;
+using PipelineHandle = Owned<VkPipeline, &vkDestroyPipeline>;
+using CommandPool = Owned<VkCommandPool, &vkDestroyCommandPool>;
 
 }  // namespace vkllm::runtime

@@ -1,7 +1,7 @@
 // Compute pipelines built from codegen::Kernel: SPIR-V, a push-constant block of one 8-byte device
 // address per kernel argument, and the kernel's required subgroup size when it names one.
 #pragma once
-#include <vulkan/vulkan.h>
+#include <volk.h>  // Vulkan through a loader opened at run time (a missing loader is an error, not a failed start)
 
 #include <array>
 #include <cstdint>

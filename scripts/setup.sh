@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libvulkan-dev mesa-vulkan-drivers vulkan-tools    # Vulkan loader + headers, lavapipe (CPU driver)
+  libvulkan-volk-dev                                # volk: opens the Vulkan loader at run time
   vulkan-validationlayers                           # VKLLM_VALIDATION=1: Khronos validation in runtime tests
   glslang-dev glslang-tools                         # GLSL -> SPIR-V in process
   spirv-tools spirv-headers                         # SPIR-V optimizer, validator, disassembler
