@@ -1,7 +1,13 @@
-// matmul: out[m, n] = sum_k x[m, k] * w[n, k]. One workgroup computes a tile of TM rows x TN
-// columns; its invocations split K, each accumulating all TM*TN partial dot products in f32, and a
-// single multi-value workgroup reduction leaves output j of the tile in invocation j, which stores it.
-// Decode (one row) uses TM = 1, so each weight row is read once per workgroup.
+// matmul: out[m, n] = sum_k x[m, k] * w[n, k].
+//
+// Two kernels. The row-vector kernel (f32 activations, f32/f16/bf16 weights, K a multiple of 8,
+// subgroup arithmetic): each subgroup owns whole weight rows, every lane reads 16 bytes of the row
+// per step (8 halves or 4 floats: full-width coalesced loads, the weight streamed once per row
+// tile), and a subgroupAdd finishes each dot product — no shared memory, no barrier. This is the
+// decode kernel: its speed is the rate weights stream from memory.
+// The general kernel (any dtype, quantized weights included): one workgroup computes a tile of TM
+// rows x TN columns; its invocations split K, each accumulating all TM*TN partial dot products in
+// f32, and a single multi-value workgroup reduction leaves output j of the tile in invocation j.
 #include <fmt/format.h>
 
 #include <bit>
@@ -9,6 +15,84 @@
 #include "codegen/ops/glsl.h"
 
 namespace vkllm::codegen::ops {
+namespace {
+
+bool row_vector_kernel_fits(const EmitContext& ctx) {
+  const ir::DType w = ctx.input(1).dtype;
+  const ir::Dim& k = ctx.input(1).shape[1];
+  return ctx.caps.subgroup_arithmetic && ctx.input(0).dtype == ir::DType::F32 &&
+         (w == ir::DType::F32 || w == ir::DType::F16 || w == ir::DType::BF16) && k.is_const() && k.value % 8 == 0;
+}
+
+KernelPlan emit_row_vector_matmul(const EmitContext& ctx, int64_t n, int64_t const_rows,
+                                  const std::vector<std::string>& row_symbols) {
+  const ir::Shape& x = ctx.input(0).shape;
+  const ir::DType w = ctx.input(1).dtype;
+  const int64_t k = ctx.input(1).shape[1].value;
+  const int64_t per_load = w == ir::DType::F32 ? 4 : 8;  // weights per 16-byte load
+  const int64_t tile_m = row_symbols.empty() ? std::min<int64_t>(std::max<int64_t>(const_rows, 1), 4) : 4;
+  const int64_t tile_n = 8;  // weight rows per workgroup, shared out over its subgroups
+  const uint32_t local = std::min<uint32_t>(128, ctx.caps.max_workgroup_invocations);
+
+  std::string unpack;
+  if (w == ir::DType::F32)
+    unpack = "  wv[0] = uintBitsToFloat(u.x); wv[1] = uintBitsToFloat(u.y); wv[2] = uintBitsToFloat(u.z); "
+             "wv[3] = uintBitsToFloat(u.w);\n";
+  else if (w == ir::DType::BF16)
+    unpack = "  for (uint q = 0u; q < 4u; ++q) { wv[2u * q] = uintBitsToFloat(u[q] << 16); "
+             "wv[2u * q + 1u] = uintBitsToFloat(u[q] & 0xffff0000u); }\n";
+  else
+    unpack = "  for (uint q = 0u; q < 4u; ++q) { vec2 h = unpackHalf2x16(u[q]); wv[2u * q] = h.x; wv[2u * q + 1u] = h.y; }\n";
+
+  KernelPlan plan;
+  plan.name = kernel_name(ctx, fmt::format("n{}_rowvec{}x{}", n, tile_m, tile_n));
+  plan.arg_names = {"x", "w", "result"};
+  plan.local_size = local;
+  plan.grid[0] = GridDim{(n + tile_n - 1) / tile_n, {}, 1};
+  plan.grid[1] = GridDim{const_rows, row_symbols, tile_m};
+  const std::map<std::string, std::string> vars{{"TM", glsl_uint(tile_m)},       {"TN", glsl_uint(tile_n)},
+                                                {"M", ctx.product(x, 0, x.size() - 1)}, {"N", glsl_uint(n)},
+                                                {"K", glsl_uint(k)},             {"KL", glsl_uint(k / per_load)},
+                                                {"P", glsl_uint(per_load)},      {"UNPACK", unpack}};
+  plan.body = render(R"(
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer WideU { uvec4 v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer WideF { vec4 v[]; };
+void unpack_weights(uvec4 u, out float wv[$P]) {
+$UNPACK}
+void main() {
+  const uint TM = $TM, TN = $TN, P = $P;
+  uint row0 = gl_WorkGroupID.y * TM, col0 = gl_WorkGroupID.x * TN;
+  uint rows = min(TM, $M - row0);
+  WideU w16 = WideU(args.w);
+  WideF x16 = WideF(args.x);
+  // Subgroup-uniform loop: each subgroup takes whole weight rows of the tile.
+  for (uint r = gl_SubgroupID; r < TN && col0 + r < $N; r += gl_NumSubgroups) {
+    uint col = col0 + r;
+    float acc[TM];
+    for (uint m = 0u; m < TM; ++m) acc[m] = 0.0;
+    for (uint kl = gl_SubgroupInvocationID; kl < $KL; kl += gl_SubgroupSize) {
+      float wv[P];
+      unpack_weights(w16.v[col * $KL + kl], wv);
+      for (uint m = 0u; m < TM; ++m) {
+        if (m >= rows) break;
+        uint xq = ((row0 + m) * $K + kl * P) / 4u;  // x in vec4 units
+        for (uint q = 0u; q < P / 4u; ++q) {
+          vec4 xv = x16.v[xq + q];
+          acc[m] += dot(xv, vec4(wv[4u * q], wv[4u * q + 1u], wv[4u * q + 2u], wv[4u * q + 3u]));
+        }
+      }
+    }
+    for (uint m = 0u; m < TM; ++m) {
+      float total = subgroupAdd(acc[m]);
+      if (subgroupElect() && m < rows) st_result((row0 + m) * $N + col, total);
+    }
+  }
+}
+)", vars);
+  return plan;
+}
+
+}  // namespace
 
 KernelPlan emit_matmul(const EmitContext& ctx) {
   const ir::Shape& x = ctx.input(0).shape;
@@ -25,6 +109,8 @@ KernelPlan emit_matmul(const EmitContext& ctx) {
     if (x[i].is_const()) const_rows *= x[i].value;
     else row_symbols.push_back(x[i].sym);
   }
+  if (row_vector_kernel_fits(ctx)) return emit_row_vector_matmul(ctx, n, const_rows, row_symbols);
+
   const int64_t tile_m = row_symbols.empty() ? std::min<int64_t>(std::max<int64_t>(const_rows, 1), 4) : 4;
   int64_t tile_n = 4;
   while ((n + tile_n - 1) / tile_n > 65535) tile_n *= 2;

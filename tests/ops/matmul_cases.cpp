@@ -1,4 +1,5 @@
 // Cases for matmul: every weight dtype (f32, f16, bf16, q8_0, q4_0), odd K and N, one row (decode),
+// both kernels (row-vector: f32 x with K % 8 == 0 and subgroup ops; general: the rest),
 // symbolic row counts rebound per run, rank 1 and rank 3 x, and the shared-memory reductions.
 #include "tests/ops/op_harness.h"
 
@@ -28,6 +29,12 @@ std::vector<OpCase> matmul_cases() {
       {"matmul_f32_const_rows5", DType::F32, DType::F32, {Dim::of(5), Dim::of(64)}, 40, {{}}},
       {"matmul_f32_q8_0w", DType::F32, DType::Q8_0, {kSeq, Dim::of(96)}, 33, {{{"seq", 1}}, {{"seq", 6}}}},
       {"matmul_f16_q4_0w", DType::F16, DType::Q4_0, {kSeq, Dim::of(64)}, 17, {{{"seq", 2}}}},
+      // The row-vector kernel (f32 x, 16-byte weight loads, K % 8 == 0): 1..9 rows, N not a multiple
+      // of its 8-row tile, a real model's K.
+      {"matmul_rowvec_f32_bf16w_k4096_n37", DType::F32, DType::BF16, {kSeq, Dim::of(4096)}, 37,
+       {{{"seq", 1}}, {{"seq", 4}}, {{"seq", 9}}}},
+      {"matmul_rowvec_f32_f16w_k136_n9", DType::F32, DType::F16, {kSeq, Dim::of(136)}, 9, {{{"seq", 1}}, {{"seq", 6}}}},
+      {"matmul_rowvec_f32_f32w_const_rows3_k8", DType::F32, DType::F32, {Dim::of(3), Dim::of(8)}, 17, {{}}},
       {"matmul_f32_no_subgroup_ops", DType::F32, DType::F16, {kSeq, Dim::of(200)}, 9, {{{"seq", 6}}}, false},
       // A 3 x 4 output tile with K = 8: more tile outputs than K, reduced without subgroup ops.
       {"matmul_f32_rows3_k8_no_subgroup_ops", DType::F32, DType::F32, {Dim::of(3), Dim::of(8)}, 5, {{}}, false},
