@@ -12,6 +12,7 @@
 #include "engine/generate.h"
 #include "frontends/chat_template/chat_template.h"
 #include "frontends/tokenizer/tokenizer.h"
+#include "server/generation.h"
 
 DEFINE_string(system, "", "system message that starts the conversation");
 
@@ -19,16 +20,19 @@ namespace vkllm::cli {
 
 int run_chat(const Args& args) {
   if (args.size() != 1) throw std::runtime_error("expected one MODEL argument (see --help)");
-  require_greedy();
+  const engine::SamplingParams sampling = sampling_from_flags();
+  const std::vector<std::string> stop_strings = parse_stop_strings(FLAGS_stop);
   auto model = load_model(args[0]);
-  frontends::Tokenizer tok = frontends::Tokenizer::load(args[0]);
-  frontends::ChatTemplate tmpl = frontends::ChatTemplate::from_model_dir(args[0]);
+  frontends::Tokenizer tok = load_tokenizer(args[0]);
+  frontends::ChatTemplate tmpl = load_chat_template(args[0]);
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (!FLAGS_system.empty()) messages.push_back({{"role", "system"}, {"content", FLAGS_system}});
   const bool interactive = isatty(fileno(stdin));
   std::vector<int64_t> stop_ids = model->spec().eos_token_ids;
   if (auto eos = tok.eos_token_id()) stop_ids.push_back(*eos);
-  for (std::string line;;) {
+  if (interactive && !sampling.greedy() && !seed_given()) fmt::print(stderr, "[seed {}]\n", sampling.seed);
+  for (uint64_t turn = 0;; ++turn) {
+    std::string line;
     if (interactive) fmt::print("> "), std::fflush(stdout);
     if (!std::getline(std::cin, line)) break;
     if (line.empty()) continue;
@@ -39,18 +43,22 @@ int run_chat(const Args& args) {
     engine::GenerateOptions opts;
     opts.max_tokens = FLAGS_max_tokens;
     opts.eos_ids = stop_ids;
+    opts.sampling = sampling;
+    opts.sampling.seed = engine::draw_key(sampling.seed, turn);  // each reply its own noise, still repeatable
     frontends::StreamingDecoder stream(tok, true);
+    server::StopMatcher stops(stop_strings);
     std::string reply;
-    engine::generate(*model, prompt, opts, [&](int32_t id) {
-      std::string piece = stream.push(id);
+    auto show = [&](const std::string& piece) {
       reply += piece;
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
-      return true;
+    };
+    engine::generate(*model, prompt, opts, [&](int32_t id) {
+      show(stops.push(stream.push(id)));
+      return !stops.matched();
     });
-    std::string rest = stream.finish();
-    reply += rest;
-    fmt::print("{}\n", rest);
+    if (!stops.matched()) show(stops.push(stream.finish()) + stops.flush());
+    fmt::print("\n");
     messages.push_back({{"role", "assistant"}, {"content", reply}});
   }
   return 0;

@@ -8,32 +8,42 @@
 #include "cli/model_flags.h"
 #include "engine/generate.h"
 #include "frontends/tokenizer/tokenizer.h"
+#include "server/generation.h"
 
 DEFINE_string(prompt, "", "the text to complete");
 
 namespace vkllm::cli {
+namespace {
+
+void print(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+}  // namespace
 
 int run_run(const Args& args) {
   if (args.size() != 1) throw std::runtime_error("expected one MODEL argument (see --help)");
-  require_greedy();
-  auto model = load_model(args[0]);
-  frontends::Tokenizer tok = frontends::Tokenizer::load(args[0]);
-  std::vector<int32_t> prompt = tok.encode(FLAGS_prompt, true);
   engine::GenerateOptions opts;
+  opts.sampling = sampling_from_flags();
   opts.max_tokens = FLAGS_max_tokens;
+  server::StopMatcher stops(parse_stop_strings(FLAGS_stop));
+  auto model = load_model(args[0]);
+  frontends::Tokenizer tok = load_tokenizer(args[0]);
+  std::vector<int32_t> prompt = tok.encode(FLAGS_prompt, true);
   opts.eos_ids = model->spec().eos_token_ids;
   frontends::StreamingDecoder stream(tok, true);
+  // Text goes through the stop matcher, which holds back what could still become a stop string.
   engine::Generation g = engine::generate(*model, prompt, opts, [&](int32_t id) {
-    std::string piece = stream.push(id);
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
-    std::fflush(stdout);
-    return true;
+    print(stops.push(stream.push(id)));
+    return !stops.matched();
   });
-  std::string rest = stream.finish();
-  std::fwrite(rest.data(), 1, rest.size(), stdout);
-  fmt::print("\n");
-  fmt::print(stderr, "[{} prompt tokens, {} generated, stopped by {}]\n", prompt.size(), g.tokens.size(),
-             g.finish == engine::FinishReason::Eos ? "end of sequence" : "max tokens");
+  if (!stops.matched()) print(stops.push(stream.finish()) + stops.flush());
+  print("\n");
+  const char* why = g.finish == engine::FinishReason::Eos ? "end of sequence" : "max tokens";
+  const std::string stopped = stops.matched() ? fmt::format("stop string \"{}\"", *stops.matched()) : why;
+  const std::string seed = opts.sampling.greedy() || seed_given() ? "" : fmt::format(", seed {}", opts.sampling.seed);
+  fmt::print(stderr, "[{} prompt tokens, {} generated, stopped by {}{}]\n", prompt.size(), g.tokens.size(), stopped, seed);
   return 0;
 }
 

@@ -12,9 +12,9 @@
 #include "frontends/checkpoint/safetensors.h"
 #include "frontends/model/synth.h"
 
-DEFINE_string(family, "", "model family: llama, mistral, qwen2, qwen3, gemma2, gemma3");
+DEFINE_string(family, "", "model family: llama, mistral, qwen2, qwen3, gemma2, gemma3, qwen35");
 DEFINE_string(preset, "tiny", "shape preset (see 'vkllm synth --list')");
-DEFINE_uint64(seed, 0, "random seed: the same seed writes the same weights");
+DEFINE_uint64(seed, 0, "random seed: synth writes the same weights, run and chat sample the same tokens for the same seed (run/chat default: random)");
 DEFINE_string(dtype, "bfloat16", "weight dtype: bfloat16, float16 or float32");
 DEFINE_string(set, "", "config.json overrides, comma-separated key=value (values parsed as JSON), e.g. vocab_size=152064");
 DEFINE_bool(list, false, "list the presets and exit");

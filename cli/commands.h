@@ -29,5 +29,7 @@ int run_synth(const Args& args);
 int run_run(const Args& args);
 int run_chat(const Args& args);
 int run_logits(const Args& args);
+int run_bench(const Args& args);
+int run_serve(const Args& args);
 
 }  // namespace vkllm::cli

@@ -32,6 +32,11 @@ const std::vector<Command>& commands() {
       {"synth", "write a random-weight checkpoint in Hugging Face layout (for tests and benchmarks)",
        "vkllm synth --family F --preset P -o DIR [--seed S] [--dtype bfloat16|float16|float32] [--set key=value,...]",
        run_synth},
+      {"bench", "prompt and generation throughput (pp/tg tok/s) and the weight bandwidth decode reaches",
+       "vkllm bench MODEL [--prompt_tokens 512] [--gen_tokens 128] [--repeats 3] [--ctx N] [--json]", run_bench},
+      {"serve", "OpenAI/Anthropic-compatible HTTP server with continuous batching",
+       "vkllm serve MODEL [--host 127.0.0.1] [--port 8080] [--api_key KEY] [--max_batch N] [--ctx N] [--alias NAME]",
+       run_serve},
   };
   return table;
 }

@@ -3,16 +3,27 @@
 #include <fmt/format.h>
 #include <gflags/gflags.h>
 
+#include <random>
+#include <stdexcept>
+
 #include "cli/flags.h"
+#include "engine/generate.h"
+#include "frontends/source/model_source.h"
 
 DEFINE_int64(ctx, 4096, "maximum context (prompt + generated tokens) of a sequence");
 DEFINE_int64(max_tokens, 256, "generate at most this many tokens");
-DEFINE_double(temperature, 0.0, "sampling temperature; 0 is greedy");
+DEFINE_double(temperature, 0.0, "sampling temperature; 0 is greedy (the other sampling flags then only keep the penalties)");
 DEFINE_int64(top_k, 0, "keep only the k most likely tokens (0: off)");
-DEFINE_double(top_p, 1.0, "nucleus sampling: keep the most likely tokens up to this probability mass");
-DEFINE_double(min_p, 0.0, "drop tokens below this fraction of the most likely token's probability");
-DEFINE_uint64(sampling_seed, 0, "random seed of sampling (same seed, same tokens)");
-DEFINE_double(repeat_penalty, 1.0, "penalty on tokens already in the context (1: off)");
+DEFINE_double(top_p, 1.0, "nucleus sampling: keep the most likely tokens up to this probability mass (1: off)");
+DEFINE_double(min_p, 0.0, "drop tokens below this fraction of the most likely token's probability (0: off)");
+DEFINE_double(repeat_penalty, 1.0, "divide positive / multiply negative logits of recent tokens by this (1: off)");
+DEFINE_double(presence_penalty, 0.0, "subtract this from the logits of recent tokens (0: off)");
+DEFINE_double(frequency_penalty, 0.0, "subtract this times their count from the logits of recent tokens (0: off)");
+DEFINE_int64(repeat_last_n, 64, "the penalties see this many recent tokens (prompt and generated)");
+DEFINE_string(stop, "", "stop strings, comma-separated (\\, for a comma): the text ends before the first one found");
+DEFINE_string(quant, "",
+              "quantize the weights at load time: q4 (q4_K, output head q6_K), q8 (q8_0), a kernel format "
+              "(q8_0 q4_0 q4_K q6_K qa4 qa8), or f16/bf16 to keep them (docs/QUANTIZATION.md)");
 
 namespace vkllm::cli {
 
@@ -22,15 +33,64 @@ std::unique_ptr<engine::Model> load_model(const std::string& path) {
   o.max_context = FLAGS_ctx;
   o.max_sequences = 1;
   o.max_decode_rows = 1;
+  o.sampling_history = FLAGS_repeat_last_n;
+  o.weight_quant = FLAGS_quant;
   return engine::Model::load(path, o);
 }
 
-void require_greedy() {
-  if (FLAGS_temperature != 0.0 || FLAGS_top_k != 0 || FLAGS_top_p != 1.0 || FLAGS_min_p != 0.0 ||
-      FLAGS_repeat_penalty != 1.0)
-    throw std::runtime_error(
-        "only greedy decoding is implemented so far: leave --temperature at 0 and the other sampling flags at "
-        "their defaults");
+frontends::Tokenizer load_tokenizer(const std::string& path) {
+  if (!frontends::is_gguf_path(path)) return frontends::Tokenizer::load(path);
+  return frontends::Tokenizer::from_json(frontends::tokenizer_json(path)->dump(), frontends::tokenizer_config(path)->dump());
+}
+
+frontends::ChatTemplate load_chat_template(const std::string& path) {
+  if (!frontends::is_gguf_path(path)) return frontends::ChatTemplate::from_model_dir(path);
+  return frontends::ChatTemplate::from_tokenizer_config(nlohmann::ordered_json::parse(frontends::tokenizer_config(path)->dump()),
+                                                        path);
+}
+
+bool seed_given() { return !gflags::GetCommandLineFlagInfoOrDie("seed").is_default; }
+
+engine::SamplingParams sampling_from_flags() {
+  engine::SamplingParams p;
+  p.temperature = FLAGS_temperature;
+  p.top_k = FLAGS_top_k;
+  p.top_p = FLAGS_top_p;
+  p.min_p = FLAGS_min_p;
+  p.repetition_penalty = FLAGS_repeat_penalty;
+  p.presence_penalty = FLAGS_presence_penalty;
+  p.frequency_penalty = FLAGS_frequency_penalty;
+  if (seed_given()) {
+    p.seed = FLAGS_seed;
+  } else {
+    std::random_device entropy;
+    p.seed = static_cast<uint64_t>(entropy()) << 32 | entropy();
+  }
+  engine::check_sampling(p);
+  return p;
+}
+
+std::vector<std::string> parse_stop_strings(const std::string& flag) {
+  std::vector<std::string> stops;
+  std::string current;
+  for (size_t i = 0; i < flag.size(); ++i) {
+    const char c = flag[i];
+    if (c == ',') {
+      if (!current.empty()) stops.push_back(current);
+      current.clear();
+    } else if (c == '\\') {
+      if (++i == flag.size()) throw std::invalid_argument("--stop ends with a lone backslash (write \\\\ for one)");
+      const char e = flag[i];
+      if (e == 'n') current += '\n';
+      else if (e == 't') current += '\t';
+      else if (e == ',' || e == '\\') current += e;
+      else throw std::invalid_argument(fmt::format("--stop: unknown escape \\{} (use \\, \\\\ \\n or \\t)", e));
+    } else {
+      current += c;
+    }
+  }
+  if (!current.empty()) stops.push_back(current);
+  return stops;
 }
 
 }  // namespace vkllm::cli

@@ -4,8 +4,12 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/model.h"
+#include "engine/sampling.h"
+#include "frontends/chat_template/chat_template.h"
+#include "frontends/tokenizer/tokenizer.h"
 
 DECLARE_int64(ctx);
 DECLARE_int64(max_tokens);
@@ -13,14 +17,27 @@ DECLARE_double(temperature);
 DECLARE_int64(top_k);
 DECLARE_double(top_p);
 DECLARE_double(min_p);
-DECLARE_uint64(sampling_seed);
 DECLARE_double(repeat_penalty);
+DECLARE_double(presence_penalty);
+DECLARE_double(frequency_penalty);
+DECLARE_int64(repeat_last_n);
+DECLARE_uint64(seed);  // defined with synth's flags (one flag serves both)
+DECLARE_string(stop);
+DECLARE_string(quant);
 
 namespace vkllm::cli {
 
-// Loads MODEL with the context and device flags.
+// Loads MODEL (an HF or MLX folder, or a .gguf file) with the context, device and --quant flags.
 std::unique_ptr<engine::Model> load_model(const std::string& path);
-// Rejects sampling settings the engine does not implement yet (greedy decoding only for now).
-void require_greedy();
+// MODEL's tokenizer and chat template: the folder's files, or a GGUF file's metadata.
+frontends::Tokenizer load_tokenizer(const std::string& path);
+frontends::ChatTemplate load_chat_template(const std::string& path);
+// The sampling flags as engine parameters (checked: engine::check_sampling). The seed is --seed when
+// given, else a random one.
+engine::SamplingParams sampling_from_flags();
+// Whether --seed was given (otherwise sampling_from_flags drew a random seed worth printing).
+bool seed_given();
+// --stop split at commas; `\,` is a literal comma, `\\` a backslash, `\n` a newline, `\t` a tab.
+std::vector<std::string> parse_stop_strings(const std::string& flag);
 
 }  // namespace vkllm::cli

@@ -13,10 +13,12 @@
 
 namespace vkllm::codegen {
 
-CompiledGraph compile_graph(const ir::Graph& g, const TargetCaps& caps) {
+CompiledGraph compile_graph(const ir::Graph& g, const TargetCaps& caps,
+                            const std::map<std::string, int64_t>& max_symbols) {
   ir::verify(g);
   CompiledGraph out;
   out.graph = g;
+  out.max_symbols = max_symbols;
   const ir::Graph& graph = out.graph;
 
   std::set<std::string> symbols;
@@ -33,13 +35,14 @@ CompiledGraph compile_graph(const ir::Graph& g, const TargetCaps& caps) {
   for (size_t i = 0; i < graph.ops.size(); ++i) {
     const ir::Op& op = graph.ops[i];
     const ops::OpLowering& lowering = ops::lowering(op.kind);
-    // Views and in-place results (ir::aliased_operand) use the storage of an operand.
-    const int aliased = lowering.how == ops::Lowering::View ? 0 : ir::aliased_operand(op.kind);
+    // Views and in-place results (ir::aliased_operand / aliased_result) use the storage of an operand.
+    const bool view = lowering.how == ops::Lowering::View;
+    const int aliased = view ? 0 : ir::aliased_operand(op);
     if (aliased >= 0)
-      out.storage_of[static_cast<size_t>(op.results[0])] =
+      out.storage_of[static_cast<size_t>(op.results[static_cast<size_t>(view ? 0 : ir::aliased_result(op))])] =
           out.storage_of[static_cast<size_t>(op.inputs[static_cast<size_t>(aliased)])];
     if (lowering.how != ops::Lowering::Dispatch) continue;
-    const ops::EmitContext ctx{graph, op, static_cast<int>(i), caps, out.symbols};
+    const ops::EmitContext ctx{graph, op, static_cast<int>(i), caps, out.symbols, &out.max_symbols};
     if (!lowering.emit) ctx.fail("no kernel emitter is registered for this op (codegen/ops/emitters.cpp)");
 
     const ops::KernelPlan plan = lowering.emit(ctx);

@@ -2,6 +2,7 @@
 // op count before this runs), views and in-place results as aliases of their operand's storage.
 // The runtime executes the result.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,9 +25,15 @@ struct CompiledGraph {
   // value -> value that owns its storage: itself, the source of a view, or the operand an in-place op
   // (ir::aliased_operand) wrote. `state` results own theirs: the runtime binds the persistent buffer.
   std::vector<ir::ValueId> storage_of;
+  // The bounds kernels were specialized for (compile_graph's max_symbols): running with a larger
+  // value of one of these symbols is an error (the runtime checks).
+  std::map<std::string, int64_t> max_symbols;
 };
 
 // Throws CompileError (codegen/glsl_compiler.h) or ir::IrError naming the op that cannot be lowered.
-CompiledGraph compile_graph(const ir::Graph& g, const TargetCaps& caps);
+// `max_symbols` (optional) bounds symbols so kernels may specialize, e.g. a decode graph's few rows
+// run the gated_delta_net recurrent kernel instead of the chunked one.
+CompiledGraph compile_graph(const ir::Graph& g, const TargetCaps& caps,
+                            const std::map<std::string, int64_t>& max_symbols = {});
 
 }  // namespace vkllm::codegen

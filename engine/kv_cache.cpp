@@ -2,11 +2,16 @@
 
 #include <fmt/format.h>
 
+#include <utility>
+
 namespace vkllm::engine {
 
-BlockPool::BlockPool(int64_t num_blocks, int64_t block_size) : num_blocks_(num_blocks), block_size_(block_size) {
+BlockPool::BlockPool(int64_t num_blocks, int64_t block_size, int64_t state_slots)
+    : num_blocks_(num_blocks), block_size_(block_size), state_slots_(state_slots) {
   if (num_blocks <= 0 || block_size <= 0) throw std::invalid_argument("KV cache needs at least one block of one row");
+  if (state_slots < 0) throw std::invalid_argument("the number of state slots cannot be negative");
   for (int64_t b = num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
+  for (int64_t s = state_slots - 1; s >= 0; --s) free_state_.push_back(static_cast<int32_t>(s));
 }
 
 int32_t BlockPool::take() {
@@ -20,9 +25,33 @@ int32_t BlockPool::take() {
 
 void BlockPool::give_back(int32_t block) { free_.push_back(block); }
 
-SequenceCache::SequenceCache(BlockPool& pool, int64_t max_blocks) : pool_(pool), max_blocks_(max_blocks) {}
+int32_t BlockPool::take_state_slot() {
+  if (free_state_.empty())
+    throw CacheFull(fmt::format("all {} recurrent-state slots are in use (one per sequence in flight)", state_slots_));
+  int32_t s = free_state_.back();
+  free_state_.pop_back();
+  return s;
+}
 
-SequenceCache::~SequenceCache() { truncate(0); }
+void BlockPool::give_back_state_slot(int32_t slot) {
+  if (slot < 0 || slot >= state_slots_) throw std::invalid_argument(fmt::format("state slot {} is not a slot of this pool", slot));
+  free_state_.push_back(slot);
+}
+
+SequenceCache::SequenceCache(BlockPool& pool, int64_t max_blocks) : pool_(pool), max_blocks_(max_blocks) {
+  if (pool_.state_slots() > 0) state_slot_ = pool_.take_state_slot();
+}
+
+SequenceCache::~SequenceCache() {
+  truncate(0);
+  if (state_slot_ >= 0) pool_.give_back_state_slot(state_slot_);
+}
+
+int32_t SequenceCache::exchange_state_slot(int32_t slot) {
+  if (state_slot_ < 0) throw std::logic_error("this sequence has no recurrent state");
+  if (slot < 0 || slot >= pool_.state_slots()) throw std::invalid_argument(fmt::format("state slot {} is not a slot of the pool", slot));
+  return std::exchange(state_slot_, slot);
+}
 
 int64_t SequenceCache::capacity() const { return max_blocks_ * pool_.block_size(); }
 

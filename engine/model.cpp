@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
 #include "codegen/compile_graph.h"
+#include "ir/sampling.h"
 #include "passes/pass.h"
 #include "runtime/device.h"
 #include "runtime/graph_executor.h"
@@ -15,38 +17,34 @@ namespace vkllm::engine {
 namespace {
 
 using frontends::FormatError;
-using frontends::StDType;
-
-ir::DType ir_dtype(StDType t, const std::string& tensor) {
-  switch (t) {
-    case StDType::F32: return ir::DType::F32;
-    case StDType::F16: return ir::DType::F16;
-    case StDType::BF16: return ir::DType::BF16;
-    default:
-      throw FormatError(fmt::format("tensor '{}' has dtype {}; model weights must be F32, F16 or BF16", tensor,
-                                    frontends::to_string(t)));
-  }
-}
 
 // Every tensor the family needs is present with its shape; nothing unknown is left over
 // (an unexpected tensor usually means a wrong architecture or a config that does not match).
-void check_tensors(const frontends::Checkpoint& ck, const frontends::ModelSpec& spec) {
+void check_tensors(const frontends::ModelSource& src, const frontends::ModelSpec& spec) {
   std::set<std::string> expected;
+  const std::string where = src.path().string();
   for (const frontends::TensorSpec& t : frontends::expected_tensors(spec)) {
     expected.insert(t.name);
-    const frontends::TensorView* v = ck.find(t.name);
-    if (!v) throw FormatError(fmt::format("{}: missing tensor '{}' ({} checkpoint)", ck.dir().string(), t.name, spec.architecture));
+    const std::optional<frontends::SourceTensor> v = src.find(t.name);
+    if (!v && t.optional) continue;
+    if (!v) throw FormatError(fmt::format("{}: missing tensor '{}' ({} checkpoint)", where, t.name, spec.architecture));
     if (v->shape != t.shape)
-      throw FormatError(fmt::format("{}: tensor '{}' has shape [{}], the config implies [{}]", ck.dir().string(), t.name,
+      throw FormatError(fmt::format("{}: tensor '{}' has shape [{}], the config implies [{}]", where, t.name,
                                     fmt::join(v->shape, ", "), fmt::join(t.shape, ", ")));
-    ir_dtype(v->dtype, t.name);
+    const bool matrix = t.role == frontends::TensorSpec::Role::Projection || t.role == frontends::TensorSpec::Role::Embedding;
+    if (ir::is_quantized(v->dtype) && !matrix)
+      throw FormatError(fmt::format("{}: tensor '{}' is quantized ({}); only projection and embedding matrices may be",
+                                    where, t.name, ir::name(v->dtype)));
   }
-  for (const std::string& name : ck.tensor_names()) {
+  for (const std::string& name : src.tensor_names()) {
     if (expected.count(name)) continue;
+    if (std::any_of(spec.ignored_tensor_prefixes.begin(), spec.ignored_tensor_prefixes.end(),
+                    [&](const std::string& prefix) { return name.starts_with(prefix); }))
+      continue;
     // Buffers some exporters save that the model recomputes, and a head duplicated when tied.
     if (name.ends_with("rotary_emb.inv_freq") || (spec.tie_word_embeddings && name == "lm_head.weight")) continue;
     throw FormatError(fmt::format("{}: unexpected tensor '{}' for a {} checkpoint (does config.json match the weights?)",
-                                  ck.dir().string(), name, spec.architecture));
+                                  where, name, spec.architecture));
   }
 }
 
@@ -55,9 +53,11 @@ void check_tensors(const frontends::Checkpoint& ck, const frontends::ModelSpec& 
 std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const ModelOptions& options) {
   std::unique_ptr<Model> m(new Model());
   m->options_ = options;
-  m->checkpoint_ = frontends::Checkpoint::open(dir);
-  m->spec_ = frontends::describe_model(m->checkpoint_.config(), m->checkpoint_.generation_config());
-  check_tensors(m->checkpoint_, m->spec_);
+  m->source_ = frontends::open_model_source(dir);
+  m->spec_ = frontends::describe_model(m->source_->config(), m->source_->generation_config());
+  if (std::optional<frontends::WeightQuant> q = frontends::parse_weight_quant(options.weight_quant))
+    m->source_ = frontends::quantize_weights(std::move(m->source_), m->spec_, *q);
+  check_tensors(*m->source_, m->spec_);
 
   if (options.max_context <= 0 || options.block_size <= 0 || options.max_sequences <= 0 ||
       options.prefill_chunk <= 0 || options.max_decode_rows <= 0)
@@ -69,7 +69,17 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
   const int64_t cache_tokens = options.cache_tokens > 0 ? options.cache_tokens : options.max_context * options.max_sequences;
   l.num_blocks = (cache_tokens + l.block_size - 1) / l.block_size;
   l.kv_dtype = options.kv_dtype;
-  m->blocks_ = std::make_unique<BlockPool>(l.num_blocks, l.block_size);
+  if (options.sampling_history < 1)
+    throw std::invalid_argument("model options: sampling_history must be at least 1 token");
+  l.sample_history = options.sampling_history;
+  const auto max_rows = static_cast<size_t>(std::max(options.prefill_chunk, options.max_decode_rows));
+  m->sample_params_.assign(max_rows * ir::kSampleParamColumns, 0.0f);
+  m->sample_rng_.assign(max_rows * 2, 0);
+  m->sample_history_.assign(max_rows * static_cast<size_t>(l.sample_history), -1);
+  if (options.spare_state_slots < 0) throw std::invalid_argument("model options: spare_state_slots cannot be negative");
+  const bool recurrent = m->spec_.has_linear_attention();
+  l.state_slots = options.max_sequences + options.spare_state_slots;
+  m->blocks_ = std::make_unique<BlockPool>(l.num_blocks, l.block_size, recurrent ? l.state_slots : 0);
   m->block_table_.assign(static_cast<size_t>(l.max_seqs * l.max_blocks_per_seq), -1);
 
   m->device_ = std::make_unique<runtime::Device>(runtime::Device::Options{options.device});
@@ -79,6 +89,12 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
 
 Model::~Model() = default;
 
+const frontends::Checkpoint& Model::checkpoint() const {
+  const frontends::Checkpoint* ck = source_->checkpoint();
+  if (!ck) throw std::logic_error(fmt::format("{} is a {} model, not a Hugging Face folder", source_->path().string(), source_->format()));
+  return *ck;
+}
+
 runtime::GraphExecutor& Model::executor_for(size_t rows, bool with_logits) {
   const bool decode = static_cast<int64_t>(rows) <= options_.max_decode_rows;
   if (!decode && static_cast<int64_t>(rows) > options_.prefill_chunk)
@@ -86,35 +102,112 @@ runtime::GraphExecutor& Model::executor_for(size_t rows, bool with_logits) {
   std::unique_ptr<runtime::GraphExecutor>& slot = executors_[decode ? 1 : 0][with_logits ? 1 : 0];
   if (slot) return *slot;
 
-  const frontends::Checkpoint& ck = checkpoint_;
-  auto dtype_of = [&](const std::string& name) { return ir_dtype(ck.tensor(name).dtype, name); };
+  const frontends::ModelSource& src = *source_;
+  auto dtype_of = [&](const std::string& name) { return src.info(name).dtype; };
   ir::Module module;
   module.graphs.push_back(frontends::build_forward_graph(spec_, layout_, dtype_of, with_logits,
                                                          decode ? "decode" : "prefill"));
   passes::run_passes(module, {"dedupe-weights", "dce"});
-  codegen::CompiledGraph compiled = codegen::compile_graph(module.graphs[0], device_->target_caps());
   const int64_t max_rows = decode ? options_.max_decode_rows : options_.prefill_chunk;
   ir::SymbolBindings max_symbols{{frontends::kRowsSymbol, max_rows}, {frontends::kOutRowsSymbol, max_rows}};
-  ir::WeightFn weights = [&](const std::string& name, const ir::Type& type) {
-    const frontends::TensorView& v = ck.tensor(name);
-    ir::HostTensor t;
-    t.dtype = type.dtype;
-    t.shape = v.shape;
-    t.bytes.assign(v.bytes.begin(), v.bytes.end());
-    return t;
-  };
+  codegen::CompiledGraph compiled = codegen::compile_graph(module.graphs[0], device_->target_caps(), max_symbols);
+  ir::WeightFn weights = [&](const std::string& name, const ir::Type&) { return src.tensor(name); };
   slot = std::make_unique<runtime::GraphExecutor>(*device_, std::move(compiled), max_symbols, weights,
                                                   runtime::ExecutorOptions{}, buffers_.get());
+  if (profiling_) slot->set_profiling(true);
   return *slot;
 }
 
+void Model::set_profiling(bool on) {
+  profiling_ = on;
+  for (auto& by_logits : executors_)
+    for (auto& exec : by_logits)
+      if (exec) exec->set_profiling(on);
+}
+
+std::vector<runtime::KernelTiming> Model::last_step_timings() const {
+  return last_executor_ ? last_executor_->last_timings() : std::vector<runtime::KernelTiming>{};
+}
+
+void Model::fill_sampling_inputs(std::span<const RowSampling> sampling, size_t rows) {
+  const auto h = static_cast<size_t>(layout_.sample_history);
+  const SamplingParams greedy;
+  for (size_t r = 0; r < rows; ++r) {
+    const RowSampling* s = sampling.empty() ? nullptr : &sampling[r];
+    const SamplingParams& p = s ? s->params : greedy;
+    float* params = sample_params_.data() + r * ir::kSampleParamColumns;
+    params[ir::kSampleTemperature] = static_cast<float>(p.temperature);
+    // At or past the vocabulary top-k is off; clamping keeps the value exact in f32.
+    params[ir::kSampleTopK] = static_cast<float>(std::clamp<int64_t>(p.top_k, 0, spec_.vocab_size));
+    params[ir::kSampleTopP] = static_cast<float>(p.top_p);
+    params[ir::kSampleMinP] = static_cast<float>(p.min_p);
+    params[ir::kSampleRepetitionPenalty] = static_cast<float>(p.repetition_penalty);
+    params[ir::kSamplePresencePenalty] = static_cast<float>(p.presence_penalty);
+    params[ir::kSampleFrequencyPenalty] = static_cast<float>(p.frequency_penalty);
+    params[7] = 0.0f;
+    const uint64_t key = s ? draw_key(p.seed, static_cast<uint64_t>(s->token_index)) : 0;
+    sample_rng_[2 * r] = static_cast<int32_t>(static_cast<uint32_t>(key));
+    sample_rng_[2 * r + 1] = static_cast<int32_t>(static_cast<uint32_t>(key >> 32));
+    int32_t* history = sample_history_.data() + r * h;
+    std::fill(history, history + h, -1);
+    if (s) {
+      const size_t n = std::min(h, s->context.size());
+      std::copy(s->context.end() - static_cast<std::ptrdiff_t>(n), s->context.end(), history);
+    }
+  }
+}
+
 StepResult Model::step(std::span<const StepRow> rows, std::span<const SequenceCache* const> sequences,
-                       std::span<const int32_t> wanted, bool with_logits) {
+                       std::span<const int32_t> wanted, bool with_logits, std::span<const RowSampling> sampling) {
+  if (!spec_.has_linear_attention()) return step(rows, sequences, wanted, with_logits, {}, {}, sampling);
+  // Recurrent state: each sequence's rows form one chain, from its slot (zeros at position 0) to its slot.
+  const size_t n = rows.size();
+  state_src_.assign(n, -1);
+  state_dst_.assign(n, -1);
+  std::vector<bool> seen(sequences.size(), false);
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t s = rows[i].seq_row;
+    if (s < 0 || static_cast<size_t>(s) >= sequences.size())
+      throw std::invalid_argument("a row refers to a sequence outside the step");
+    const bool first = i == 0 || rows[i - 1].seq_row != s, last = i + 1 == n || rows[i + 1].seq_row != s;
+    if (first && seen[static_cast<size_t>(s)])
+      throw std::invalid_argument("the rows of one sequence must be contiguous in a step (recurrent state chains)");
+    seen[static_cast<size_t>(s)] = true;
+    const int32_t slot = sequences[static_cast<size_t>(s)]->state_slot();
+    if (slot < 0) throw std::logic_error("a sequence of a model with recurrent layers has no state slot");
+    if (first) state_src_[i] = rows[i].pos == 0 ? -2 : slot;
+    if (last) state_dst_[i] = slot;
+  }
+  return step(rows, sequences, wanted, with_logits, state_src_, state_dst_, sampling);
+}
+
+StepResult Model::step(std::span<const StepRow> rows, std::span<const SequenceCache* const> sequences,
+                       std::span<const int32_t> wanted, bool with_logits, std::span<const int32_t> state_src,
+                       std::span<const int32_t> state_dst, std::span<const RowSampling> sampling) {
   if (rows.empty()) throw std::invalid_argument("a step needs at least one row");
+  if (!sampling.empty() && sampling.size() != wanted.size())
+    throw std::invalid_argument(fmt::format("{} sampling entries for {} wanted rows", sampling.size(), wanted.size()));
+  if (wanted.size() > rows.size()) throw std::invalid_argument("a step wants more rows than it runs");
+  const bool recurrent = spec_.has_linear_attention();
+  if (recurrent) {
+    if (state_src.size() != rows.size() || state_dst.size() != rows.size())
+      throw std::invalid_argument(fmt::format("{} rows need {} state_src and state_dst entries (got {} and {})",
+                                              rows.size(), rows.size(), state_src.size(), state_dst.size()));
+    const int32_t slots = static_cast<int32_t>(layout_.state_slots);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (state_src[i] < -2 || state_src[i] >= slots || (i == 0 && state_src[i] == -1) || state_dst[i] < -1 ||
+          state_dst[i] >= slots)
+        throw std::invalid_argument(fmt::format("row {}: state slots (src {}, dst {}) are not valid for {} slots", i,
+                                                state_src[i], state_dst[i], slots));
+    }
+  } else if (!state_src.empty() || !state_dst.empty()) {
+    throw std::invalid_argument("state slots were given to a model without recurrent layers");
+  }
   if (static_cast<int64_t>(sequences.size()) > layout_.max_seqs)
     throw std::invalid_argument(fmt::format("{} sequences in one step; the model was compiled for {}", sequences.size(),
                                             layout_.max_seqs));
   runtime::GraphExecutor& exec = executor_for(rows.size(), with_logits);
+  last_executor_ = &exec;
   const size_t n = rows.size();
   std::vector<int32_t> tokens(n), pos(n), slots(n), row_seq(n);
   for (size_t i = 0; i < n; ++i) {
@@ -137,14 +230,28 @@ StepResult Model::step(std::span<const StepRow> rows, std::span<const SequenceCa
   exec.set_input("row_seq", row_seq.data(), bytes(row_seq));
   exec.set_input("block_table", block_table_.data(), bytes(block_table_));
   exec.set_input("out_rows", wanted.data(), wanted.size() * sizeof(int32_t));
+  fill_sampling_inputs(sampling, wanted.size());
+  exec.set_input("sample_params", sample_params_.data(), wanted.size() * ir::kSampleParamColumns * sizeof(float));
+  exec.set_input("sample_rng", sample_rng_.data(), wanted.size() * 2 * sizeof(int32_t));
+  exec.set_input("sample_history", sample_history_.data(),
+                 wanted.size() * static_cast<size_t>(layout_.sample_history) * sizeof(int32_t));
+  if (recurrent) {
+    exec.set_input("state_src", state_src.data(), state_src.size() * sizeof(int32_t));
+    exec.set_input("state_dst", state_dst.data(), state_dst.size() * sizeof(int32_t));
+  }
   exec.run({{frontends::kRowsSymbol, static_cast<int64_t>(n)}, {frontends::kOutRowsSymbol, static_cast<int64_t>(wanted.size())}});
 
   StepResult r;
   ir::HostTensor next = exec.read_output("next_token");
   r.next_tokens.resize(wanted.size());
   std::memcpy(r.next_tokens.data(), next.data(), wanted.size() * sizeof(int32_t));
+  ir::HostTensor scores = exec.read_output("next_score");
+  r.next_scores.resize(wanted.size());
+  std::memcpy(r.next_scores.data(), scores.data(), wanted.size() * sizeof(float));
   if (with_logits) r.logits = exec.read_output("logits");
   return r;
 }
+
+ir::HostTensor Model::read_state(const std::string& name) { return buffers_->read_state(name); }
 
 }  // namespace vkllm::engine

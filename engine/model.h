@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "engine/kv_cache.h"
+#include "engine/sampling.h"
 #include "frontends/checkpoint/checkpoint.h"
+#include "frontends/source/model_source.h"
 #include "frontends/model/lower.h"
 #include "frontends/model/model_spec.h"
 #include "ir/host_tensor.h"
@@ -18,6 +20,7 @@
 namespace vkllm::runtime {
 class Device;
 class GraphExecutor;
+struct KernelTiming;
 class ModelBuffers;
 }  // namespace vkllm::runtime
 
@@ -32,6 +35,12 @@ struct ModelOptions {
   int64_t prefill_chunk = 256;     // rows of the prefill graph
   int64_t max_decode_rows = 4;     // rows of the decode graph (continuous batching width)
   ir::DType kv_dtype = ir::DType::F16;
+  // Recurrent-state slots beyond one per sequence (models with Gated DeltaNet layers): scratch slots
+  // a speculative verify step writes the state after each drafted token into.
+  int64_t spare_state_slots = 0;
+  int64_t sampling_history = 64;   // recent tokens the repetition penalties see (llama.cpp's repeat_last_n)
+  // Load-time weight quantization (frontends::parse_weight_quant: "q4", "q8", a kernel format; "" keeps).
+  std::string weight_quant;
 };
 
 // One row of a step: a token of a sequence at a position.
@@ -42,14 +51,24 @@ struct StepRow {
   int32_t seq_row;     // the sequence's row in the step's block table
 };
 
+// How one wanted row's next token is chosen (the forward graph's `sample` op).
+struct RowSampling {
+  SamplingParams params;              // default: greedy
+  std::span<const int32_t> context;   // the sequence so far (prompt + generated); penalties see its last
+                                      // ModelOptions::sampling_history tokens
+  int64_t token_index = 0;            // which generated token this is (0: the first); with the seed it
+                                      // selects the noise (draw_key)
+};
+
 struct StepResult {
-  std::vector<int32_t> next_tokens;  // greedy choice for each wanted row
+  std::vector<int32_t> next_tokens;  // the chosen token of each wanted row
+  std::vector<float> next_scores;    // its log-probability under the row's sampling (ir/README.md "sample")
   ir::HostTensor logits;             // [wanted rows, vocab] when asked for
 };
 
 class Model {
  public:
-  // Reads the checkpoint, lowers and compiles the graphs, uploads the weights. Throws with a message
+  // Reads the model (an HF or MLX folder, or a .gguf file), lowers and compiles the graphs, uploads the weights. Throws with a message
   // naming the file/field/tensor on a bad checkpoint.
   static std::unique_ptr<Model> load(const std::filesystem::path& dir, const ModelOptions& options);
   ~Model();
@@ -57,29 +76,57 @@ class Model {
   const frontends::ModelSpec& spec() const { return spec_; }
   const frontends::CacheLayout& cache_layout() const { return layout_; }
   const ModelOptions& options() const { return options_; }
-  const frontends::Checkpoint& checkpoint() const { return checkpoint_; }
+  // Where config and weights come from (HF folder, MLX folder or GGUF file; kernel formats).
+  const frontends::ModelSource& source() const { return *source_; }
+  // The HF folder behind the model; throws std::logic_error for a model loaded from a GGUF file.
+  const frontends::Checkpoint& checkpoint() const;
   runtime::Device& device() { return *device_; }
   BlockPool& blocks() { return *blocks_; }
 
   // One forward pass. `sequences[i]` supplies block-table row i; `wanted` lists the row indices
   // (into `rows`) whose next token (and logits, if `with_logits`) are returned, in that order.
+  // `sampling[i]` says how wanted row i's token is chosen; empty: greedy for every row.
   StepResult step(std::span<const StepRow> rows, std::span<const SequenceCache* const> sequences,
-                  std::span<const int32_t> wanted, bool with_logits);
+                  std::span<const int32_t> wanted, bool with_logits, std::span<const RowSampling> sampling = {});
+  // The same with explicit recurrent-state slots per row (models with Gated DeltaNet layers; the
+  // plain step derives them: a sequence's first row starts from its state slot, or from zeros at
+  // position 0, and its last row stores into it). Row i starts from slot state_src[i] (-2: zeros,
+  // -1: the state after row i-1) and stores its state into state_dst[i] when >= 0 (ir/README.md).
+  // A speculative verify of k tokens of one sequence passes src = {seq.state_slot(), -1, ...} and
+  // dst = k scratch slots (blocks().take_state_slot()); accepting j of them is
+  // seq.exchange_state_slot(dst[j - 1]) (and truncating its KV): a state is chosen, never re-run or copied.
+  StepResult step(std::span<const StepRow> rows, std::span<const SequenceCache* const> sequences,
+                  std::span<const int32_t> wanted, bool with_logits, std::span<const int32_t> state_src,
+                  std::span<const int32_t> state_dst, std::span<const RowSampling> sampling = {});
+  // The current contents of persistent state `name` (e.g. "gdn_state.0"), for tests and debugging.
+  ir::HostTensor read_state(const std::string& name);
+
+  // GPU time of every dispatch of the last step (timestamp queries; `vkllm bench --profile`).
+  // Profiling records a second command buffer per graph once; steps stay allocation-free.
+  void set_profiling(bool on);
+  std::vector<runtime::KernelTiming> last_step_timings() const;
 
  private:
   Model() = default;
   runtime::GraphExecutor& executor_for(size_t rows, bool with_logits);
 
   ModelOptions options_;
-  frontends::Checkpoint checkpoint_;
+  std::unique_ptr<frontends::ModelSource> source_;
   frontends::ModelSpec spec_;
   frontends::CacheLayout layout_;
   std::unique_ptr<runtime::Device> device_;
   std::unique_ptr<runtime::ModelBuffers> buffers_;
   // [prefill, decode] x [tokens only, with logits]
   std::unique_ptr<runtime::GraphExecutor> executors_[2][2];
+  bool profiling_ = false;
+  const runtime::GraphExecutor* last_executor_ = nullptr;
   std::unique_ptr<BlockPool> blocks_;
   std::vector<int32_t> block_table_;  // host copy, max_sequences x max_blocks
+  void fill_sampling_inputs(std::span<const RowSampling> sampling, size_t rows);
+  // The sample op's inputs for the wanted rows, sized once for the largest step.
+  std::vector<float> sample_params_;
+  std::vector<int32_t> sample_rng_, sample_history_;
+  std::vector<int32_t> state_src_, state_dst_;  // derived per step by the plain step()
 };
 
 }  // namespace vkllm::engine

@@ -19,4 +19,14 @@ struct SamplingParams {
   bool operator==(const SamplingParams&) const = default;
 };
 
+// The `sample` op's 64-bit draw key (its rng operand) for the token_index-th generated token (0: the
+// first) of a sequence sampled with `seed`: output number token_index of SplitMix64 seeded with
+// `seed`. The noise depends on nothing else, so a sequence draws the same tokens alone or batched.
+inline uint64_t draw_key(uint64_t seed, uint64_t token_index) {
+  uint64_t z = seed + (token_index + 1) * 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 }  // namespace vkllm::engine

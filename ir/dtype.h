@@ -1,5 +1,6 @@
 // Element types of IR values. Block-quantized types store `block_elems` values in `block_bytes`;
-// they appear only as weights and are read by the kernels that consume them.
+// they appear only as weights and are read by the kernels that consume them. Byte layouts:
+// ir/README.md ("Quantized layouts"); which source format maps to which: docs/QUANTIZATION.md.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -14,7 +15,11 @@ namespace vkllm::ir {
   X(BF16, "bf16", 1, 2, true)                              \
   X(I32, "i32", 1, 4, false)                               \
   X(Q8_0, "q8_0", 32, 34, true) /* f16 scale + 32 x i8 */  \
-  X(Q4_0, "q4_0", 32, 18, true) /* f16 scale + 32 x u4 */
+  X(Q4_0, "q4_0", 32, 18, true) /* f16 scale + 32 x u4 */  \
+  X(Q4_K, "q4_K", 256, 144, true) /* ggml q4_K */           \
+  X(Q6_K, "q6_K", 256, 210, true) /* ggml q6_K */           \
+  X(QA4, "qa4", 32, 24, true) /* f32 scale, f32 bias, u4 */ \
+  X(QA8, "qa8", 32, 40, true) /* f32 scale, f32 bias, u8 */
 
 enum class DType : uint8_t {
 #define X(e, s, be, bb, f) e,

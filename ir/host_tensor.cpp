@@ -113,6 +113,56 @@ BlockDraw draw_block(double lo, double hi, int q_lowest, int q_highest, std::mt1
   return {scale_bits, q_min, q_max};
 }
 
+float f16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return static_cast<float>(decode(h, kHalf));
+}
+float f32_at(const uint8_t* p) {
+  float f;
+  std::memcpy(&f, p, 4);
+  return f;
+}
+
+// Element j of a ggml q4_K block (144 bytes): d, dmin (f16), 12 bytes of 6-bit sub-block scales
+// and mins, 128 bytes of nibbles. Computed as ggml's dequantize_row_q4_K does, in float.
+float q4_K_value(const uint8_t* b, int j) {
+  const int s = j / 32, l = j % 32;
+  const uint8_t* sc = b + 4;
+  int scale, min;
+  if (s < 4) {
+    scale = sc[s] & 63;
+    min = sc[s + 4] & 63;
+  } else {
+    scale = (sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4);
+    min = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4);
+  }
+  const uint8_t q = b[16 + 32 * (s / 2) + l];
+  const float d1 = f16_at(b) * static_cast<float>(scale), m1 = f16_at(b + 2) * static_cast<float>(min);
+  const float product = d1 * static_cast<float>(s % 2 ? q >> 4 : q & 0xF);
+  return product - m1;
+}
+
+// Element j of a ggml q6_K block (210 bytes): ql[128], qh[64], int8 scales[16], d (f16); as
+// ggml's dequantize_row_q6_K: (d·scale)·(q − 32) in float.
+float q6_K_value(const uint8_t* b, int j) {
+  const int half = j / 128, quarter = j % 128 / 32, l = j % 32;
+  const uint8_t low_byte = b[64 * half + l + 32 * (quarter % 2)];
+  const int low = quarter < 2 ? low_byte & 0xF : low_byte >> 4;
+  const int high = (b[128 + 32 * half + l] >> (2 * quarter)) & 3;
+  const auto scale = static_cast<int8_t>(b[192 + 8 * half + l / 16 + 2 * quarter]);
+  const float ds = f16_at(b + 208) * static_cast<float>(scale);
+  return ds * static_cast<float>((low | high << 4) - 32);
+}
+
+// Element j of a qa4 (24 bytes: f32 scale, f32 bias, 16 bytes; element j is nibble j % 2 of byte
+// j / 2, low nibble first) or qa8 block (40 bytes: scale, bias, 32 bytes): scale·q + bias in float.
+float affine_value(const uint8_t* b, int j, int bits) {
+  const int q = bits == 4 ? (b[8 + j / 2] >> (4 * (j % 2))) & 0xF : b[8 + j];
+  const float product = f32_at(b) * static_cast<float>(q);
+  return product + f32_at(b + 4);
+}
+
 }  // namespace
 
 uint16_t f32_to_f16(float f) { return encode(f, kHalf); }
@@ -177,6 +227,42 @@ HostTensor HostTensor::random(DType dtype, std::vector<int64_t> shape, std::mt19
         }
       }
       break;
+    case DType::Q4_K:
+    case DType::Q6_K: {
+      // Random quants and sub-block scales; the super-block scales keep values within [-amax, amax].
+      const double amax = std::max(std::fabs(lo), std::fabs(hi));
+      std::uniform_int_distribution<int> byte(0, 255);
+      std::uniform_real_distribution<double> share(0.5, 1.0);
+      const int block_bytes = info(dtype).block_bytes;
+      for (int64_t block = 0; block < n / 256; ++block) {
+        uint8_t* out = t.bytes.data() + block * block_bytes;
+        for (int i = 0; i < block_bytes; ++i) out[i] = static_cast<uint8_t>(byte(rng));
+        if (dtype == DType::Q4_K) {
+          const uint16_t d = encode(amax / (63.0 * 15.0) * share(rng), kHalf), dmin = encode(amax / 63.0 * share(rng), kHalf);
+          std::memcpy(out, &d, 2);
+          std::memcpy(out + 2, &dmin, 2);
+        } else {
+          const uint16_t d = encode(amax / (128.0 * 32.0) * share(rng), kHalf);
+          std::memcpy(out + 208, &d, 2);
+        }
+      }
+      break;
+    }
+    case DType::QA4:
+    case DType::QA8: {
+      const int levels = dtype == DType::QA4 ? 15 : 255, block_bytes = info(dtype).block_bytes;
+      std::uniform_int_distribution<int> byte(0, 255);
+      std::uniform_real_distribution<double> share(0.5, 1.0), offset(0.0, 0.25);
+      for (int64_t block = 0; block < n / 32; ++block) {
+        uint8_t* out = t.bytes.data() + block * block_bytes;
+        const auto scale = static_cast<float>((hi - lo) / (levels + 1) * share(rng));
+        const auto bias = static_cast<float>(lo + (hi - lo) * offset(rng));
+        std::memcpy(out, &scale, 4);
+        std::memcpy(out + 4, &bias, 4);
+        for (int i = 8; i < block_bytes; ++i) out[i] = static_cast<uint8_t>(byte(rng));
+      }
+      break;
+    }
   }
   return t;
 }
@@ -226,6 +312,18 @@ double HostTensor::get(int64_t i) const {
       const int nibble = j < 16 ? byte & 0xF : byte >> 4;
       return decode(load<uint16_t>(*this, i, block), kHalf) * (nibble - 8);
     }
+    case DType::Q4_K:
+    case DType::Q6_K:
+    case DType::QA4:
+    case DType::QA8: {
+      const DTypeInfo& q = info(dtype);
+      const int64_t block = checked_offset(*this, i, i / q.block_elems * q.block_bytes, q.block_bytes);
+      const uint8_t* b = bytes.data() + block;
+      const auto j = static_cast<int>(i % q.block_elems);
+      if (dtype == DType::Q4_K) return q4_K_value(b, j);
+      if (dtype == DType::Q6_K) return q6_K_value(b, j);
+      return affine_value(b, j, dtype == DType::QA4 ? 4 : 8);
+    }
   }
   throw IrError(fmt::format("HostTensor: unknown dtype {}", static_cast<int>(dtype)));
 }
@@ -255,6 +353,10 @@ void HostTensor::set(int64_t i, double v) {
     }
     case DType::Q8_0:
     case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q6_K:
+    case DType::QA4:
+    case DType::QA8:
       break;
   }
   throw IrError(

@@ -43,6 +43,7 @@ std::string Op::attr_str(const std::string& k, const std::string& dflt) const {
 const std::vector<int64_t>& Op::attr_ints(const std::string& k) const {
   return get_attr<std::vector<int64_t>>(*this, k);
 }
+bool Op::attr_bool(const std::string& k, bool dflt) const { return has(k) ? get_attr<bool>(*this, k) : dflt; }
 
 ValueId Graph::find(std::string_view value_name) const {
   for (size_t i = 0; i < values.size(); ++i)
@@ -140,6 +141,8 @@ ValueId Builder::gelu(ValueId x, bool tanh_approximation) {
   return emit(OpKind::Gelu, {x}, {{"approximate", std::string(tanh_approximation ? "tanh" : "none")}})[0];
 }
 ValueId Builder::sigmoid(ValueId x) { return emit(OpKind::Sigmoid, {x})[0]; }
+ValueId Builder::softplus(ValueId x) { return emit(OpKind::Softplus, {x})[0]; }
+ValueId Builder::exp(ValueId x) { return emit(OpKind::Exp, {x})[0]; }
 ValueId Builder::softcap(ValueId x, double cap) { return emit(OpKind::Softcap, {x}, {{"cap", cap}})[0]; }
 ValueId Builder::swiglu(ValueId gate, ValueId up) { return emit(OpKind::SwiGlu, {gate, up})[0]; }
 ValueId Builder::geglu(ValueId gate, ValueId up, bool tanh_approximation) {
@@ -169,9 +172,26 @@ std::pair<ValueId, ValueId> Builder::conv1d(ValueId x, ValueId w, ValueId state,
   auto r = emit(OpKind::Conv1d, {x, w, state}, {{"activation", std::string(silu ? "silu" : "none")}});
   return {r[0], r[1]};
 }
+std::pair<ValueId, ValueId> Builder::conv1d(ValueId x, ValueId w, ValueId state, ValueId src_slot, ValueId dst_slot,
+                                            bool silu) {
+  auto r = emit(OpKind::Conv1d, {x, w, state, src_slot, dst_slot},
+                {{"activation", std::string(silu ? "silu" : "none")}});
+  return {r[0], r[1]};
+}
+std::pair<ValueId, ValueId> Builder::gated_delta_net(ValueId q, ValueId k, ValueId v, ValueId g, ValueId beta,
+                                                     ValueId state, ValueId src_slot, ValueId dst_slot, double scale,
+                                                     bool qk_l2norm, double l2norm_eps) {
+  auto r = emit(OpKind::GatedDeltaNet, {q, k, v, g, beta, state, src_slot, dst_slot},
+                {{"scale", scale}, {"qk_l2norm", qk_l2norm}, {"l2norm_eps", l2norm_eps}});
+  return {r[0], r[1]};
+}
 ValueId Builder::argmax(ValueId x) { return emit(OpKind::ArgMax, {x})[0]; }
 std::pair<ValueId, ValueId> Builder::top_k(ValueId x, int64_t k) {
   auto r = emit(OpKind::TopK, {x}, {{"k", k}});
+  return {r[0], r[1]};
+}
+std::pair<ValueId, ValueId> Builder::sample(ValueId logits, ValueId params, ValueId rng, ValueId history) {
+  auto r = emit(OpKind::Sample, {logits, params, rng, history});
   return {r[0], r[1]};
 }
 ValueId Builder::reshape(ValueId x, Shape shape) {

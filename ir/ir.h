@@ -39,11 +39,6 @@ static_assert(sizeof(kOpInfo) / sizeof(kOpInfo[0]) == kNumOps);
 
 inline const OpInfo& info(OpKind k) { return kOpInfo[static_cast<int>(k)]; }
 
-// Ops whose result 0 is written in place into the storage of one operand (the result is a new SSA
-// value, the memory is the operand's). Returns that operand's index, or -1.
-constexpr int aliased_operand(OpKind k) { return k == OpKind::KvWrite ? 0 : -1; }
-// Ops that must run even when no graph output uses their results: they update persistent state.
-constexpr bool has_side_effects(OpKind k) { return aliased_operand(k) >= 0; }
 inline std::string_view name(OpKind k) { return info(k).name; }
 OpKind parse_op_kind(std::string_view s, bool* ok);
 
@@ -91,7 +86,29 @@ struct Op {
   const std::string& attr_str(const std::string& k) const;
   std::string attr_str(const std::string& k, const std::string& dflt) const;
   const std::vector<int64_t>& attr_ints(const std::string& k) const;
+  bool attr_bool(const std::string& k, bool dflt) const;
 };
+
+// In-place writes: an op instance whose result `aliased_result` is written into the storage of its
+// operand `aliased_operand` (the result is a new SSA value, the memory is the operand's): kv_write's
+// cache, gated_delta_net's state, and conv1d's state in its paged form (5 operands; the 3-operand
+// form returns a new state). Both are -1 for every other op.
+constexpr int aliased_operand(OpKind k, size_t num_inputs) {
+  if (k == OpKind::KvWrite) return 0;
+  if (k == OpKind::GatedDeltaNet) return 5;
+  if (k == OpKind::Conv1d && num_inputs == 5) return 2;
+  return -1;
+}
+constexpr int aliased_result(OpKind k, size_t num_inputs) {
+  if (k == OpKind::KvWrite) return 0;
+  if (k == OpKind::GatedDeltaNet) return 1;
+  if (k == OpKind::Conv1d && num_inputs == 5) return 1;
+  return -1;
+}
+inline int aliased_operand(const Op& op) { return aliased_operand(op.kind, op.inputs.size()); }
+inline int aliased_result(const Op& op) { return aliased_result(op.kind, op.inputs.size()); }
+// Ops that must run even when no graph output uses their results: they update persistent state.
+inline bool has_side_effects(const Op& op) { return aliased_operand(op) >= 0; }
 
 // A graph: typed inputs, ops in execution order, outputs. Values are owned by the graph.
 struct Graph {
@@ -144,6 +161,8 @@ class Builder {
   ValueId silu(ValueId x);
   ValueId gelu(ValueId x, bool tanh_approximation);
   ValueId sigmoid(ValueId x);
+  ValueId softplus(ValueId x);
+  ValueId exp(ValueId x);
   ValueId softcap(ValueId x, double cap);
   ValueId swiglu(ValueId gate, ValueId up);
   ValueId geglu(ValueId gate, ValueId up, bool tanh_approximation);
@@ -158,8 +177,17 @@ class Builder {
   ValueId paged_attention(ValueId q, ValueId k_cache, ValueId v_cache, ValueId block_table, ValueId row_seq,
                           ValueId pos, double scale, int64_t window = 0, double softcap = 0.0);
   std::pair<ValueId, ValueId> conv1d(ValueId x, ValueId w, ValueId state, bool silu);
+  // Paged form: state[S, K-1, C] holds one window per slot, written in place (ir/README.md).
+  std::pair<ValueId, ValueId> conv1d(ValueId x, ValueId w, ValueId state, ValueId src_slot, ValueId dst_slot,
+                                     bool silu);
+  // Returns (o, state'), state' written in place into `state`'s storage.
+  std::pair<ValueId, ValueId> gated_delta_net(ValueId q, ValueId k, ValueId v, ValueId g, ValueId beta, ValueId state,
+                                              ValueId src_slot, ValueId dst_slot, double scale, bool qk_l2norm,
+                                              double l2norm_eps = 1e-6);
   ValueId argmax(ValueId x);
   std::pair<ValueId, ValueId> top_k(ValueId x, int64_t k);
+  // (tokens, scores) of ir/README.md "sample".
+  std::pair<ValueId, ValueId> sample(ValueId logits, ValueId params, ValueId rng, ValueId history);
   ValueId reshape(ValueId x, Shape shape);
   ValueId slice(ValueId x, int64_t axis, int64_t start, int64_t size);
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <numbers>
 
+#include "ir/sampling.h"
 #include "ir/verify.h"
 
 namespace vkllm::ir {
@@ -189,6 +190,11 @@ Results eval_Gelu(const OpCall& c) {
   return map_elements(c, [tanh_approximation](double x) { return gelu(x, tanh_approximation); });
 }
 Results eval_Sigmoid(const OpCall& c) { return map_elements(c, sigmoid); }
+// log(1 + e^x), without overflow for large x.
+Results eval_Softplus(const OpCall& c) {
+  return map_elements(c, [](double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); });
+}
+Results eval_Exp(const OpCall& c) { return map_elements(c, [](double x) { return std::exp(x); }); }
 Results eval_Softcap(const OpCall& c) {
   const double cap = c.op.attr_float("cap");
   return map_elements(c, [cap](double x) { return cap * std::tanh(x / cap); });
@@ -459,24 +465,144 @@ Results eval_PagedAttention(const OpCall& c) {
   return {c.result(0, out)};
 }
 
+// Per-row state slots (ir/README.md "recurrent state slots"). The state operand (f32) holds S slots
+// of `slot_size` elements; `step(t, state)` advances one chain's state (in f64) by row t and writes
+// row t's outputs; the state is then rounded to f32, as a stored state would be, so T rows at once
+// equal T single-row calls chained through a slot exactly. Returns the new state tensor's elements: every slot as it was, except those a
+// dst_slot names, which hold the state after that row. Checks the slot values and the contract
+// (a slot written by a chain is read by no other chain).
+template <typename Step>
+std::vector<double> walk_state_slots(const OpCall& c, size_t state_operand, Step step) {
+  const std::vector<double> initial = values(c.operand(state_operand));
+  const HostTensor &src = c.operand(state_operand + 1), &dst = c.operand(state_operand + 2);
+  const int64_t slots = c.in_shape(state_operand)[0], rows = src.numel();
+  const auto slot_size = static_cast<size_t>(slots == 0 ? 0 : static_cast<int64_t>(initial.size()) / slots);
+  std::vector<double> out = initial, state;
+  std::map<int64_t, int64_t> chain_writing;  // slot -> first row of the chain writing it
+  std::vector<std::pair<int64_t, int64_t>> chain_reads;  // (slot, first row of the chain reading it)
+  int64_t chain = -1;
+  auto check_slot = [&](const char* what, int64_t t, int64_t slot) {
+    if (slot >= slots)
+      throw IrError(fmt::format("{}[{}] = {} is past the {} slots of the state", what, t, slot, slots));
+  };
+  for (int64_t t = 0; t < rows; ++t) {
+    const auto from = static_cast<int64_t>(src.get(t));
+    if (from == -1) {
+      if (t == 0) throw IrError("src_slot[0] = -1 continues a chain, but row 0 has no previous row");
+    } else if (from == -2) {
+      chain = t;
+      state.assign(slot_size, 0.0);
+    } else if (from >= 0) {
+      check_slot("src_slot", t, from);
+      chain = t;
+      chain_reads.emplace_back(from, t);
+      const auto begin = initial.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(from) * slot_size);
+      state.assign(begin, begin + static_cast<std::ptrdiff_t>(slot_size));
+    } else {
+      throw IrError(fmt::format("src_slot[{}] = {}; expected a slot >= 0, -1 (continue) or -2 (zero state)", t, from));
+    }
+    step(t, state);
+    for (double& e : state) e = static_cast<float>(e);
+    const auto to = static_cast<int64_t>(dst.get(t));
+    if (to < 0) continue;
+    check_slot("dst_slot", t, to);
+    auto [it, first] = chain_writing.emplace(to, chain);
+    if (!first && it->second != chain)
+      throw IrError(fmt::format("dst_slot[{}] = {}: the chains starting at rows {} and {} both write that slot", t, to,
+                                it->second, chain));
+    std::copy(state.begin(), state.end(), out.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(to) * slot_size));
+  }
+  for (const auto& [slot, reader] : chain_reads) {
+    auto writer = chain_writing.find(slot);
+    if (writer != chain_writing.end() && writer->second != reader)
+      throw IrError(fmt::format("slot {} is written by the chain starting at row {} and read by the one starting at "
+                                "row {}; a slot written in an op must not be read by another chain of it",
+                                slot, writer->second, reader));
+  }
+  return out;
+}
+
 Results eval_Conv1d(const OpCall& c) {
-  const std::vector<double> x = values(c.operand(0)), w = values(c.operand(1)), state = values(c.operand(2));
+  const std::vector<double> x = values(c.operand(0)), w = values(c.operand(1));
   const int64_t rows = c.in_shape(0)[0], channels = c.in_shape(0)[1], kernel = c.in_shape(1)[1];
   const bool apply_silu = c.op.attr_str("activation", "none") == "silu";
-
-  // xp = state rows, then x rows.
-  std::vector<double> xp = state;
-  xp.insert(xp.end(), x.begin(), x.end());
   std::vector<double> y(static_cast<size_t>(rows * channels));
-  for (int64_t t = 0; t < rows; ++t)
+  // One row: the window is the K-1 state rows, then x[t]; the state becomes its last K-1 rows.
+  auto step = [&](int64_t t, std::vector<double>& state) {
+    std::vector<double> window = state;
+    window.insert(window.end(), x.begin() + t * channels, x.begin() + (t + 1) * channels);
     for (int64_t ch = 0; ch < channels; ++ch) {
       double sum = 0.0;
       for (int64_t j = 0; j < kernel; ++j)
-        sum += w[static_cast<size_t>(ch * kernel + j)] * xp[static_cast<size_t>((t + j) * channels + ch)];
+        sum += w[static_cast<size_t>(ch * kernel + j)] * window[static_cast<size_t>(j * channels + ch)];
       y[static_cast<size_t>(t * channels + ch)] = apply_silu ? silu(sum) : sum;
     }
-  const std::vector<double> new_state(xp.end() - static_cast<std::ptrdiff_t>(state.size()), xp.end());
-  return {c.result(0, y), c.result(1, new_state)};
+    state.assign(window.begin() + channels, window.end());
+  };
+  if (c.in.size() == 5) {
+    const std::vector<double> new_state = walk_state_slots(c, 2, step);
+    return {c.result(0, y), c.result(1, new_state)};
+  }
+  std::vector<double> state = values(c.operand(2));
+  for (int64_t t = 0; t < rows; ++t) step(t, state);
+  return {c.result(0, y), c.result(1, state)};
+}
+
+// gated_delta_net: per row t and value head h, with S the Dk x Dv state of head h (ir/README.md).
+Results eval_GatedDeltaNet(const OpCall& c) {
+  std::vector<double> q = values(c.operand(0)), k = values(c.operand(1));
+  const std::vector<double> v = values(c.operand(2)), g = values(c.operand(3)), beta = values(c.operand(4));
+  const int64_t rows = c.in_shape(0)[0], key_heads = c.in_shape(0)[1], key_dim = c.in_shape(0)[2];
+  const int64_t value_heads = c.in_shape(2)[1], value_dim = c.in_shape(2)[2];
+  const int64_t group = value_heads / key_heads;
+  const double scale = c.op.attr_float("scale"), eps = c.op.attr_float("l2norm_eps", 1e-6);
+  const bool l2norm = c.op.attr_bool("qk_l2norm", false);
+  for (int64_t row = 0; row < rows * key_heads; ++row) {
+    double* qr = q.data() + row * key_dim;
+    double* kr = k.data() + row * key_dim;
+    double q_norm = 1.0, k_norm = 1.0;
+    if (l2norm) {
+      double q_squares = 0.0, k_squares = 0.0;
+      for (int64_t i = 0; i < key_dim; ++i) {
+        q_squares += qr[i] * qr[i];
+        k_squares += kr[i] * kr[i];
+      }
+      q_norm = 1.0 / std::sqrt(q_squares + eps);
+      k_norm = 1.0 / std::sqrt(k_squares + eps);
+    }
+    for (int64_t i = 0; i < key_dim; ++i) {
+      qr[i] *= q_norm * scale;
+      kr[i] *= k_norm;
+    }
+  }
+  std::vector<double> o(static_cast<size_t>(rows * value_heads * value_dim));
+  std::vector<double> delta(static_cast<size_t>(value_dim));
+  auto step = [&](int64_t t, std::vector<double>& state) {
+    for (int64_t h = 0; h < value_heads; ++h) {
+      double* s = state.data() + h * key_dim * value_dim;  // s[i * Dv + j]
+      const double* kt = k.data() + (t * key_heads + h / group) * key_dim;
+      const double* qt = q.data() + (t * key_heads + h / group) * key_dim;
+      const double* vt = v.data() + (t * value_heads + h) * value_dim;
+      const double decay = std::exp(g[static_cast<size_t>(t * value_heads + h)]);
+      const double b = beta[static_cast<size_t>(t * value_heads + h)];
+      for (int64_t e = 0; e < key_dim * value_dim; ++e) s[e] *= decay;
+      for (int64_t j = 0; j < value_dim; ++j) {
+        double kv = 0.0;
+        for (int64_t i = 0; i < key_dim; ++i) kv += s[i * value_dim + j] * kt[i];
+        delta[static_cast<size_t>(j)] = (vt[j] - kv) * b;
+      }
+      for (int64_t i = 0; i < key_dim; ++i)
+        for (int64_t j = 0; j < value_dim; ++j) s[i * value_dim + j] += kt[i] * delta[static_cast<size_t>(j)];
+      double* ot = o.data() + (t * value_heads + h) * value_dim;
+      for (int64_t j = 0; j < value_dim; ++j) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < key_dim; ++i) sum += s[i * value_dim + j] * qt[i];
+        ot[j] = sum;
+      }
+    }
+  };
+  const std::vector<double> new_state = walk_state_slots(c, 5, step);
+  return {c.result(0, o), c.result(1, new_state)};
 }
 
 Results eval_ArgMax(const OpCall& c) {
@@ -512,6 +638,30 @@ Results eval_TopK(const OpCall& c) {
     }
   }
   return {c.result(0, top_values), c.result(1, top_indices)};
+}
+
+// One row at a time (ir/sampling.h). rng holds the key's low then high 32 bits.
+Results eval_Sample(const OpCall& c) {
+  const HostTensor &logits = c.operand(0), &params = c.operand(1), &rng = c.operand(2), &history = c.operand(3);
+  const int64_t rows = c.in_shape(0)[0], vocab = c.in_shape(0)[1], recent = c.in_shape(3)[1];
+  std::vector<double> tokens(static_cast<size_t>(rows)), scores(static_cast<size_t>(rows));
+  std::vector<double> row(static_cast<size_t>(vocab));
+  std::vector<int32_t> ids(static_cast<size_t>(recent));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < vocab; ++i) row[static_cast<size_t>(i)] = logits.get(r * vocab + i);
+    auto param = [&](int column) { return params.get(r * kSampleParamColumns + column); };
+    const SampleRowParams p{param(kSampleTemperature),       param(kSampleTopK),
+                            param(kSampleTopP),              param(kSampleMinP),
+                            param(kSampleRepetitionPenalty), param(kSamplePresencePenalty),
+                            param(kSampleFrequencyPenalty)};
+    auto half = [&](int64_t i) { return static_cast<uint64_t>(static_cast<uint32_t>(static_cast<int32_t>(rng.get(i)))); };
+    const uint64_t key = half(2 * r) | half(2 * r + 1) << 32;
+    for (int64_t j = 0; j < recent; ++j) ids[static_cast<size_t>(j)] = static_cast<int32_t>(history.get(r * recent + j));
+    const SampleChoice choice = sample_row(row, p, key, ids);
+    tokens[static_cast<size_t>(r)] = static_cast<double>(choice.token);
+    scores[static_cast<size_t>(r)] = choice.score;
+  }
+  return {c.result(0, tokens), c.result(1, scores)};
 }
 
 // Reshape and slice move stored bytes, so they work on every dtype (quantized: whole blocks).
@@ -617,16 +767,17 @@ ReferenceRun run_reference(const Graph& g, const SymbolBindings& symbols,
     }
 
     const auto result = static_cast<size_t>(op.results[0]);
-    const int aliased = aliased_operand(op.kind);
+    const int aliased = aliased_operand(op);
     if (op.kind == OpKind::State) {
       state_of[result] = op.attr_str("name");
     } else if (op.kind == OpKind::Reshape) {
       state_of[result] = state_of[static_cast<size_t>(op.inputs[0])];
     } else if (aliased >= 0) {
       const std::string& state = state_of[static_cast<size_t>(op.inputs[static_cast<size_t>(aliased)])];
-      state_of[result] = state;
+      const auto written = static_cast<size_t>(op.results[static_cast<size_t>(aliased_result(op))]);
+      state_of[written] = state;
       // The state keeps its declared shape; a view written in place has the same bytes.
-      if (!state.empty()) (*states)[state].bytes = run.values[result].bytes;
+      if (!state.empty()) (*states)[state].bytes = run.values[written].bytes;
     }
   }
   for (ValueId v : g.outputs) run.outputs.push_back(run.values[static_cast<size_t>(v)]);

@@ -1,5 +1,7 @@
 #include "ir/verify.h"
 
+#include "ir/sampling.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -69,6 +71,22 @@ struct Rule {
     }
     if (auto* i = std::get_if<int64_t>(a)) return *i;
     fail(fmt::format("attribute '{}' must be an integer", key));
+  }
+  bool bool_attr(const char* key, bool dflt) const {
+    const AttrValue* a = attr(key);
+    if (!a) return dflt;
+    auto* b = std::get_if<bool>(a);
+    check(b != nullptr, fmt::format("attribute '{}' must be true or false", key));
+    return *b;
+  }
+  // Per-row state slots (ir/README.md "recurrent state slots"): operands i and i + 1 are
+  // src_slot and dst_slot, i32[T] with T the rows of operand 0.
+  void state_slots(size_t i) const {
+    for (size_t s : {i, i + 1}) {
+      rank_is(s, 1);
+      dtype_is(s, DType::I32);
+      dim_eq(in[s].shape[0], in[0].shape[0], fmt::format("{} must have one entry per row", desc(s)));
+    }
   }
   std::string str_attr(const char* key, std::initializer_list<const char*> allowed,
                        const char* dflt) const {
@@ -183,6 +201,8 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       [[fallthrough]];
     case OpKind::Silu:
     case OpKind::Sigmoid:
+    case OpKind::Softplus:
+    case OpKind::Exp:
     case OpKind::Softcap:
     case OpKind::SwiGlu:
       for (size_t i = 0; i < in.size(); ++i) r.dense_float(i);
@@ -290,17 +310,54 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       return {{DType::F32, {q[0], q[1], v[3]}}};
     }
     case OpKind::Conv1d: {
+      // (x, w, state[K-1, C]) or the paged form (x, w, state[S, K-1, C], src_slot, dst_slot).
+      r.check(in.size() == 3 || in.size() == 5,
+              "takes 3 operands (x, w, state) or 5 (x, w, state[S, K-1, C], src_slot, dst_slot)");
+      const bool paged = in.size() == 5;
       r.rank_is(0, 2);
       r.rank_is(1, 2);
-      r.rank_is(2, 2);
+      r.rank_is(2, paged ? 3 : 2);
       for (size_t i = 0; i < 3; ++i) r.dense_float(i);
-      const Shape &x = in[0].shape, &w = in[1].shape, &st = in[2].shape;
+      const Shape &x = in[0].shape, &w = in[1].shape;
+      const Shape st(in[2].shape.end() - 2, in[2].shape.end());  // [K-1, C]
       r.dim_eq(w[0], x[1], "w[C, K] must have one row per channel of x[T, C]");
       r.check(w[1].is_const() && w[1].value >= 1, "kernel size (dim 1 of w) must be a constant >= 1");
       r.dim_eq(st[0], Dim::of(w[1].value - 1), "state must hold K-1 rows");
       r.dim_eq(st[1], x[1], "state must have one column per channel");
+      if (paged) {
+        r.dtype_is(2, DType::F32);
+        r.state_slots(3);
+      }
       r.str_attr("activation", {"none", "silu"}, "none");
       return {in[0], in[2]};
+    }
+    case OpKind::GatedDeltaNet: {
+      // (q[T, Hk, Dk], k[T, Hk, Dk], v[T, Hv, Dv], g[T, Hv], beta[T, Hv], state[S, Hv, Dk, Dv],
+      //  src_slot[T], dst_slot[T]) -> (o[T, Hv, Dv], state')
+      for (size_t i = 0; i < 5; ++i) {
+        r.rank_is(i, i < 3 ? 3 : 2);
+        r.dense_float(i);
+      }
+      r.rank_is(5, 4);
+      r.dtype_is(5, DType::F32);
+      const Shape &q = in[0].shape, &k = in[1].shape, &v = in[2].shape, &st = in[5].shape;
+      r.check(q == k, fmt::format("{} and {} must have the same shape", r.desc(0), r.desc(1)));
+      r.dim_eq(v[0], q[0], "v must have one row per row of q");
+      for (size_t i = 3; i < 5; ++i) {
+        r.dim_eq(in[i].shape[0], q[0], fmt::format("{} must have one row per row of q", r.desc(i)));
+        r.dim_eq(in[i].shape[1], v[1], fmt::format("{} must have one entry per value head", r.desc(i)));
+      }
+      r.check(q[1].is_const() && v[1].is_const() && q[1].value > 0 && v[1].value % q[1].value == 0,
+              "value heads must be a constant multiple of key heads");
+      r.check(q[2].is_const() && v[2].is_const(), "head dims of q, k and v must be constant");
+      r.dim_eq(st[1], v[1], "state[S, Hv, Dk, Dv] must have one entry per value head");
+      r.dim_eq(st[2], q[2], "state[S, Hv, Dk, Dv] must have the key head dim");
+      r.dim_eq(st[3], v[2], "state[S, Hv, Dk, Dv] must have the value head dim");
+      r.state_slots(6);
+      r.float_attr("scale", true);
+      r.bool_attr("qk_l2norm", false);
+      r.check(r.float_attr("l2norm_eps", false, 1e-6) > 0, "attribute 'l2norm_eps' must be > 0");
+      return {{DType::F32, v}, in[5]};
     }
     case OpKind::ArgMax: {
       r.rank_at_least(0, 1);
@@ -318,6 +375,25 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       Shape s = in[0].shape;
       s.back() = Dim::of(k);
       return {{DType::F32, s}, {DType::I32, s}};
+    }
+    case OpKind::Sample: {
+      r.rank_is(0, 2);
+      r.dense_float(0);
+      r.rank_is(1, 2);
+      r.dtype_is(1, DType::F32);
+      for (size_t i = 2; i < 4; ++i) {
+        r.rank_is(i, 2);
+        r.dtype_is(i, DType::I32);
+      }
+      const Dim& rows = in[0].shape[0];
+      for (size_t i = 1; i < 4; ++i) r.dim_eq(in[i].shape[0], rows, fmt::format("{} must have one row per row of logits", r.desc(i)));
+      r.dim_eq(in[1].shape[1], Dim::of(kSampleParamColumns), "params[R, 8] must have 8 columns");
+      r.dim_eq(in[2].shape[1], Dim::of(2), "rng[R, 2] must hold a 64-bit key per row as two i32");
+      const Dim& v = in[0].shape[1];
+      r.check(!v.is_const() || v.value >= 1, "logits[R, V] must have V >= 1 (a token to choose)");
+      const Dim& h = in[3].shape[1];
+      r.check(h.is_const() && h.value >= 1, "history[R, H] must have a constant H >= 1");
+      return {{DType::I32, {rows}}, {DType::F32, {rows}}};
     }
     case OpKind::Reshape: {
       const Type& t = r.declared_one(declared);
@@ -377,7 +453,7 @@ void verify_in_place_writes(const Graph& g) {
       throw IrError(fmt::format("graph @{}: {} reads %{} after op #{} '{}' overwrote its storage in place; read "
                                 "that op's result %{} instead",
                                 g.name, where, g.value(v).name, st.last_writer, name(writer.kind),
-                                g.value(writer.results[0]).name));
+                                g.value(writer.results[static_cast<size_t>(aliased_result(writer))]).name));
     }
   };
 
@@ -386,7 +462,7 @@ void verify_in_place_writes(const Graph& g) {
     const Op& op = g.ops[i];
     for (size_t j = 0; j < op.inputs.size(); ++j)
       check_fresh(op.inputs[j], fmt::format("op #{} '{}' (operand {})", i, name(op.kind), j));
-    const int aliased = aliased_operand(op.kind);
+    const int aliased = aliased_operand(op);
     if (op.kind == OpKind::Reshape) {
       share(op.results[0], storage_of[static_cast<size_t>(op.inputs[0])]);
     } else if (aliased >= 0) {
@@ -396,7 +472,11 @@ void verify_in_place_writes(const Graph& g) {
                                   g.name, i, name(op.kind), weight->attr_str("name")));
       storages[storage].version++;
       storages[storage].last_writer = static_cast<int>(i);
-      share(op.results[0], storage);
+      const auto written = static_cast<size_t>(aliased_result(op));
+      for (size_t r = 0; r < op.results.size(); ++r) {
+        if (r == written) share(op.results[r], storage);
+        else own(op.results[r], nullptr);
+      }
     } else if (op.kind == OpKind::State) {
       const std::string& state = op.attr_str("name");
       auto [it, first] = state_storage.emplace(state, std::pair{storages.size(), op.results[0]});

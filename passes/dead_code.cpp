@@ -15,7 +15,7 @@ void eliminate_dead_code(ir::Graph& g) {
   // Ops are in execution order, so walking backwards sees every use before the definition.
   for (size_t i = g.ops.size(); i-- > 0;) {
     const ir::Op& op = g.ops[i];
-    keep[i] = ir::has_side_effects(op.kind) || std::any_of(op.results.begin(), op.results.end(), [&](ir::ValueId r) {
+    keep[i] = ir::has_side_effects(op) || std::any_of(op.results.begin(), op.results.end(), [&](ir::ValueId r) {
                 return live.at(static_cast<size_t>(r));
               });
     if (keep[i])

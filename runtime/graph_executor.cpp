@@ -143,6 +143,11 @@ void GraphExecutor::Impl::validate_graph() {
       fail(fmt::format("symbol '{}' has no maximum (max_symbols binds: {})", s, bindings_text(max_symbols)));
     if (it->second < 0 || it->second > 0xffffffffll)
       fail(fmt::format("the maximum of symbol '{}' is {}, outside the 32-bit step-parameter range", s, it->second));
+    // Kernels specialized for a bound (codegen::compile_graph's max_symbols) cannot run past it.
+    auto compiled = graph.max_symbols.find(s);
+    if (compiled != graph.max_symbols.end() && it->second > compiled->second)
+      fail(fmt::format("symbol '{}' may reach {}, but the graph was compiled for at most {}", s, it->second,
+                       compiled->second));
   }
 }
 

@@ -63,6 +63,15 @@ void ModelBuffers::clear_states() {
   });
 }
 
+ir::HostTensor ModelBuffers::read_state(const std::string& name) const {
+  auto it = states_.find(name);
+  if (it == states_.end()) throw RuntimeError(fmt::format("no state '{}' has been allocated", name));
+  const ir::Type& t = it->second.type;
+  ir::HostTensor out = ir::HostTensor::zeros(t.dtype, ir::concrete_shape(t.shape, {}));
+  device_.download(it->second.buffer, 0, out.bytes.data(), out.bytes.size());
+  return out;
+}
+
 uint64_t ModelBuffers::weight_bytes() const {
   uint64_t n = 0;
   for (const auto& [name, e] : weights_) n += e.buffer.size();

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "ir/host_tensor.h"
 #include "ir/ir.h"
 #include "ir/reference.h"
 #include "runtime/allocator.h"
@@ -28,6 +29,8 @@ class ModelBuffers {
   const Buffer& state(const std::string& name, const ir::Type& type);
   // Zero-fills every state (forgets every cached sequence).
   void clear_states();
+  // The contents of state `name` (allocated by a graph already), downloaded from the device.
+  ir::HostTensor read_state(const std::string& name) const;
 
   uint64_t weight_bytes() const;
   uint64_t state_bytes() const;

@@ -15,12 +15,30 @@ import torch
 from transformers import AutoModelForCausalLM
 
 PRESETS = [("qwen3", "qwen3-0.6b"), ("qwen2", "qwen2.5-0.5b"), ("llama", "llama3.2-1b"),
-           ("gemma3", "gemma3-1b"), ("gemma2", "gemma2-2b"), ("mistral", "mistral-7b")]
+           ("gemma3", "gemma3-1b"), ("gemma2", "gemma2-2b"), ("mistral", "mistral-7b"),
+           ("qwen35", "qwen35-0.8b"), ("qwen35", "qwen35-9b")]
 
 
 def tokens_for(vocab, n):
     rng = np.random.default_rng(1234)
     return [int(t) for t in rng.integers(1, vocab - 16, size=n)]
+
+
+def load_hf(d, config):
+    kw = dict(dtype=torch.float32, attn_implementation="eager")
+    if "text_config" not in config:
+        return AutoModelForCausalLM.from_pretrained(d, **kw)
+    # A multimodal checkpoint (Qwen3_5ForConditionalGeneration): load the published class and run its
+    # text path (input ids only: text positions, no vision). The vision tower, absent from the
+    # synthesized checkpoint, is left randomly initialized and unused; every text weight must load.
+    from transformers import AutoModelForImageTextToText
+    model, info = AutoModelForImageTextToText.from_pretrained(d, output_loading_info=True, **kw)
+    tied = config.get("tie_word_embeddings", False)
+    missing = [k for k in info["missing_keys"]
+               if ".visual." not in "." + k and not (tied and k.startswith("lm_head."))]
+    if missing:
+        raise RuntimeError(f"transformers did not load these text weights: {missing[:8]}")
+    return model
 
 
 def run_one(vkllm, family, preset, work, n_tokens):
@@ -30,16 +48,17 @@ def run_one(vkllm, family, preset, work, n_tokens):
         subprocess.run([vkllm, "synth", "--family", family, "--preset", preset, "-o", d, "--seed", "7"], check=True)
     t_synth = time.time() - t0
     config = json.load(open(os.path.join(d, "config.json")))
-    ids = tokens_for(config["vocab_size"], n_tokens)
+    vocab = config.get("text_config", config)["vocab_size"]
+    ids = tokens_for(vocab, n_tokens)
     out = os.path.join(d, "vkllm_logits.f32")
     t0 = time.time()
     subprocess.run([vkllm, "logits", d, "--tokens", ",".join(map(str, ids)), "--out", out, "--all-positions",
                     "--ctx", "512"], check=True)
     t_vk = time.time() - t0
-    ours = np.fromfile(out, dtype=np.float32).reshape(n_tokens, config["vocab_size"])
+    ours = np.fromfile(out, dtype=np.float32).reshape(n_tokens, vocab)
 
     t0 = time.time()
-    model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").cuda().eval()
+    model = load_hf(d, config).cuda().eval()
     with torch.no_grad():
         ref = model(torch.tensor([ids], device="cuda")).logits[0].float().cpu().numpy()
     del model

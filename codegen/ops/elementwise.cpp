@@ -76,6 +76,8 @@ KernelPlan emit_scale(const EmitContext& ctx) {
 
 KernelPlan emit_silu(const EmitContext& ctx) { return unary(ctx, "x * sigmoid_f(x)"); }
 KernelPlan emit_sigmoid(const EmitContext& ctx) { return unary(ctx, "sigmoid_f(x)"); }
+KernelPlan emit_softplus(const EmitContext& ctx) { return unary(ctx, "softplus_f(x)"); }
+KernelPlan emit_exp(const EmitContext& ctx) { return unary(ctx, "exp(x)"); }
 
 KernelPlan emit_gelu(const EmitContext& ctx) {
   std::string fn = gelu_function(ctx.op);

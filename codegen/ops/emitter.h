@@ -5,6 +5,8 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,11 +23,15 @@ struct EmitContext {
   int op_index;
   const TargetCaps& caps;
   const std::vector<std::string>& symbols;  // slot i of the step-params buffer holds symbols[i]
+  // The largest value each symbol will be bound to (compile_graph's max_symbols); may be empty.
+  const std::map<std::string, int64_t>* max_symbols = nullptr;
 
   const ir::Type& input(size_t i) const { return graph.type(op.inputs.at(i)); }
   const ir::Type& result(size_t i) const { return graph.type(op.results.at(i)); }
   // GLSL uint expression of a dim: a literal ("64u") or a read of its step-params slot.
   std::string dim(const ir::Dim& d) const;
+  // The largest value a dim takes: its value, or its symbol's bound; nullopt for an unbounded symbol.
+  std::optional<int64_t> max_value(const ir::Dim& d) const;
   // GLSL uint expression of the product of dims [begin, end) of `s` ("1u" when empty).
   std::string product(const ir::Shape& s, size_t begin, size_t end) const;
   std::string product(const ir::Shape& s) const { return product(s, 0, s.size()); }
@@ -67,6 +73,8 @@ KernelPlan emit_scale(const EmitContext& ctx);
 KernelPlan emit_silu(const EmitContext& ctx);
 KernelPlan emit_gelu(const EmitContext& ctx);
 KernelPlan emit_sigmoid(const EmitContext& ctx);
+KernelPlan emit_softplus(const EmitContext& ctx);
+KernelPlan emit_exp(const EmitContext& ctx);
 KernelPlan emit_softcap(const EmitContext& ctx);
 KernelPlan emit_swiglu(const EmitContext& ctx);
 KernelPlan emit_geglu(const EmitContext& ctx);
@@ -90,8 +98,12 @@ KernelPlan emit_paged_attention(const EmitContext& ctx);
 KernelPlan emit_kv_write(const EmitContext& ctx);
 // conv1d.cpp
 KernelPlan emit_conv1d(const EmitContext& ctx);
+// gated_delta_net.cpp
+KernelPlan emit_gated_delta_net(const EmitContext& ctx);
 // select.cpp
 KernelPlan emit_argmax(const EmitContext& ctx);
 KernelPlan emit_top_k(const EmitContext& ctx);
+// sample.cpp
+KernelPlan emit_sample(const EmitContext& ctx);
 
 }  // namespace vkllm::codegen::ops

@@ -19,6 +19,8 @@ constexpr OpLowering lowering_of(ir::OpKind kind) {
     case K::Silu: return dispatch(emit_silu);
     case K::Gelu: return dispatch(emit_gelu);
     case K::Sigmoid: return dispatch(emit_sigmoid);
+    case K::Softplus: return dispatch(emit_softplus);
+    case K::Exp: return dispatch(emit_exp);
     case K::Softcap: return dispatch(emit_softcap);
     case K::SwiGlu: return dispatch(emit_swiglu);
     case K::GeGlu: return dispatch(emit_geglu);
@@ -32,8 +34,10 @@ constexpr OpLowering lowering_of(ir::OpKind kind) {
     case K::KvWrite: return dispatch(emit_kv_write);
     case K::PagedAttention: return dispatch(emit_paged_attention);
     case K::Conv1d: return dispatch(emit_conv1d);
+    case K::GatedDeltaNet: return dispatch(emit_gated_delta_net);
     case K::ArgMax: return dispatch(emit_argmax);
     case K::TopK: return dispatch(emit_top_k);
+    case K::Sample: return dispatch(emit_sample);
     case K::Reshape: return {Lowering::View, nullptr};
     case K::Slice: return dispatch(emit_slice);
   }

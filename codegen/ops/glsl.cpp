@@ -22,6 +22,14 @@ std::string EmitContext::dim(const ir::Dim& d) const {
   return fmt::format("args.params.sym[{}]", it - symbols.begin());
 }
 
+std::optional<int64_t> EmitContext::max_value(const ir::Dim& d) const {
+  if (d.is_const()) return d.value;
+  if (!max_symbols) return std::nullopt;
+  auto it = max_symbols->find(d.sym);
+  if (it == max_symbols->end()) return std::nullopt;
+  return it->second;
+}
+
 std::string EmitContext::product(const ir::Shape& s, size_t begin, size_t end) const {
   int64_t constant = 1;
   std::string expr;
@@ -91,6 +99,68 @@ std::string buffer_type_name(ir::DType t, bool written) {
   return "Buf" + base + (written ? "W" : "R");
 }
 
+// Byte o and the f32 at (even) byte offset o of a quantized tensor held as 16-bit units.
+std::string quantized_byte_reader(const std::string& arg) {
+  return render(R"(uint ldb_$A(uint o) { return (uint(args.$A.v[o >> 1u]) >> ((o & 1u) * 8u)) & 255u; }
+float ldf_$A(uint o) { return uintBitsToFloat(uint(args.$A.v[o >> 1u]) | (uint(args.$A.v[(o >> 1u) + 1u]) << 16u)); }
+)", {{"A", arg}});
+}
+
+std::string quantized_element_reader(ir::DType t) {
+  switch (t) {
+    case ir::DType::Q4_K:
+      return R"(float ld_$A(uint i) {
+  uint o = (i >> 8u) * 144u, j = i & 255u, s = j >> 5u, l = j & 31u;
+  uint sc, mn;
+  if (s < 4u) {
+    sc = ldb_$A(o + 4u + s) & 63u;
+    mn = ldb_$A(o + 8u + s) & 63u;
+  } else {
+    sc = (ldb_$A(o + 8u + s) & 15u) | ((ldb_$A(o + s) >> 6u) << 4u);
+    mn = (ldb_$A(o + 8u + s) >> 4u) | ((ldb_$A(o + 4u + s) >> 6u) << 4u);
+  }
+  uint q = ldb_$A(o + 16u + 32u * (s >> 1u) + l);
+  q = (s & 1u) != 0u ? q >> 4u : q & 15u;
+  precise float d1 = unpackHalf2x16(uint(args.$A.v[o >> 1u])).x * float(sc);
+  precise float m1 = unpackHalf2x16(uint(args.$A.v[(o >> 1u) + 1u])).x * float(mn);
+  precise float p = d1 * float(q);
+  precise float r = p - m1;
+  return r;
+}
+)";
+    case ir::DType::Q6_K:
+      return R"(float ld_$A(uint i) {
+  uint o = (i >> 8u) * 210u, j = i & 255u, h = j >> 7u, qt = (j & 127u) >> 5u, l = j & 31u;
+  uint lb = ldb_$A(o + 64u * h + l + 32u * (qt & 1u));
+  uint low = qt < 2u ? lb & 15u : lb >> 4u;
+  uint high = (ldb_$A(o + 128u + 32u * h + l) >> (2u * qt)) & 3u;
+  int sc = bitfieldExtract(int(ldb_$A(o + 192u + 8u * h + (l >> 4u) + 2u * qt)), 0, 8);
+  precise float ds = unpackHalf2x16(uint(args.$A.v[(o + 208u) >> 1u])).x * float(sc);
+  precise float r = ds * float(int(low | (high << 4u)) - 32);
+  return r;
+}
+)";
+    case ir::DType::QA4:
+      return R"(float ld_$A(uint i) {
+  uint o = (i >> 5u) * 24u, j = i & 31u;
+  uint q = (ldb_$A(o + 8u + (j >> 1u)) >> ((j & 1u) * 4u)) & 15u;
+  precise float p = ldf_$A(o) * float(q);
+  precise float r = p + ldf_$A(o + 4u);
+  return r;
+}
+)";
+    case ir::DType::QA8:
+      return R"(float ld_$A(uint i) {
+  uint o = (i >> 5u) * 40u;
+  precise float p = ldf_$A(o) * float(ldb_$A(o + 8u + (i & 31u)));
+  precise float r = p + ldf_$A(o + 4u);
+  return r;
+}
+)";
+    default: throw CompileError(fmt::format("{} has no element reader", ir::name(t)));
+  }
+}
+
 std::string load_function(ir::DType t, const std::string& arg) {
   const std::map<std::string, std::string> v{{"A", arg}};
   switch (t) {
@@ -121,6 +191,13 @@ std::string load_function(ir::DType t, const std::string& arg) {
   return unpackHalf2x16(uint(args.$A.v[block])).x * float(int(nibble) - 8);
 }
 )", v);
+    case ir::DType::Q4_K:
+    case ir::DType::Q6_K:
+    case ir::DType::QA4:
+    case ir::DType::QA8:
+      // Element-wise readers of the layouts in ir/README.md, computing what HostTensor::get does
+      // (`precise`: no fused multiply-add, so values match the host bit for bit).
+      return quantized_byte_reader(arg) + render(quantized_element_reader(t), v);
   }
   throw CompileError("unknown dtype");
 }
@@ -138,6 +215,10 @@ std::string store_function(ir::DType t, const std::string& arg) {
       return render("void st_$A(uint i, float x) { args.$A.v[i] = uint16_t(f32_to_bf16_bits(x)); }\n", v);
     case ir::DType::Q8_0:
     case ir::DType::Q4_0:
+    case ir::DType::Q4_K:
+    case ir::DType::Q6_K:
+    case ir::DType::QA4:
+    case ir::DType::QA8:
       break;
   }
   throw CompileError(fmt::format("{} tensors are not stored element by element", ir::name(t)));
@@ -187,6 +268,14 @@ uint order_key(float v) {
   return (u & 0x80000000u) != 0u ? ~u : u | 0x80000000u;
 }
 float sigmoid_f(float x) { return 1.0 / (1.0 + exp(-x)); }
+// log(1 + e^x) = max(x, 0) + log1p(e^-|x|); log1p(e) as log(u) * e / (u - 1) with u = 1 + e keeps
+// its relative accuracy when e is tiny (GLSL has no log1p).
+float softplus_f(float x) {
+  float e = exp(-abs(x));
+  precise float u = 1.0 + e;
+  precise float d = u - 1.0;
+  return max(x, 0.0) + (d == 0.0 ? e : log(u) * (e / d));
+}
 float gelu_erf(float x) { return 0.5 * x * (1.0 + erf_approx(x * 0.70710678118654752)); }
 float gelu_tanh(float x) {
   return 0.5 * x * (1.0 + tanh_stable(0.79788456080286536 * (x + 0.044715 * x * x * x)));
@@ -213,7 +302,7 @@ std::string assemble_shader(const EmitContext& ctx, const KernelPlan& plan) {
   std::vector<Arg> arg_list;
   for (size_t i = 0; i < plan.arg_names.size(); ++i) {
     // An operand written in place (ir::aliased_operand) is bound writable, like the results.
-    const bool written = i >= num_inputs || static_cast<int>(i) == ir::aliased_operand(ctx.op.kind);
+    const bool written = i >= num_inputs || static_cast<int>(i) == ir::aliased_operand(ctx.op);
     const ir::Type& t = i >= num_inputs ? ctx.result(i - num_inputs) : ctx.input(i);
     arg_list.push_back({plan.arg_names[i], t.dtype, written});
   }

@@ -5,6 +5,9 @@
 // per step (8 halves or 4 floats: full-width coalesced loads, the weight streamed once per row
 // tile), and a subgroupAdd finishes each dot product — no shared memory, no barrier. This is the
 // decode kernel: its speed is the rate weights stream from memory.
+// Quantized weights (q8_0 q4_0 q4_K q6_K qa4 qa8) take a row-vector variant: lanes own 32-value
+// chunks of a weight row, load a chunk's packed bytes (16-byte loads for q4_K, 8-byte for qa4/qa8,
+// 2-byte for the ggml layouts that are only 2-byte aligned) and dequantize them in registers.
 // The general kernel (any dtype, quantized weights included): one workgroup computes a tile of TM
 // rows x TN columns; its invocations split K, each accumulating all TM*TN partial dot products in
 // f32, and a single multi-value workgroup reduction leaves output j of the tile in invocation j.
@@ -12,6 +15,7 @@
 
 #include <bit>
 
+#include "codegen/glsl_compiler.h"
 #include "codegen/ops/glsl.h"
 
 namespace vkllm::codegen::ops {
@@ -92,6 +96,176 @@ void main() {
   return plan;
 }
 
+bool quantized_row_vector_kernel_fits(const EmitContext& ctx) {
+  const ir::DType w = ctx.input(1).dtype;
+  return ctx.caps.subgroup_arithmetic && ctx.input(0).dtype == ir::DType::F32 && ir::is_quantized(w) &&
+         ctx.input(1).shape[1].is_const();
+}
+
+// GLSL that fills `float wv[32]` with the values of 32-value chunk c of the weight (chunks counted
+// over the whole tensor, row after row), computing each value exactly as the element reader ld_w does.
+std::string chunk_loader(ir::DType w) {
+  switch (w) {
+    case ir::DType::Q8_0:  // 17 halfwords: f16 d, 16 pairs of int8
+      return R"(void load_chunk(uint c, out float wv[32]) {
+  U16s b = U16s(args.w);
+  uint o = c * 17u;
+  float d = unpackHalf2x16(uint(b.v[o])).x;
+  for (uint p = 0u; p < 16u; ++p) {
+    int pair = int(uint(b.v[o + 1u + p]));
+    wv[2u * p] = d * float(bitfieldExtract(pair, 0, 8));
+    wv[2u * p + 1u] = d * float(bitfieldExtract(pair, 8, 8));
+  }
+}
+)";
+    case ir::DType::Q4_0:  // 9 halfwords: f16 d, byte j = element j (low nibble) and j + 16 (high)
+      return R"(void load_chunk(uint c, out float wv[32]) {
+  U16s b = U16s(args.w);
+  uint o = c * 9u;
+  float d = unpackHalf2x16(uint(b.v[o])).x;
+  for (uint p = 0u; p < 8u; ++p) {
+    uint pair = uint(b.v[o + 1u + p]);
+    wv[2u * p] = d * float(int(pair & 15u) - 8);
+    wv[2u * p + 1u] = d * float(int((pair >> 8u) & 15u) - 8);
+    wv[2u * p + 16u] = d * float(int((pair >> 4u) & 15u) - 8);
+    wv[2u * p + 17u] = d * float(int(pair >> 12u) - 8);
+  }
+}
+)";
+    case ir::DType::Q4_K:  // 144 bytes = 9 x 16: header (d, dmin, 12 scale bytes), 128 nibble bytes
+      return R"(uint header_byte(uvec4 h, uint i) { return (h[i >> 2u] >> ((i & 3u) * 8u)) & 255u; }
+void load_chunk(uint c, out float wv[32]) {
+  W16 b = W16(args.w);
+  uint block = (c >> 3u) * 9u, s = c & 7u;
+  uvec4 h = b.v[block];
+  uint sc, mn;
+  if (s < 4u) {
+    sc = header_byte(h, 4u + s) & 63u;
+    mn = header_byte(h, 8u + s) & 63u;
+  } else {
+    sc = (header_byte(h, 8u + s) & 15u) | ((header_byte(h, s) >> 6u) << 4u);
+    mn = (header_byte(h, 8u + s) >> 4u) | ((header_byte(h, 4u + s) >> 6u) << 4u);
+  }
+  vec2 dm = unpackHalf2x16(h.x);
+  precise float d1 = dm.x * float(sc);
+  precise float m1 = dm.y * float(mn);
+  uint shift = (s & 1u) * 4u;
+  for (uint half_ = 0u; half_ < 2u; ++half_) {
+    uvec4 q = b.v[block + 1u + 2u * (s >> 1u) + half_];
+    for (uint word = 0u; word < 4u; ++word)
+      for (uint k = 0u; k < 4u; ++k) {
+        precise float p = d1 * float((q[word] >> (8u * k + shift)) & 15u);
+        wv[16u * half_ + 4u * word + k] = p - m1;
+      }
+  }
+}
+)";
+    case ir::DType::Q6_K:  // 105 halfwords: ql[128], qh[64], int8 scales[16], f16 d
+      return R"(uint block_byte(U16s b, uint o) { return (uint(b.v[o >> 1u]) >> ((o & 1u) * 8u)) & 255u; }
+void load_chunk(uint c, out float wv[32]) {
+  U16s b = U16s(args.w);
+  uint o = (c >> 3u) * 210u, s = c & 7u, h = s >> 2u, qt = s & 3u;
+  float d = unpackHalf2x16(uint(b.v[(o + 208u) >> 1u])).x;
+  uint scales = uint(b.v[(o + 192u + 8u * h + 2u * qt) >> 1u]);
+  precise float ds0 = d * float(bitfieldExtract(int(scales), 0, 8));
+  precise float ds1 = d * float(bitfieldExtract(int(scales), 8, 8));
+  uint low_base = (o + 64u * h + 32u * (qt & 1u)) >> 1u, high_base = (o + 128u + 32u * h) >> 1u;
+  uint low_shift = qt < 2u ? 0u : 4u, high_shift = 2u * qt;
+  for (uint p = 0u; p < 16u; ++p) {
+    uint lows = uint(b.v[low_base + p]), highs = uint(b.v[high_base + p]);
+    for (uint k = 0u; k < 2u; ++k) {
+      uint q = ((lows >> (8u * k + low_shift)) & 15u) | (((highs >> (8u * k + high_shift)) & 3u) << 4u);
+      precise float v = (p < 8u ? ds0 : ds1) * float(int(q) - 32);
+      wv[2u * p + k] = v;
+    }
+  }
+}
+)";
+    case ir::DType::QA4:  // 24 bytes = 3 x 8: f32 scale, f32 bias, 32 nibbles in order
+      return R"(void load_chunk(uint c, out float wv[32]) {
+  W8 b = W8(args.w);
+  uvec2 sb = b.v[c * 3u];
+  float scale = uintBitsToFloat(sb.x), bias = uintBitsToFloat(sb.y);
+  for (uint p = 0u; p < 2u; ++p) {
+    uvec2 q = b.v[c * 3u + 1u + p];
+    for (uint k = 0u; k < 16u; ++k) {
+      precise float v = scale * float((q[k >> 3u] >> ((k & 7u) * 4u)) & 15u);
+      wv[16u * p + k] = v + bias;
+    }
+  }
+}
+)";
+    case ir::DType::QA8:  // 40 bytes = 5 x 8: f32 scale, f32 bias, 32 bytes in order
+      return R"(void load_chunk(uint c, out float wv[32]) {
+  W8 b = W8(args.w);
+  uvec2 sb = b.v[c * 5u];
+  float scale = uintBitsToFloat(sb.x), bias = uintBitsToFloat(sb.y);
+  for (uint p = 0u; p < 4u; ++p) {
+    uvec2 q = b.v[c * 5u + 1u + p];
+    for (uint k = 0u; k < 8u; ++k) {
+      precise float v = scale * float((q[k >> 2u] >> ((k & 3u) * 8u)) & 255u);
+      wv[8u * p + k] = v + bias;
+    }
+  }
+}
+)";
+    default: throw CompileError(fmt::format("{} is not a quantized weight type", ir::name(w)));
+  }
+}
+
+KernelPlan emit_quantized_row_vector_matmul(const EmitContext& ctx, int64_t n, int64_t const_rows,
+                                            const std::vector<std::string>& row_symbols) {
+  const ir::Shape& x = ctx.input(0).shape;
+  const int64_t k = ctx.input(1).shape[1].value;
+  const int64_t tile_m = row_symbols.empty() ? std::min<int64_t>(std::max<int64_t>(const_rows, 1), 4) : 4;
+  const int64_t tile_n = 8;
+  const uint32_t local = std::min<uint32_t>(128, ctx.caps.max_workgroup_invocations);
+
+  KernelPlan plan;
+  plan.name = kernel_name(ctx, fmt::format("n{}_qrowvec{}x{}", n, tile_m, tile_n));
+  plan.arg_names = {"x", "w", "result"};
+  plan.local_size = local;
+  plan.grid[0] = GridDim{(n + tile_n - 1) / tile_n, {}, 1};
+  plan.grid[1] = GridDim{const_rows, row_symbols, tile_m};
+  const std::map<std::string, std::string> vars{{"TM", glsl_uint(tile_m)}, {"TN", glsl_uint(tile_n)},
+                                                {"M", ctx.product(x, 0, x.size() - 1)}, {"N", glsl_uint(n)},
+                                                {"K", glsl_uint(k)}, {"KC", glsl_uint(k / 32)}};
+  plan.body = R"(
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer W16 { uvec4 v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer W8 { uvec2 v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 2) readonly buffer U16s { uint16_t v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer WideF { vec4 v[]; };
+)" + chunk_loader(ctx.input(1).dtype) + render(R"(
+void main() {
+  const uint TM = $TM, TN = $TN;
+  uint row0 = gl_WorkGroupID.y * TM, col0 = gl_WorkGroupID.x * TN;
+  uint rows = min(TM, $M - row0);
+  WideF x16 = WideF(args.x);
+  // Subgroup-uniform loop: each subgroup takes whole weight rows of the tile; lanes take chunks.
+  for (uint r = gl_SubgroupID; r < TN && col0 + r < $N; r += gl_NumSubgroups) {
+    uint col = col0 + r;
+    float acc[TM];
+    for (uint m = 0u; m < TM; ++m) acc[m] = 0.0;
+    for (uint kc = gl_SubgroupInvocationID; kc < $KC; kc += gl_SubgroupSize) {
+      float wv[32];
+      load_chunk(col * $KC + kc, wv);
+      for (uint m = 0u; m < TM; ++m) {
+        if (m >= rows) break;
+        uint xq = ((row0 + m) * $K + kc * 32u) / 4u;  // x in vec4 units
+        for (uint q = 0u; q < 8u; ++q)
+          acc[m] += dot(x16.v[xq + q], vec4(wv[4u * q], wv[4u * q + 1u], wv[4u * q + 2u], wv[4u * q + 3u]));
+      }
+    }
+    for (uint m = 0u; m < TM; ++m) {
+      float total = subgroupAdd(acc[m]);
+      if (subgroupElect() && m < rows) st_result((row0 + m) * $N + col, total);
+    }
+  }
+}
+)", vars);
+  return plan;
+}
+
 }  // namespace
 
 KernelPlan emit_matmul(const EmitContext& ctx) {
@@ -110,6 +284,7 @@ KernelPlan emit_matmul(const EmitContext& ctx) {
     else row_symbols.push_back(x[i].sym);
   }
   if (row_vector_kernel_fits(ctx)) return emit_row_vector_matmul(ctx, n, const_rows, row_symbols);
+  if (quantized_row_vector_kernel_fits(ctx)) return emit_quantized_row_vector_matmul(ctx, n, const_rows, row_symbols);
 
   const int64_t tile_m = row_symbols.empty() ? std::min<int64_t>(std::max<int64_t>(const_rows, 1), 4) : 4;
   int64_t tile_n = 4;

@@ -194,6 +194,85 @@ void describe_gemma(const ConfigReader& c, ModelSpec& m, bool gemma3) {
   for (LayerSpec& l : m.layers) l.rope = l.kind == LayerKind::SlidingAttention ? local : global;
 }
 
+// Qwen3.5 (HF models/qwen3_5): every full_attention_interval-th layer is gated softmax attention,
+// the others Gated DeltaNet. Qwen3_5ForConditionalGeneration (the published checkpoints) nests the
+// text model's fields under text_config and stores its weights under model.language_model. beside
+// the vision tower (model.visual., unused here); Qwen3_5ForCausalLM is the flat text-only form.
+void describe_qwen35(const ConfigReader& top, ModelSpec& m) {
+  const bool nested = top.arch == "Qwen3_5ForConditionalGeneration";
+  if (nested && (!top.has("text_config") || !top.j["text_config"].is_object()))
+    throw FormatError(fmt::format("config.json ({}): 'text_config' must be an object", top.arch));
+  const ConfigReader c = nested ? ConfigReader{top.j["text_config"], top.arch} : top;
+  if (nested) {
+    m.weight_prefix = "model.language_model.";
+    m.ignored_tensor_prefixes = {"model.visual."};
+  }
+  read_common(c, m);
+  // The GDN conv applies hidden_act too (HF causal_conv1d_fn); the conv1d op knows SiLU.
+  if (m.activation != Activation::Silu)
+    throw FormatError(fmt::format("config.json ({}): hidden_act must be silu for Qwen3.5", c.arch));
+  // HF Qwen3_5TextConfig defaults.
+  m.head_dim = c.integer("head_dim", 256);
+  if (m.head_dim <= 0 || m.head_dim % 2 != 0)
+    throw FormatError(fmt::format("config.json ({}): head_dim ({}) must be positive and even", c.arch, m.head_dim));
+  m.attn_scale = 1.0 / std::sqrt(static_cast<double>(m.head_dim));
+  m.tie_word_embeddings = nested ? top.boolean("tie_word_embeddings", c.boolean("tie_word_embeddings", false))
+                                 : c.boolean("tie_word_embeddings", false);
+  m.norm_offset = 1.0;  // Qwen3_5RMSNorm: x * (1 + w), trunk, q/k and MTP norms alike
+  m.qk_norm = true;
+  // Qwen3_5Attention always doubles q_proj and gates; the config's attn_output_gate is not read by HF.
+  m.attn_output_gate = true;
+  m.qkv_bias = m.o_bias = c.boolean("attention_bias", false);
+  m.linear_num_key_heads = c.integer("linear_num_key_heads", 16);
+  m.linear_num_value_heads = c.integer("linear_num_value_heads", 32);
+  m.linear_key_head_dim = c.integer("linear_key_head_dim", 128);
+  m.linear_value_head_dim = c.integer("linear_value_head_dim", 128);
+  m.linear_conv_kernel = c.integer("linear_conv_kernel_dim", 4);
+  if (m.linear_num_key_heads <= 0 || m.linear_num_value_heads % m.linear_num_key_heads != 0 ||
+      m.linear_key_head_dim <= 0 || m.linear_value_head_dim <= 0 || m.linear_conv_kernel < 2)
+    throw FormatError(fmt::format("config.json ({}): linear attention needs positive head sizes, "
+                                  "linear_num_value_heads ({}) a multiple of linear_num_key_heads ({}) and "
+                                  "linear_conv_kernel_dim >= 2",
+                                  c.arch, m.linear_num_value_heads, m.linear_num_key_heads));
+  m.mtp_layers = c.integer("mtp_num_hidden_layers", 0);
+
+  m.layers.assign(static_cast<size_t>(m.num_layers), {});
+  if (c.has("layer_types")) {
+    const json& lt = c.j["layer_types"];
+    if (!lt.is_array() || static_cast<int64_t>(lt.size()) != m.num_layers)
+      throw FormatError(fmt::format("config.json ({}): layer_types must list {} layers", c.arch, m.num_layers));
+    for (int64_t i = 0; i < m.num_layers; ++i) {
+      std::string t = lt[static_cast<size_t>(i)].is_string() ? lt[static_cast<size_t>(i)].get<std::string>() : "";
+      if (t == "linear_attention") m.layers[static_cast<size_t>(i)].kind = LayerKind::LinearAttention;
+      else if (t != "full_attention")
+        throw FormatError(fmt::format("config.json ({}): layer_types[{}] = '{}' is not supported here (expected "
+                                      "linear_attention or full_attention)", c.arch, i, t));
+    }
+  } else {
+    const int64_t interval = c.integer("full_attention_interval", 4);
+    if (interval <= 0) throw FormatError(fmt::format("config.json ({}): full_attention_interval must be positive", c.arch));
+    for (int64_t i = 0; i < m.num_layers; ++i)
+      if ((i + 1) % interval != 0) m.layers[static_cast<size_t>(i)].kind = LayerKind::LinearAttention;
+  }
+
+  // Partial rotary over the first int(head_dim * partial_rotary_factor) dims of each head (HF
+  // compute_default_rope_parameters), rotate_half (neox) layout. The text model's rotary embedding
+  // is multimodal (M-RoPE): three position ids per token (temporal, height, width), their frequencies
+  // interleaved by mrope_section (Qwen3_5TextRotaryEmbedding.recomposition_frequencies). For text,
+  // Qwen3_5Model.get_rope_index and Qwen3_5TextModel.forward give all three the same position
+  // (arange(text_len) expanded to 3 rows), so every frequency slot sees the one position and M-RoPE
+  // is exactly 1-D RoPE; mrope_section and mrope_interleaved are therefore not read.
+  double partial = c.number("partial_rotary_factor", 0.25);
+  if (c.has("rope_parameters") && c.j["rope_parameters"].is_object())
+    partial = ConfigReader{c.j["rope_parameters"], c.arch}.number("partial_rotary_factor", partial);
+  const int64_t rot = static_cast<int64_t>(static_cast<double>(m.head_dim) * partial);
+  if (rot <= 0 || rot > m.head_dim || rot % 2 != 0)
+    throw FormatError(fmt::format("config.json ({}): partial_rotary_factor {} gives {} rotary dims of head_dim {}; "
+                                  "they must be even and in (0, head_dim]", c.arch, partial, rot, m.head_dim));
+  RopeSpec r = rope_for(c, "full_attention", 10000000.0, rot);
+  for (LayerSpec& l : m.layers) l.rope = r;
+}
+
 struct FamilyEntry {
   FamilyInfo info;
   void (*describe)(const ConfigReader&, ModelSpec&);
@@ -207,6 +286,7 @@ const std::vector<FamilyEntry>& family_table() {
       {{"qwen3", {"Qwen3ForCausalLM"}}, [](const ConfigReader& c, ModelSpec& m) { describe_qwen(c, m, true); }},
       {{"gemma2", {"Gemma2ForCausalLM"}}, [](const ConfigReader& c, ModelSpec& m) { describe_gemma(c, m, false); }},
       {{"gemma3", {"Gemma3ForCausalLM"}}, [](const ConfigReader& c, ModelSpec& m) { describe_gemma(c, m, true); }},
+      {{"qwen35", {"Qwen3_5ForConditionalGeneration", "Qwen3_5ForCausalLM"}}, describe_qwen35},
   };
   return table;
 }
@@ -247,9 +327,13 @@ ModelSpec describe_model(const json& config, const json& generation_config) {
         m.architecture = arch;
         ConfigReader reader{config, arch};
         e.describe(reader, m);
+        // EOS ids: generation_config.json, else config.json, else its text_config (multimodal configs).
+        json eos = config.value("eos_token_id", json());
+        if (eos.is_null() && config.contains("text_config") && config["text_config"].is_object())
+          eos = config["text_config"].value("eos_token_id", json());
         m.eos_token_ids = token_ids(generation_config.is_object() && generation_config.contains("eos_token_id")
                                         ? generation_config["eos_token_id"]
-                                        : config.value("eos_token_id", json()));
+                                        : eos);
         return m;
       }
     }

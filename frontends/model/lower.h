@@ -17,6 +17,11 @@ struct CacheLayout {
   int64_t max_seqs = 1;           // rows of the block table: sequences in one step
   int64_t max_blocks_per_seq = 8; // block-table width: a sequence's context is at most this * block_size
   ir::DType kv_dtype = ir::DType::F16;
+  // Recurrent-state slots of Gated DeltaNet layers: one per sequence in flight, plus scratch slots
+  // a speculative verify step stores intermediate states into.
+  int64_t state_slots = 1;
+  // Recent tokens the sample op's penalties see per row (H of sample_history; llama.cpp's repeat_last_n).
+  int64_t sample_history = 64;
   int64_t max_context() const { return block_size * max_blocks_per_seq; }
 };
 
@@ -27,8 +32,18 @@ struct CacheLayout {
 //            row_seq:i32[tokens]  its sequence's row in block_table
 //            block_table:i32[max_seqs, max_blocks_per_seq]
 //            out_rows:i32[rows]   rows whose logits are wanted (prefill: each sequence's last row)
-//   state    k_cache.N, v_cache.N : kv_dtype[num_blocks, block_size, kv_heads, head_dim]
-//   outputs  next_token:i32[rows] (greedy choice), and logits:f32[rows, vocab] when `with_logits`
+//            sample_params:f32[rows, 8], sample_rng:i32[rows, 2], sample_history:i32[rows, sample_history]
+//                                 how each wanted row's next token is chosen: the `sample` op's params,
+//                                 draw key and recent token ids (-1 padded); ir/README.md "sample"
+//            state_src:i32[tokens], state_dst:i32[tokens]  (only with Gated DeltaNet layers) the
+//                                 recurrent-state slot row t starts from (>= 0; -2: zeros, a new
+//                                 sequence; -1: the state after row t-1) and the slot its state is
+//                                 stored into (>= 0) or not (-1); rules in ir/README.md
+//   state    k_cache.N, v_cache.N : kv_dtype[num_blocks, block_size, kv_heads, head_dim] (attention layers)
+//            gdn_state.N f32[state_slots, v_heads, k_head_dim, v_head_dim],
+//            conv_state.N f32[state_slots, conv_kernel - 1, conv_channels]      (Gated DeltaNet layers)
+//   outputs  next_token:i32[rows] (the sampled token), next_score:f32[rows] (its log-probability under
+//            the row's sampling), and logits:f32[rows, vocab] when `with_logits`
 inline constexpr const char* kRowsSymbol = "tokens";
 inline constexpr const char* kOutRowsSymbol = "rows";
 

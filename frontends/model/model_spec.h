@@ -23,7 +23,8 @@ struct RopeSpec {
   bool operator==(const RopeSpec&) const = default;
 };
 
-enum class LayerKind { FullAttention, SlidingAttention };
+// LinearAttention: a Gated DeltaNet layer (Qwen3.5): a recurrent state per sequence instead of a KV cache.
+enum class LayerKind { FullAttention, SlidingAttention, LinearAttention };
 
 struct LayerSpec {
   LayerKind kind = LayerKind::FullAttention;
@@ -31,7 +32,7 @@ struct LayerSpec {
 };
 
 struct ModelSpec {
-  std::string family;                   // "llama", "qwen2", "qwen3", "mistral", "gemma2", "gemma3"
+  std::string family;                   // "llama", "qwen2", "qwen3", "mistral", "gemma2", "gemma3", "qwen35"
   std::string architecture;             // the config's architectures[0]
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
@@ -58,12 +59,35 @@ struct ModelSpec {
   double attn_softcap = 0.0;            // 0: none
   double final_softcap = 0.0;           // 0: none
   int64_t sliding_window = 0;           // for SlidingAttention layers
+  bool attn_output_gate = false;        // q_proj also yields a per-head gate: output * sigmoid(gate) (Qwen3.5)
+
+  // Gated DeltaNet (LinearAttention) layers.
+  int64_t linear_num_key_heads = 0;     // q/k heads; each serves linear_num_value_heads / this value heads
+  int64_t linear_num_value_heads = 0;
+  int64_t linear_key_head_dim = 0;
+  int64_t linear_value_head_dim = 0;
+  int64_t linear_conv_kernel = 0;       // depthwise causal conv1d over the q/k/v channels
+  int64_t linear_key_dim() const { return linear_num_key_heads * linear_key_head_dim; }
+  int64_t linear_value_dim() const { return linear_num_value_heads * linear_value_head_dim; }
+  int64_t linear_conv_channels() const { return 2 * linear_key_dim() + linear_value_dim(); }
+  bool has_linear_attention() const {
+    for (const LayerSpec& l : layers)
+      if (l.kind == LayerKind::LinearAttention) return true;
+    return false;
+  }
+
+  // Multi-token-prediction head (mtp.*: fc, norms, and full-attention decoder layers), read and kept
+  // for speculative drafting; the forward graph does not use it.
+  int64_t mtp_layers = 0;
 
   // Token ids from config.json / generation_config.json.
   int64_t bos_token_id = -1;
   std::vector<int64_t> eos_token_ids;
 
   std::string weight_prefix = "model."; // tensor names: <prefix>layers.N...., <prefix>embed_tokens.weight
+  // Tensors a checkpoint may hold that this model does not use (the vision tower of a multimodal
+  // checkpoint whose text part is run).
+  std::vector<std::string> ignored_tensor_prefixes;
 };
 
 // The families vkllm supports: architecture names (config "architectures") and family keys.
@@ -86,7 +110,10 @@ namespace vkllm::frontends {
 struct TensorSpec {
   std::string name;
   std::vector<int64_t> shape;
-  enum class Role { Embedding, Projection, Bias, Norm } role;
+  // PlainNorm: a norm weight used as is (scale w) whatever the model's norm_offset; Conv: a depthwise
+  // convolution kernel [C, 1, K].
+  enum class Role { Embedding, Projection, Bias, Norm, PlainNorm, Conv } role;
+  bool optional = false;  // may be absent (MTP head); checked when present
 };
 std::vector<TensorSpec> expected_tensors(const ModelSpec& m);
 

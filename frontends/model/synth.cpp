@@ -95,6 +95,34 @@ const std::vector<SynthPreset>& preset_table() {
         {"rope_theta", 1000000.0}, {"rope_local_base_freq", 10000.0}, {"max_position_embeddings", 32768},
         {"query_pre_attn_scalar", 256}, {"sliding_window", 512}, {"sliding_window_pattern", 6},
         {"hidden_activation", "gelu_pytorch_tanh"}, {"tie_word_embeddings", true}}},
+      // Qwen3.5: text_config fields (synthesize() nests them as Qwen3_5ForConditionalGeneration).
+      // tiny: layers [GDN, attention, GDN, attention], GQA 4/2, 2 key heads serving 4 value heads.
+      {"tiny", "qwen35",
+       {{"vocab_size", 512}, {"hidden_size", 64}, {"intermediate_size", 128}, {"num_hidden_layers", 4},
+        {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"head_dim", 32}, {"rms_norm_eps", 1e-6},
+        {"full_attention_interval", 2}, {"linear_num_key_heads", 2}, {"linear_num_value_heads", 4},
+        {"linear_key_head_dim", 16}, {"linear_value_head_dim", 16}, {"linear_conv_kernel_dim", 4},
+        {"max_position_embeddings", 4096}, {"tie_word_embeddings", true}, {"mtp_num_hidden_layers", 1}}},
+      // Published Qwen/Qwen3.5-0.8B and -2B text configs. The 2B's linear heads and intermediate size
+      // are inferred (its 2.27B total parameters, vision tower and MTP included), not copied.
+      {"qwen35-0.8b", "qwen35",
+       {{"vocab_size", 248320}, {"hidden_size", 1024}, {"intermediate_size", 3584}, {"num_hidden_layers", 24},
+        {"num_attention_heads", 8}, {"num_key_value_heads", 2}, {"head_dim", 256}, {"rms_norm_eps", 1e-6},
+        {"full_attention_interval", 4}, {"linear_num_key_heads", 16}, {"linear_num_value_heads", 16},
+        {"linear_key_head_dim", 128}, {"linear_value_head_dim", 128}, {"linear_conv_kernel_dim", 4},
+        {"max_position_embeddings", 262144}, {"tie_word_embeddings", true}, {"mtp_num_hidden_layers", 1}}},
+      {"qwen35-2b", "qwen35",
+       {{"vocab_size", 248320}, {"hidden_size", 2048}, {"intermediate_size", 6144}, {"num_hidden_layers", 24},
+        {"num_attention_heads", 8}, {"num_key_value_heads", 2}, {"head_dim", 256}, {"rms_norm_eps", 1e-6},
+        {"full_attention_interval", 4}, {"linear_num_key_heads", 16}, {"linear_num_value_heads", 16},
+        {"linear_key_head_dim", 128}, {"linear_value_head_dim", 128}, {"linear_conv_kernel_dim", 4},
+        {"max_position_embeddings", 262144}, {"tie_word_embeddings", true}, {"mtp_num_hidden_layers", 1}}},
+      {"qwen35-9b", "qwen35",
+       {{"vocab_size", 248320}, {"hidden_size", 4096}, {"intermediate_size", 12288}, {"num_hidden_layers", 32},
+        {"num_attention_heads", 16}, {"num_key_value_heads", 4}, {"head_dim", 256}, {"rms_norm_eps", 1e-6},
+        {"full_attention_interval", 4}, {"linear_num_key_heads", 16}, {"linear_num_value_heads", 32},
+        {"linear_key_head_dim", 128}, {"linear_value_head_dim", 128}, {"linear_conv_kernel_dim", 4},
+        {"max_position_embeddings", 262144}, {"tie_word_embeddings", false}, {"mtp_num_hidden_layers", 1}}},
   };
   return table;
 }
@@ -118,6 +146,10 @@ FamilyText family_text(const std::string& family) {
             "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
             "'<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}{% if "
             "add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"};
+  if (family == "qwen35")
+    return {"qwen3_5", "Qwen3_5ForConditionalGeneration",
+            {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"},
+            "", "<|endoftext|>", "<|im_end|>", chatml};
   if (family == "qwen2" || family == "qwen3")
     return {family == "qwen2" ? "qwen2" : "qwen3",
             family == "qwen2" ? "Qwen2ForCausalLM" : "Qwen3ForCausalLM",
@@ -311,6 +343,8 @@ void synthesize(const SynthOptions& opts) {
   else throw FormatError(fmt::format("synth: dtype '{}' is not one of bfloat16, float16, float32", opts.dtype));
 
   FamilyText ft = family_text(opts.family);
+  // `config` holds the model's fields; multimodal families write them under text_config (`text`).
+  const bool nested = opts.family == "qwen35";
   json config = preset->config;
   for (auto it = opts.overrides.begin(); it != opts.overrides.end(); ++it) config[it.key()] = it.value();
   const int64_t vocab = config.at("vocab_size").get<int64_t>();
@@ -321,14 +355,23 @@ void synthesize(const SynthOptions& opts) {
       if (ft.specials[static_cast<size_t>(i)] == s) return vocab - nspecial + i;
     return nullptr;
   };
-  config["architectures"] = {ft.architecture};
-  config["model_type"] = ft.model_type;
-  config["torch_dtype"] = opts.dtype;
-  config["bos_token_id"] = ft.bos.empty() ? special_id(ft.eos) : special_id(ft.bos);
+  const json bos_id = ft.bos.empty() ? special_id(ft.eos) : special_id(ft.bos);
+  config["bos_token_id"] = bos_id;
   config["eos_token_id"] = special_id(ft.eos);
   config["hidden_act"] = config.value("hidden_activation", std::string("silu"));
   if (opts.family == "gemma2" || opts.family == "gemma3") config["pad_token_id"] = special_id("<pad>");
-  json generation = {{"bos_token_id", config["bos_token_id"]},
+  if (nested) {
+    // As the published Qwen3.5 checkpoints: rope_parameters with the M-RoPE layout HF expects (it
+    // reduces to 1-D RoPE on text), model_type qwen3_5_text inside, tie_word_embeddings at both levels.
+    config["model_type"] = std::string(ft.model_type) + "_text";
+    config["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 10000000.0}, {"partial_rotary_factor", 0.25},
+                                 {"mrope_section", {11, 11, 10}}, {"mrope_interleaved", true}};
+    config = {{"text_config", config}, {"tie_word_embeddings", config.at("tie_word_embeddings")}};
+  }
+  config["architectures"] = {ft.architecture};
+  config["model_type"] = ft.model_type;
+  config["torch_dtype"] = opts.dtype;
+  json generation = {{"bos_token_id", bos_id},
                      {"eos_token_id", json::array({special_id(ft.eos), special_id(ft.eot)})},
                      {"transformers_version", "4.56.0"}};
   if (special_id(ft.eos) == special_id(ft.eot)) generation["eos_token_id"] = special_id(ft.eos);
@@ -396,6 +439,13 @@ void synthesize(const SynthOptions& opts) {
             case TensorSpec::Role::Norm:
               center = spec.norm_offset != 0.0 ? 0.0 : 1.0;
               width = 0.2;
+              break;
+            case TensorSpec::Role::PlainNorm:
+              center = 1.0;
+              width = 0.2;
+              break;
+            case TensorSpec::Role::Conv:  // [C, 1, K]: each output sums K taps
+              width = std::sqrt(3.0) / std::sqrt(static_cast<double>(t.shape.back()));
               break;
           }
           fill_random(out, dtype, seed, center, width);

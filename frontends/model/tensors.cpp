@@ -3,46 +3,96 @@
 #include "frontends/model/model_spec.h"
 
 namespace vkllm::frontends {
+namespace {
+
+using R = TensorSpec::Role;
+
+// Softmax attention of one layer whose tensors are named <l>self_attn.*.
+void attention_tensors(const ModelSpec& m, const std::string& l, bool optional, std::vector<TensorSpec>& out) {
+  const int64_t h = m.hidden_size, q = m.num_heads * m.head_dim, kv = m.num_kv_heads * m.head_dim;
+  // With an output gate, q_proj yields query and gate interleaved per head: [Hq, 2 * head_dim] rows.
+  const int64_t q_rows = m.attn_output_gate ? 2 * q : q;
+  out.push_back({l + "self_attn.q_proj.weight", {q_rows, h}, R::Projection, optional});
+  out.push_back({l + "self_attn.k_proj.weight", {kv, h}, R::Projection, optional});
+  out.push_back({l + "self_attn.v_proj.weight", {kv, h}, R::Projection, optional});
+  out.push_back({l + "self_attn.o_proj.weight", {h, q}, R::Projection, optional});
+  if (m.qkv_bias) {
+    out.push_back({l + "self_attn.q_proj.bias", {q_rows}, R::Bias, optional});
+    out.push_back({l + "self_attn.k_proj.bias", {kv}, R::Bias, optional});
+    out.push_back({l + "self_attn.v_proj.bias", {kv}, R::Bias, optional});
+  }
+  if (m.o_bias) out.push_back({l + "self_attn.o_proj.bias", {h}, R::Bias, optional});
+  if (m.qk_norm) {
+    out.push_back({l + "self_attn.q_norm.weight", {m.head_dim}, R::Norm, optional});
+    out.push_back({l + "self_attn.k_norm.weight", {m.head_dim}, R::Norm, optional});
+  }
+}
+
+// Gated DeltaNet (HF Qwen3_5GatedDeltaNet) of one layer, named <l>linear_attn.*.
+void gated_delta_net_tensors(const ModelSpec& m, const std::string& l, std::vector<TensorSpec>& out) {
+  const int64_t h = m.hidden_size, hv = m.linear_num_value_heads;
+  const std::string a = l + "linear_attn.";
+  out.push_back({a + "in_proj_qkv.weight", {m.linear_conv_channels(), h}, R::Projection});
+  out.push_back({a + "in_proj_z.weight", {m.linear_value_dim(), h}, R::Projection});
+  out.push_back({a + "in_proj_b.weight", {hv, h}, R::Projection});
+  out.push_back({a + "in_proj_a.weight", {hv, h}, R::Projection});
+  out.push_back({a + "conv1d.weight", {m.linear_conv_channels(), 1, m.linear_conv_kernel}, R::Conv});
+  out.push_back({a + "dt_bias", {hv}, R::Bias});
+  out.push_back({a + "A_log", {hv}, R::Bias});
+  out.push_back({a + "norm.weight", {m.linear_value_head_dim}, R::PlainNorm});  // RMSNormGated: scale w, not 1 + w
+  out.push_back({a + "out_proj.weight", {h, m.linear_value_dim()}, R::Projection});
+}
+
+void mlp_tensors(const ModelSpec& m, const std::string& l, bool optional, std::vector<TensorSpec>& out) {
+  const int64_t h = m.hidden_size, f = m.intermediate_size;
+  out.push_back({l + "mlp.gate_proj.weight", {f, h}, R::Projection, optional});
+  out.push_back({l + "mlp.up_proj.weight", {f, h}, R::Projection, optional});
+  out.push_back({l + "mlp.down_proj.weight", {h, f}, R::Projection, optional});
+  if (m.mlp_bias) {
+    out.push_back({l + "mlp.gate_proj.bias", {f}, R::Bias, optional});
+    out.push_back({l + "mlp.up_proj.bias", {f}, R::Bias, optional});
+    out.push_back({l + "mlp.down_proj.bias", {h}, R::Bias, optional});
+  }
+}
+
+}  // namespace
 
 std::vector<TensorSpec> expected_tensors(const ModelSpec& m) {
-  using R = TensorSpec::Role;
   std::vector<TensorSpec> out;
   const std::string& p = m.weight_prefix;
-  const int64_t h = m.hidden_size, q = m.num_heads * m.head_dim, kv = m.num_kv_heads * m.head_dim;
+  const int64_t h = m.hidden_size;
   out.push_back({p + "embed_tokens.weight", {m.vocab_size, h}, R::Embedding});
   for (int64_t i = 0; i < m.num_layers; ++i) {
     const std::string l = fmt::format("{}layers.{}.", p, i);
     out.push_back({l + "input_layernorm.weight", {h}, R::Norm});
-    out.push_back({l + "self_attn.q_proj.weight", {q, h}, R::Projection});
-    out.push_back({l + "self_attn.k_proj.weight", {kv, h}, R::Projection});
-    out.push_back({l + "self_attn.v_proj.weight", {kv, h}, R::Projection});
-    out.push_back({l + "self_attn.o_proj.weight", {h, q}, R::Projection});
-    if (m.qkv_bias) {
-      out.push_back({l + "self_attn.q_proj.bias", {q}, R::Bias});
-      out.push_back({l + "self_attn.k_proj.bias", {kv}, R::Bias});
-      out.push_back({l + "self_attn.v_proj.bias", {kv}, R::Bias});
-    }
-    if (m.o_bias) out.push_back({l + "self_attn.o_proj.bias", {h}, R::Bias});
-    if (m.qk_norm) {
-      out.push_back({l + "self_attn.q_norm.weight", {m.head_dim}, R::Norm});
-      out.push_back({l + "self_attn.k_norm.weight", {m.head_dim}, R::Norm});
-    }
+    if (m.layers[static_cast<size_t>(i)].kind == LayerKind::LinearAttention) gated_delta_net_tensors(m, l, out);
+    else attention_tensors(m, l, false, out);
     out.push_back({l + "post_attention_layernorm.weight", {h}, R::Norm});
     if (m.sandwich_norms) {
       out.push_back({l + "pre_feedforward_layernorm.weight", {h}, R::Norm});
       out.push_back({l + "post_feedforward_layernorm.weight", {h}, R::Norm});
     }
-    out.push_back({l + "mlp.gate_proj.weight", {m.intermediate_size, h}, R::Projection});
-    out.push_back({l + "mlp.up_proj.weight", {m.intermediate_size, h}, R::Projection});
-    out.push_back({l + "mlp.down_proj.weight", {h, m.intermediate_size}, R::Projection});
-    if (m.mlp_bias) {
-      out.push_back({l + "mlp.gate_proj.bias", {m.intermediate_size}, R::Bias});
-      out.push_back({l + "mlp.up_proj.bias", {m.intermediate_size}, R::Bias});
-      out.push_back({l + "mlp.down_proj.bias", {h}, R::Bias});
-    }
+    mlp_tensors(m, l, false, out);
   }
   out.push_back({p + "norm.weight", {h}, R::Norm});
   if (!m.tie_word_embeddings) out.push_back({"lm_head.weight", {m.vocab_size, h}, R::Projection});
+  // MTP head (Qwen3.5; names as vLLM's qwen3_5_mtp loads them, at the checkpoint's top level): the
+  // embedding and the hidden state after the final norm, each normed, concatenated and projected
+  // by fc, then full-attention decoder layers and a norm; it shares embed_tokens and lm_head.
+  // Optional: exporters often drop it, and the forward graph does not need it.
+  if (m.mtp_layers > 0) {
+    out.push_back({"mtp.fc.weight", {h, 2 * h}, R::Projection, true});
+    out.push_back({"mtp.pre_fc_norm_embedding.weight", {h}, R::Norm, true});
+    out.push_back({"mtp.pre_fc_norm_hidden.weight", {h}, R::Norm, true});
+    for (int64_t i = 0; i < m.mtp_layers; ++i) {
+      const std::string l = fmt::format("mtp.layers.{}.", i);
+      out.push_back({l + "input_layernorm.weight", {h}, R::Norm, true});
+      attention_tensors(m, l, true, out);
+      out.push_back({l + "post_attention_layernorm.weight", {h}, R::Norm, true});
+      mlp_tensors(m, l, true, out);
+    }
+    out.push_back({"mtp.norm.weight", {h}, R::Norm, true});
+  }
   return out;
 }
 

@@ -54,3 +54,28 @@ TEST(KvCache, TruncateAndDestructionReturnBlocks) {
   }
   EXPECT_EQ(pool.free_blocks(), 4);
 }
+
+TEST(KvCache, StateSlotsGoOnePerSequenceAndComeBack) {
+  BlockPool plain(4, 2);
+  EXPECT_EQ(SequenceCache(plain, 2).state_slot(), -1);  // no recurrent layers: no slot
+
+  BlockPool pool(4, 2, 3);
+  {
+    SequenceCache a(pool, 2), b(pool, 2);
+    EXPECT_GE(a.state_slot(), 0);
+    EXPECT_GE(b.state_slot(), 0);
+    EXPECT_NE(a.state_slot(), b.state_slot());
+    EXPECT_EQ(pool.free_state_slots(), 1);
+    // A verify scratch slot becomes a's state; a's old slot goes back to the pool.
+    const int32_t scratch = pool.take_state_slot();
+    EXPECT_THROW(pool.take_state_slot(), CacheFull);
+    EXPECT_THROW({ SequenceCache c(pool, 2); }, CacheFull);
+    const int32_t old = a.exchange_state_slot(scratch);
+    EXPECT_EQ(a.state_slot(), scratch);
+    pool.give_back_state_slot(old);
+    EXPECT_EQ(pool.free_state_slots(), 1);
+    EXPECT_THROW(a.exchange_state_slot(3), std::invalid_argument);
+    EXPECT_THROW(pool.give_back_state_slot(-1), std::invalid_argument);
+  }
+  EXPECT_EQ(pool.free_state_slots(), 3);
+}

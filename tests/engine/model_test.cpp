@@ -97,13 +97,27 @@ class ReferenceModel {
     };
     ir::ReferenceRun r = ir::run_reference(
         graph_, {{frontends::kRowsSymbol, n}, {frontends::kOutRowsSymbol, n}},
-        {{"tokens", tok}, {"pos", pos}, {"slots", slots}, {"row_seq", row_seq}, {"block_table", table}, {"out_rows", out_rows}},
+        {{"tokens", tok}, {"pos", pos}, {"slots", slots}, {"row_seq", row_seq}, {"block_table", table}, {"out_rows", out_rows},
+         {"sample_params", greedy_params(n)}, {"sample_rng", ints({n, 2})}, {"sample_history", no_history(n, l.sample_history)}},
         weights, &states_);
-    return r.outputs[1];  // outputs: next_token, logits
+    for (size_t o = 0; o < graph_.outputs.size(); ++o)
+      if (graph_.value(graph_.outputs[o]).name == "logits") return r.outputs[o];
+    throw std::logic_error("the forward graph has no logits output");
   }
 
  private:
   static ir::HostTensor ints(std::vector<int64_t> shape) { return ir::HostTensor::zeros(ir::DType::I32, std::move(shape)); }
+  // Sampling inputs of n greedy rows without penalties (ir/README.md "sample").
+  static ir::HostTensor greedy_params(int64_t n) {
+    ir::HostTensor t = ir::HostTensor::zeros(ir::DType::F32, {n, 8});
+    for (int64_t r = 0; r < n; ++r) t.set(r * 8 + 2, 1.0), t.set(r * 8 + 4, 1.0);  // top_p 1, repetition 1
+    return t;
+  }
+  static ir::HostTensor no_history(int64_t n, int64_t h) {
+    ir::HostTensor t = ir::HostTensor::zeros(ir::DType::I32, {n, h});
+    for (int64_t i = 0; i < n * h; ++i) t.set(i, -1);
+    return t;
+  }
   engine::Model& m_;
   engine::BlockPool pool_;
   engine::SequenceCache seq_;

@@ -204,6 +204,17 @@ OpCase case_sigmoid() {
                     {0.2689414213699951, 0.5, 0.7310585786300049, 0.8807970779778823});
 }
 
+OpCase case_softplus() {
+  // log(1 + e^x)
+  return unary_case("softplus", [](Builder& b, ValueId x) { return b.softplus(x); },
+                    {0.31326168751822286, 0.6931471805599453, 1.3132616875182228, 2.1269280110429727});
+}
+
+OpCase case_exp() {
+  return unary_case("exp", [](Builder& b, ValueId x) { return b.exp(x); },
+                    {0.36787944117144233, 1, 2.718281828459045, 7.38905609893065});
+}
+
 OpCase case_softcap() {
   // 2·tanh(x/2)
   return unary_case("softcap", [](Builder& b, ValueId x) { return b.softcap(x, 2.0); },
@@ -385,6 +396,32 @@ OpCase case_conv1d() {
           {{53, 28}, {1, 2}, {53 / (1 + std::exp(-53.0)), 28 / (1 + std::exp(-28.0))}}};
 }
 
+OpCase case_gated_delta_net() {
+  Builder b("gated_delta_net");
+  ValueId q = b.input("q", {DType::F32, dims({2, 1, 2})}), k = b.input("k", {DType::F32, dims({2, 1, 2})});
+  ValueId v = b.input("v", {DType::F32, dims({2, 1, 1})});
+  ValueId g = b.input("g", {DType::F32, dims({2, 1})}), beta = b.input("beta", {DType::F32, dims({2, 1})});
+  ValueId state = b.input("state", {DType::F32, dims({2, 1, 2, 1})});
+  ValueId src = b.input("src", {DType::I32, dims({2})}), dst = b.input("dst", {DType::I32, dims({2})});
+  auto [o, new_state] = b.gated_delta_net(q, k, v, g, beta, state, src, dst, 0.5, false);
+  b.output(o);
+  b.output(new_state);
+  // Row 0 starts from slot 0, S = [1, 2]ᵀ: decay 1/2 gives [0.5, 1]; k = [1, 0]: kv = 0.5,
+  // delta = (2.5 − 0.5)·0.5 = 1, S = [1.5, 1]; o = 0.5·(1.5 + 1) = 1.25; stored into slot 1.
+  // Row 1 starts from zeros: kv = 0, delta = 4·0.5 = 2, k = [0, 1]: S = [0, 2], o = 0.5·2 = 1; not stored.
+  return {b.finish(),
+          {{"q", f32({2, 1, 2}, {1, 1, 1, 1})},
+           {"k", f32({2, 1, 2}, {1, 0, 0, 1})},
+           {"v", f32({2, 1, 1}, {2.5, 4})},
+           {"g", f32({2, 1}, {std::log(0.5), 0})},
+           {"beta", f32({2, 1}, {0.5, 0.5})},
+           {"state", f32({2, 1, 2, 1}, {1, 2, 7, 7})},
+           {"src", i32({2}, {0, -2})},
+           {"dst", i32({2}, {1, -1})}},
+          {},
+          {{1.25, 1}, {1, 2, 1.5, 1}}};
+}
+
 OpCase case_argmax() {
   Builder b("argmax");
   b.output(b.argmax(b.input("x", {DType::F32, dims({3, 4})})));
@@ -401,6 +438,36 @@ OpCase case_top_k() {
           {},
           {{5, 3, 3, 0, 0, 0}, {4, 1, 2, 0, 1, 2}},
           0};
+}
+
+// Greedy with and without penalties (a repeated id, an id outside the vocabulary, padding), and
+// filters that leave one token: its score is log 1 = 0 whatever the noise.
+OpCase case_sample() {
+  Builder b("sample");
+  auto [tokens, scores] = b.sample(b.input("logits", {DType::F32, dims({4, 4})}),
+                                   b.input("params", {DType::F32, dims({4, 8})}),
+                                   b.input("rng", {DType::I32, dims({4, 2})}),
+                                   b.input("history", {DType::I32, dims({4, 4})}));
+  b.output(tokens);
+  b.output(scores);
+  auto log_sum_exp = [](std::vector<double> v) {
+    double s = 0;
+    for (double x : v) s += std::exp(x);
+    return std::log(s);
+  };
+  return {b.finish(),
+          {{"logits", f32({4, 4}, {1, 3, 3, 2, 0.5, -1, 2.5, 2, 1, 3, 4, 2, -1, -2, -0.5, -3})},
+           // [T, top_k, top_p, min_p, repetition, presence, frequency, 0]
+           {"params", f32({4, 8}, {0, 0, 1, 0, 1, 0, 0, 0,      //
+                                   0.7, 1, 1, 0, 1, 0, 0, 0,    // top-k 1
+                                   0, 0, 1, 0, 2, 0, 0.5, 0,    // 4 -> 4 / 2 - 0.5 * 2 = 1
+                                   1, 0, 0, 0, 2, 0.25, 0, 0})},  // -1 -> -1 * 2 - 0.25; top-p 0
+           {"rng", i32({4, 2}, {1, 2, 3, 4, -5, 6, 7, -8})},
+           {"history", i32({4, 4}, {1, 1, 1, 1, 0, 1, 2, 3, 2, 2, -1, 9, 0, -1, -1, -1})}},
+          {},
+          {{1, 2, 1, 2},
+           {3 - log_sum_exp({1, 3, 3, 2}), 0, 3 - log_sum_exp({1, 3, 1, 2}), 0}},
+          1e-6};
 }
 
 OpCase case_reshape() {
@@ -445,11 +512,13 @@ const NamedCase kCases[] = {
     {"matmul", case_matmul},         {"add", case_add},           {"mul", case_mul},
     {"scale", case_scale},           {"silu", case_silu},         {"gelu", case_gelu},
     {"sigmoid", case_sigmoid},       {"softcap", case_softcap},   {"swiglu", case_swiglu},
+    {"softplus", case_softplus},     {"exp", case_exp},
     {"geglu", case_geglu},           {"cast", case_cast},         {"rms_norm", case_rms_norm},
     {"layer_norm", case_layer_norm}, {"softmax", case_softmax},   {"rope", case_rope},
     {"attention", case_attention},   {"conv1d", case_conv1d},     {"argmax", case_argmax},
-    {"top_k", case_top_k},           {"reshape", case_reshape},   {"slice", case_slice},
+    {"top_k", case_top_k},           {"sample", case_sample},     {"reshape", case_reshape},   {"slice", case_slice},
     {"state", case_state},           {"kv_write", case_kv_write}, {"paged_attention", case_paged_attention},
+    {"gated_delta_net", case_gated_delta_net},
 };
 
 TEST(ReferenceCases, EveryOpKindHasACase) {

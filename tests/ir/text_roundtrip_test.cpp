@@ -93,7 +93,7 @@ Graph every_op_graph() {
   ValueId sc = b.scale(mu, 1.0 / 3);
   ValueId si = b.silu(sc);
   ValueId ge = b.gelu(si, true);
-  ValueId sg = b.sigmoid(ge);
+  ValueId sg = b.sigmoid(b.exp(b.softplus(ge)));
   ValueId cap = b.softcap(sg, 30.0);
   ValueId sw = b.swiglu(cap, a);
   ValueId gg = b.geglu(sw, a, false);
@@ -121,11 +121,26 @@ Graph every_op_graph() {
   ValueId cw = b.weight("conv.w", t(DType::F32, {c(64), c(4)}));
   ValueId cs = b.input("conv.state", t(DType::F32, {c(3), c(64)}));
   auto [cy, cst] = b.conv1d(rn, cw, cs, true);
+  ValueId src_slot = b.input("src_slot", t(DType::I32, {sym("seq")}));
+  ValueId dst_slot = b.input("dst_slot", t(DType::I32, {sym("seq")}));
+  ValueId conv_slots = b.state("layers.1.conv_state", t(DType::F32, {c(4), c(3), c(64)}));
+  auto [pcy, pcst] = b.conv1d(rn, cw, conv_slots, src_slot, dst_slot, false);
+  ValueId gdn_state = b.state("layers.1.gdn_state", t(DType::F32, {c(4), c(4), c(16), c(16)}));
+  ValueId heads = b.reshape(pcy, {sym("seq"), c(4), c(16)});
+  ValueId gates = b.slice(b.reshape(cy, {sym("seq"), c(16), c(4)}), 2, 0, 1);
+  ValueId gate = b.reshape(gates, {sym("seq"), c(4), c(4)});
+  ValueId g4 = b.slice(gate, 2, 0, 1), b4 = b.slice(gate, 2, 1, 1);
+  auto [gdn_o, gdn_st] = b.gated_delta_net(heads, heads, heads, b.reshape(g4, {sym("seq"), c(4)}),
+                                           b.reshape(b4, {sym("seq"), c(4)}), gdn_state, src_slot, dst_slot,
+                                           0.25, true, 1e-06);
   ValueId am = b.argmax(cy);
   auto [tv, ti] = b.top_k(cy, 5);
+  auto [st, ss] = b.sample(cy, b.input("sample.params", t(DType::F32, {sym("seq"), c(8)})),
+                           b.input("sample.rng", t(DType::I32, {sym("seq"), c(2)})),
+                           b.input("sample.history", t(DType::I32, {sym("seq"), c(64)})));
   ValueId sl = b.slice(b.reshape(att, {sym("seq"), c(64)}), 1, 8, 16);
   b.set_name(sl, "sliced");
-  for (ValueId v : {h, cst, am, tv, ti, sl, paged}) b.output(v);
+  for (ValueId v : {h, cst, am, tv, ti, st, ss, sl, paged, pcst, gdn_o, gdn_st}) b.output(v);
   return b.finish();
 }
 

@@ -154,6 +154,14 @@ const std::map<OpKind, std::vector<Rejection>>& rejections() {
        {{"int_operand",
          [] { return one_op(OpKind::Sigmoid, {i32({c(4)})}, {}, {i32({c(4)})}); },
          {"operand 0 (i32[4]) must be a dense float type"}}}},
+      {OpKind::Softplus,
+       {{"int_operand",
+         [] { return one_op(OpKind::Softplus, {i32({c(4)})}, {}, {i32({c(4)})}); },
+         {"operand 0 (i32[4]) must be a dense float type"}}}},
+      {OpKind::Exp,
+       {{"two_operands",
+         [] { return one_op(OpKind::Exp, {f32({c(4)}), f32({c(4)})}, {}, {f32({c(4)})}); },
+         {"takes 1 operand(s), got 2"}}}},
       {OpKind::Softcap,
        {{"zero_cap",
          [] {
@@ -311,7 +319,71 @@ const std::map<OpKind, std::vector<Rejection>>& rejections() {
            return one_op(OpKind::Conv1d, {f32({c(5), c(8)}), f32({c(8), c(4)}), f32({c(3), c(8)})},
                          {{"activation", std::string("relu")}}, {f32({c(5), c(8)}), f32({c(3), c(8)})});
          },
-         {"attribute 'activation' is \"relu\"; expected one of none, silu"}}}},
+         {"attribute 'activation' is \"relu\"; expected one of none, silu"}},
+        {"paged_state_rank",
+         [] {
+           return one_op(OpKind::Conv1d,
+                         {f32({c(5), c(8)}), f32({c(8), c(4)}), f32({c(3), c(8)}), i32({c(5)}), i32({c(5)})}, {},
+                         {f32({c(5), c(8)}), f32({c(3), c(8)})});
+         },
+         {"operand 2 (f32[3, 8]) must have rank 3"}},
+        {"paged_slot_rows",
+         [] {
+           return one_op(OpKind::Conv1d,
+                         {f32({c(5), c(8)}), f32({c(8), c(4)}), f32({c(2), c(3), c(8)}), i32({c(5)}), i32({c(4)})},
+                         {}, {f32({c(5), c(8)}), f32({c(2), c(3), c(8)})});
+         },
+         {"operand 4 (i32[4]) must have one entry per row", "4 != 5"}},
+        {"four_operands",
+         [] {
+           return one_op(OpKind::Conv1d, {f32({c(5), c(8)}), f32({c(8), c(4)}), f32({c(3), c(8)}), i32({c(5)})}, {},
+                         {f32({c(5), c(8)}), f32({c(3), c(8)})});
+         },
+         {"takes 3 operands (x, w, state) or 5"}}}},
+      {OpKind::GatedDeltaNet,
+       {{"value_heads_not_a_multiple",
+         [] {
+           return one_op(OpKind::GatedDeltaNet,
+                         {f32({sym("seq"), c(2), c(4)}), f32({sym("seq"), c(2), c(4)}), f32({sym("seq"), c(3), c(8)}),
+                          f32({sym("seq"), c(3)}), f32({sym("seq"), c(3)}), f32({c(2), c(3), c(4), c(8)}),
+                          i32({sym("seq")}), i32({sym("seq")})},
+                         {{"scale", 0.5}}, {f32({sym("seq"), c(3), c(8)}), f32({c(2), c(3), c(4), c(8)})});
+         },
+         {"value heads must be a constant multiple of key heads"}},
+        {"state_key_dim",
+         [] {
+           return one_op(OpKind::GatedDeltaNet,
+                         {f32({sym("seq"), c(1), c(4)}), f32({sym("seq"), c(1), c(4)}), f32({sym("seq"), c(2), c(8)}),
+                          f32({sym("seq"), c(2)}), f32({sym("seq"), c(2)}), f32({c(2), c(2), c(8), c(8)}),
+                          i32({sym("seq")}), i32({sym("seq")})},
+                         {{"scale", 0.5}}, {f32({sym("seq"), c(2), c(8)}), f32({c(2), c(2), c(8), c(8)})});
+         },
+         {"state[S, Hv, Dk, Dv] must have the key head dim", "8 != 4"}},
+        {"f16_state",
+         [] {
+           return one_op(OpKind::GatedDeltaNet,
+                         {f32({c(1), c(1), c(4)}), f32({c(1), c(1), c(4)}), f32({c(1), c(1), c(4)}), f32({c(1), c(1)}),
+                          f32({c(1), c(1)}), f16({c(2), c(1), c(4), c(4)}), i32({c(1)}), i32({c(1)})},
+                         {{"scale", 0.5}}, {f32({c(1), c(1), c(4)}), f16({c(2), c(1), c(4), c(4)})});
+         },
+         {"operand 5 (f16[2, 1, 4, 4]) must be f32"}},
+        {"float_slots",
+         [] {
+           return one_op(OpKind::GatedDeltaNet,
+                         {f32({c(1), c(1), c(4)}), f32({c(1), c(1), c(4)}), f32({c(1), c(1), c(4)}), f32({c(1), c(1)}),
+                          f32({c(1), c(1)}), f32({c(2), c(1), c(4), c(4)}), f32({c(1)}), i32({c(1)})},
+                         {{"scale", 0.5}}, {f32({c(1), c(1), c(4)}), f32({c(2), c(1), c(4), c(4)})});
+         },
+         {"operand 6 (f32[1]) must be i32"}},
+        {"l2norm_not_bool",
+         [] {
+           return one_op(OpKind::GatedDeltaNet,
+                         {f32({c(1), c(1), c(4)}), f32({c(1), c(1), c(4)}), f32({c(1), c(1), c(4)}), f32({c(1), c(1)}),
+                          f32({c(1), c(1)}), f32({c(2), c(1), c(4), c(4)}), i32({c(1)}), i32({c(1)})},
+                         {{"scale", 0.5}, {"qk_l2norm", int64_t{1}}},
+                         {f32({c(1), c(1), c(4)}), f32({c(2), c(1), c(4), c(4)})});
+         },
+         {"attribute 'qk_l2norm' must be true or false"}}}},
       {OpKind::ArgMax,
        {{"declared_float",
          [] {
@@ -329,6 +401,33 @@ const std::map<OpKind, std::vector<Rejection>>& rejections() {
            return one_op(OpKind::TopK, {f32({c(4)})}, {{"k", int64_t{2}}}, {f32({c(2)})});
          },
          {"must have 2 result(s), has 1"}}}},
+      {OpKind::Sample,
+       {{"params_columns",
+         [] {
+           return one_op(OpKind::Sample, {f32({c(2), c(10)}), f32({c(2), c(7)}), i32({c(2), c(2)}), i32({c(2), c(4)})},
+                         {}, {i32({c(2)}), f32({c(2)})});
+         },
+         {"params[R, 8] must have 8 columns"}},
+        {"rows_differ",
+         [] {
+           return one_op(OpKind::Sample, {f32({c(2), c(10)}), f32({c(2), c(8)}), i32({c(3), c(2)}), i32({c(2), c(4)})},
+                         {}, {i32({c(2)}), f32({c(2)})});
+         },
+         {"operand 2 (i32[3, 2]) must have one row per row of logits"}},
+        {"symbolic_history",
+         [] {
+           return one_op(OpKind::Sample,
+                         {f32({sym("rows"), c(10)}), f32({sym("rows"), c(8)}), i32({sym("rows"), c(2)}),
+                          i32({sym("rows"), sym("h")})},
+                         {}, {i32({sym("rows")}), f32({sym("rows")})});
+         },
+         {"history[R, H] must have a constant H >= 1"}},
+        {"empty_vocabulary",
+         [] {
+           return one_op(OpKind::Sample, {f32({c(2), c(0)}), f32({c(2), c(8)}), i32({c(2), c(2)}), i32({c(2), c(4)})},
+                         {}, {i32({c(2)}), f32({c(2)})});
+         },
+         {"logits[R, V] must have V >= 1"}}}},
       {OpKind::Reshape,
        {{"element_count",
          [] {
@@ -472,6 +571,44 @@ TEST(VerifyInPlace, ViewsShareTheStorage) {
   p.r.g.outputs = {0};
   EXPECT_NE(verify_error(p.r.g).find("an output reads %v0 after op #2 'kv_write'"), std::string::npos)
       << verify_error(p.r.g);
+}
+
+TEST(VerifyInPlace, RecurrentStatesAreWrittenInPlaceAsResultOne) {
+  // gated_delta_net writes operand 5 as result 1; paged conv1d operand 2 as result 1. Their result 0
+  // owns its storage; reading the state operand afterwards names result 1.
+  RawGraph r;
+  const Dim t = sym("seq");
+  const Type gdn_state = f32({c(3), c(2), c(4), c(4)}), conv_state = f32({c(3), c(2), c(8)});
+  ValueId state = r.op(OpKind::State, {}, {{"name", std::string("gdn")}}, {gdn_state})[0];
+  ValueId qk = r.input(f32({t, c(1), c(4)})), v = r.input(f32({t, c(2), c(4)})), gate = r.input(f32({t, c(2)}));
+  ValueId src = r.input(i32({t})), dst = r.input(i32({t}));
+  auto gdn = r.op(OpKind::GatedDeltaNet, {qk, qk, v, gate, gate, state, src, dst}, {{"scale", 0.5}},
+                  {f32({t, c(2), c(4)}), gdn_state});
+  ValueId conv_in = r.op(OpKind::State, {}, {{"name", std::string("conv")}}, {conv_state})[0];
+  ValueId x = r.input(f32({t, c(8)})), w = r.input(f32({c(8), c(3)}));
+  auto conv = r.op(OpKind::Conv1d, {x, w, conv_in, src, dst}, {}, {f32({t, c(8)}), conv_state});
+  r.g.outputs = {gdn[0], gdn[1], conv[0], conv[1]};
+  EXPECT_EQ(verify_error(r.g), "");
+  EXPECT_EQ(aliased_operand(r.g.ops[1]), 5);
+  EXPECT_EQ(aliased_result(r.g.ops[1]), 1);
+  EXPECT_EQ(aliased_operand(r.g.ops[3]), 2);
+  EXPECT_TRUE(has_side_effects(r.g.ops[3]));
+  r.g.outputs = {state};
+  const std::string message = verify_error(r.g);
+  EXPECT_NE(message.find("an output reads %" + r.g.value(state).name + " after op #1 'gated_delta_net' overwrote its "
+                         "storage in place; read that op's result %" + r.g.value(gdn[1]).name + " instead"),
+            std::string::npos)
+      << message;
+  r.g.outputs = {conv_in};
+  EXPECT_NE(verify_error(r.g).find("after op #3 'conv1d' overwrote its storage"), std::string::npos);
+  // The 3-operand conv1d returns a new state: its operand stays readable.
+  RawGraph plain;
+  ValueId s = plain.input(f32({c(2), c(8)}));
+  plain.op(OpKind::Conv1d, {plain.input(f32({t, c(8)})), plain.input(f32({c(8), c(3)})), s}, {},
+           {f32({t, c(8)}), f32({c(2), c(8)})});
+  plain.g.outputs.push_back(s);
+  EXPECT_EQ(verify_error(plain.g), "");
+  EXPECT_FALSE(has_side_effects(plain.g.ops[0]));
 }
 
 TEST(VerifyInPlace, WeightsAreReadOnly) {

@@ -38,6 +38,8 @@ ir::Graph every_op_graph() {
   b.output(b.gelu(x, true));
   b.output(b.gelu(x, false));
   b.output(b.sigmoid(x));
+  b.output(b.softplus(x));
+  b.output(b.exp(x));
   b.output(b.softcap(x, 30));
   b.output(b.swiglu(x, x));
   b.output(b.geglu(xh, xh, false));
@@ -64,10 +66,35 @@ ir::Graph every_op_graph() {
   auto [y, new_state] = b.conv1d(x, conv_w, state, true);
   b.output(y);
   b.output(new_state);
+  // Recurrent state slots, written in place as result 1.
+  auto src_slot = b.input("src_slot", {DType::I32, {seq}});
+  auto dst_slot = b.input("dst_slot", {DType::I32, {seq}});
+  auto conv_slots = b.state("conv_state", {DType::F32, {Dim::of(5), Dim::of(3), Dim::of(64)}});
+  b.output(b.conv1d(x, conv_w, conv_slots, src_slot, dst_slot, true).second);
+  auto gdn_state = b.state("gdn_state", {DType::F32, {Dim::of(5), Dim::of(8), Dim::of(16), Dim::of(8)}});
+  auto gates = b.input("gates", {DType::F32, {seq, Dim::of(8)}});
+  auto gdn = b.gated_delta_net(heads, heads, b.reshape(x, {seq, Dim::of(8), Dim::of(8)}), gates, gates, gdn_state,
+                               src_slot, dst_slot, 0.25, true);
+  b.output(gdn.first);
+  // A constant row count of at most 32 selects the recurrent kernel (the one above is chunked).
+  auto one_row = b.input("one_row", {DType::F32, {Dim::of(1), Dim::of(8), Dim::of(16)}});
+  auto one_value = b.input("one_value", {DType::F32, {Dim::of(1), Dim::of(8), Dim::of(8)}});
+  auto one_gate = b.input("one_gate", {DType::F32, {Dim::of(1), Dim::of(8)}});
+  auto one_slot = b.input("one_slot", {DType::I32, {Dim::of(1)}});
+  auto step = b.gated_delta_net(one_row, one_row, one_value, one_gate, one_gate, gdn.second, one_slot, one_slot, 0.25,
+                                false);
+  b.output(step.first);
+  b.output(step.second);
   b.output(b.argmax(x));
   auto [values, indices] = b.top_k(x, 5);
   b.output(values);
   b.output(indices);
+  auto sample_params = b.input("sample_params", {DType::F32, {seq, Dim::of(8)}});
+  auto sample_rng = b.input("sample_rng", {DType::I32, {seq, Dim::of(2)}});
+  auto sample_history = b.input("sample_history", {DType::I32, {seq, Dim::of(16)}});
+  auto [sampled, sample_scores] = b.sample(x, sample_params, sample_rng, sample_history);
+  b.output(sampled);
+  b.output(sample_scores);
   b.output(b.slice(x, 1, 3, 20));
   b.output(b.slice(w_q8, 1, 32, 32));
   b.output(b.embedding(w_q4, ids));
@@ -137,9 +164,11 @@ TEST(OpsCodegen, DispatchListFollowsTheAbi) {
     } else {
       ++expected_dispatches;
       // In-place results use their operand's storage; every other result owns its own.
-      const int aliased = ir::aliased_operand(op.kind);
-      for (ir::ValueId r : op.results)
-        EXPECT_EQ(cg.storage_of[r], aliased >= 0 ? cg.storage_of[op.inputs[static_cast<size_t>(aliased)]] : r);
+      const int aliased = ir::aliased_operand(op);
+      for (size_t r = 0; r < op.results.size(); ++r)
+        EXPECT_EQ(cg.storage_of[op.results[r]], static_cast<int>(r) == ir::aliased_result(op)
+                                                    ? cg.storage_of[op.inputs[static_cast<size_t>(aliased)]]
+                                                    : op.results[r]);
     }
   }
   ASSERT_EQ(cg.dispatches.size(), expected_dispatches);
@@ -157,7 +186,7 @@ TEST(OpsCodegen, DispatchListFollowsTheAbi) {
     // Results are written, and so is an operand written in place (kv_write's cache).
     for (size_t a = 0; a < expected.size(); ++a)
       EXPECT_EQ(d.kernel.args[1 + a].written,
-                a >= op.inputs.size() || static_cast<int>(a) == ir::aliased_operand(op.kind))
+                a >= op.inputs.size() || static_cast<int>(a) == ir::aliased_operand(op))
           << d.kernel.name << " arg " << a;
     EXPECT_EQ(d.kernel.name.rfind(std::string(ir::name(op.kind)), 0), 0u) << d.kernel.name;
   }

@@ -1,5 +1,6 @@
 // Cases for conv1d: one row (decode), T rows with T symbolic, mixed dtypes, SiLU or none, and two
-// calls chained through the state.
+// calls chained through the state. The paged form's cases share their slot patterns with
+// gated_delta_net's and live in gated_delta_net_cases.cpp.
 #include "tests/ops/op_harness.h"
 
 namespace vkllm::ops_test {

@@ -95,6 +95,9 @@ std::vector<OpCase> elementwise_cases() {
   add_unary(cases, "gelu_erf", OpKind::Gelu, {{"approximate", std::string("none")}}, 6.0);
   add_unary(cases, "gelu_tanh", OpKind::Gelu, {{"approximate", std::string("tanh")}}, 6.0);
   add_unary(cases, "sigmoid", OpKind::Sigmoid, {}, 10.0);
+  // Wide enough to reach both tails: softplus(x) ~ e^x far below 0 and ~ x far above.
+  add_unary(cases, "softplus", OpKind::Softplus, {}, 30.0);
+  add_unary(cases, "exp", OpKind::Exp, {}, 6.0);
   // Inputs well past the cap exercise the saturated region.
   add_unary(cases, "softcap", OpKind::Softcap, {{"cap", 5.0}}, 30.0);
   add_gated(cases, "swiglu", OpKind::SwiGlu, {});

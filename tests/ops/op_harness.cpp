@@ -145,7 +145,7 @@ void run_case(const OpCase& c) {
   runtime::Device& device = test_device();
   codegen::TargetCaps caps = device.target_caps();
   caps.subgroup_arithmetic &= c.subgroup_arithmetic;
-  codegen::CompiledGraph compiled = codegen::compile_graph(c.graph, caps);
+  codegen::CompiledGraph compiled = codegen::compile_graph(c.graph, caps, c.max_symbols);
 
   // Weights: drawn once, the same tensor for the reference and the device.
   std::map<std::string, ir::HostTensor> weight_data;

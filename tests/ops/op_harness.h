@@ -29,6 +29,7 @@ struct OpCase {
   bool exact = false;                        // outputs must match the reference bit for bit
   std::set<std::string> exact_outputs;       // outputs (by value name) compared bit for bit regardless
   bool subgroup_arithmetic = true;           // false: compile with the shared-memory reductions
+  std::map<std::string, int64_t> max_symbols;  // bounds given to compile_graph (kernels may specialize)
 };
 
 // Registers cases at static initialization (`const int kCases = add_cases({...});`); returns how many.

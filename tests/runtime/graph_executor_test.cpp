@@ -325,6 +325,12 @@ TEST_F(GraphExecutorTest, CallerMistakesAreErrorsThatSayWhat) {
              GraphExecutor e(device(), two_dispatch_graph(), {{"k", 1}}, weights);
            }),
            "symbol 'n' has no maximum");
+  contains(error_of([&] {
+             codegen::CompiledGraph bounded = two_dispatch_graph();
+             bounded.max_symbols = {{"n", 4}};  // kernels specialized for at most 4 rows
+             GraphExecutor e(device(), std::move(bounded), max_symbols, weights);
+           }),
+           "symbol 'n' may reach 64, but the graph was compiled for at most 4");
   const ir::WeightFn short_weights = [](const std::string&, const ir::Type&) {
     ir::HostTensor t;
     t.dtype = DType::F32;

@@ -1,0 +1,197 @@
+#include "frontends/source/repack.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include "frontends/quant/half.h"
+#include "frontends/quant/mlx.h"
+
+namespace vkllm::frontends {
+namespace {
+
+constexpr int kQa4Bytes = 24, kQa8Bytes = 40;  // f32 scale, f32 bias, 32 values of 4 / 8 bits
+
+float f16_field(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return quant::f16_to_f32(h);
+}
+
+// Writes one affine block: scale, bias, then 32 values (nibble pairs for qa4, bytes for qa8).
+void write_affine_block(uint8_t* out, int bits, float scale, float bias, const uint8_t (&q)[32]) {
+  std::memcpy(out, &scale, 4);
+  std::memcpy(out + 4, &bias, 4);
+  if (bits == 4) {
+    for (int j = 0; j < 16; ++j) out[8 + j] = static_cast<uint8_t>(q[2 * j] | q[2 * j + 1] << 4);
+  } else {
+    std::memcpy(out + 8, q, 32);
+  }
+}
+
+// ggml's get_scale_min_k4: the 6-bit scale and min of sub-block s of a q4_K / q5_K block.
+void scale_min_k4(const uint8_t* scales, int s, int& scale, int& min) {
+  if (s < 4) {
+    scale = scales[s] & 63;
+    min = scales[s + 4] & 63;
+  } else {
+    scale = (scales[s + 4] & 0xF) | ((scales[s - 4] >> 6) << 4);
+    min = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
+  }
+}
+
+size_t whole_blocks(quant::BlockType t, size_t bytes) {
+  const int block = quant::block_info(t).bytes;
+  if (bytes % static_cast<size_t>(block) != 0)
+    throw std::invalid_argument(
+        fmt::format("{} bytes are not a whole number of {}-byte {} blocks", bytes, block, quant::name(t)));
+  return bytes / static_cast<size_t>(block);
+}
+
+}  // namespace
+
+ir::DType kernel_dtype(quant::BlockType t) {
+  switch (t) {
+    case quant::BlockType::Q8_0:
+    case quant::BlockType::Q5_0: return ir::DType::Q8_0;
+    case quant::BlockType::Q4_0: return ir::DType::Q4_0;
+    case quant::BlockType::Q4_1: return ir::DType::QA4;
+    case quant::BlockType::Q4_K: return ir::DType::Q4_K;
+    case quant::BlockType::Q5_K: return ir::DType::QA8;
+    case quant::BlockType::Q6_K: return ir::DType::Q6_K;
+  }
+  throw std::invalid_argument("unknown ggml block type");
+}
+
+ir::DType mlx_kernel_dtype(int bits) { return bits <= 4 ? ir::DType::QA4 : ir::DType::QA8; }
+
+std::vector<uint8_t> repack_ggml(quant::BlockType t, std::span<const uint8_t> blocks) {
+  const size_t n = whole_blocks(t, blocks.size());
+  const int in_bytes = quant::block_info(t).bytes;
+  switch (t) {
+    case quant::BlockType::Q8_0:
+    case quant::BlockType::Q4_0:
+    case quant::BlockType::Q4_K:
+    case quant::BlockType::Q6_K: return {blocks.begin(), blocks.end()};
+    default: break;
+  }
+  const ir::DType target = kernel_dtype(t);
+  const auto out_bytes = static_cast<size_t>(ir::info(target).block_bytes);
+  const size_t out_per_block = static_cast<size_t>(quant::block_info(t).elems / ir::info(target).block_elems);
+  std::vector<uint8_t> out(n * out_per_block * out_bytes);
+  for (size_t b = 0; b < n; ++b) {
+    const uint8_t* in = blocks.data() + b * static_cast<size_t>(in_bytes);
+    uint8_t* dst = out.data() + b * out_per_block * out_bytes;
+    uint8_t q[32];
+    switch (t) {
+      case quant::BlockType::Q5_0: {
+        // d, 32 fifth bits, 16 bytes of nibbles (element j low, j + 16 high): q - 16 fits int8, same d.
+        uint32_t qh;
+        std::memcpy(&qh, in + 2, 4);
+        std::memcpy(dst, in, 2);
+        for (int j = 0; j < 16; ++j) {
+          const int low = (in[6 + j] & 0xF) | (((qh >> j) << 4) & 0x10);
+          const int high = (in[6 + j] >> 4) | ((qh >> (j + 12)) & 0x10);
+          dst[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(low - 16));
+          dst[2 + 16 + j] = static_cast<uint8_t>(static_cast<int8_t>(high - 16));
+        }
+        break;
+      }
+      case quant::BlockType::Q4_1: {
+        // d, m, nibbles as q4_0: value q·d + m = qa4 with scale d, bias m.
+        for (int j = 0; j < 16; ++j) {
+          q[j] = in[4 + j] & 0xF;
+          q[j + 16] = in[4 + j] >> 4;
+        }
+        write_affine_block(dst, 4, f16_field(in), f16_field(in + 2), q);
+        break;
+      }
+      case quant::BlockType::Q5_K: {
+        // Sub-block s: value (d·sc)·q − dmin·m with q = nibble + 16·bit s of qh[l]: qa8 with
+        // scale d·sc and bias −(dmin·m), both exact in f32 (11-bit half times a 6-bit integer).
+        const float d = f16_field(in), dmin = f16_field(in + 2);
+        for (int s = 0; s < 8; ++s) {
+          int sc, m;
+          scale_min_k4(in + 4, s, sc, m);
+          for (int l = 0; l < 32; ++l) {
+            const uint8_t byte = in[48 + 32 * (s / 2) + l];
+            q[l] = static_cast<uint8_t>((s % 2 ? byte >> 4 : byte & 0xF) + ((in[16 + l] >> s) & 1) * 16);
+          }
+          write_affine_block(dst + static_cast<size_t>(s) * out_bytes, 8, d * static_cast<float>(sc),
+                             -(dmin * static_cast<float>(m)), q);
+        }
+        break;
+      }
+      default: break;
+    }
+  }
+  return out;
+}
+
+std::vector<uint8_t> repack_mlx(int bits, int group_size, int64_t rows, int64_t cols, std::span<const uint32_t> packed,
+                                std::span<const float> scales, std::span<const float> biases) {
+  quant::check_mlx_format(bits, group_size);
+  if (rows < 0 || cols <= 0 || cols % group_size != 0)
+    throw std::invalid_argument(
+        fmt::format("MLX matrix {} x {}: columns must be a positive multiple of the group size {}", rows, cols, group_size));
+  const auto n = static_cast<size_t>(rows * cols);
+  const size_t groups = n / static_cast<size_t>(group_size);
+  if (packed.size() != n * static_cast<size_t>(bits) / 32 || scales.size() != groups || biases.size() != groups)
+    throw std::invalid_argument(fmt::format(
+        "MLX matrix {} x {} ({} bits, group {}): expected {} words and {} scales and biases, got {}, {} and {}", rows,
+        cols, bits, group_size, n * static_cast<size_t>(bits) / 32, groups, packed.size(), scales.size(), biases.size()));
+  const ir::DType target = mlx_kernel_dtype(bits);
+  const int target_bits = target == ir::DType::QA4 ? 4 : 8;
+  const size_t block_bytes = target == ir::DType::QA4 ? kQa4Bytes : kQa8Bytes;
+  std::vector<uint8_t> out(n / 32 * block_bytes);
+  const uint32_t mask = (1u << bits) - 1;
+  for (size_t b = 0; b < n / 32; ++b) {
+    uint8_t q[32];
+    for (size_t j = 0; j < 32; ++j) {
+      const size_t bit = (b * 32 + j) * static_cast<size_t>(bits);
+      const unsigned shift = bit % 32;
+      uint64_t v = packed[bit / 32] >> shift;
+      if (shift + static_cast<unsigned>(bits) > 32) v |= static_cast<uint64_t>(packed[bit / 32 + 1]) << (32 - shift);
+      q[j] = static_cast<uint8_t>(v & mask);
+    }
+    const size_t g = b * 32 / static_cast<size_t>(group_size);
+    write_affine_block(out.data() + b * block_bytes, target_bits, scales[g], biases[g], q);
+  }
+  return out;
+}
+
+bool can_quantize_to(ir::DType target) {
+  switch (target) {
+    case ir::DType::Q8_0:
+    case ir::DType::Q4_0:
+    case ir::DType::Q4_K:
+    case ir::DType::Q6_K:
+    case ir::DType::QA4:
+    case ir::DType::QA8: return true;
+    default: return false;
+  }
+}
+
+std::vector<uint8_t> quantize_for_kernel(ir::DType target, int64_t cols, std::span<const float> values) {
+  if (!can_quantize_to(target))
+    throw std::invalid_argument(fmt::format("{} is not a quantized kernel format", ir::name(target)));
+  const int block = ir::info(target).block_elems;
+  if (cols <= 0 || cols % block != 0 || values.size() % static_cast<size_t>(cols) != 0)
+    throw std::invalid_argument(fmt::format("cannot quantize rows of {} values to {} ({}-value blocks)", cols,
+                                            ir::name(target), block));
+  switch (target) {
+    case ir::DType::Q8_0: return quant::quantize(quant::BlockType::Q8_0, values);
+    case ir::DType::Q4_0: return quant::quantize(quant::BlockType::Q4_0, values);
+    case ir::DType::Q4_K: return quant::quantize(quant::BlockType::Q4_K, values);
+    case ir::DType::Q6_K: return quant::quantize(quant::BlockType::Q6_K, values);
+    default: break;
+  }
+  const int bits = target == ir::DType::QA4 ? 4 : 8;
+  const quant::MlxQuantized q = quant::quantize_mlx(bits, 32, values, quant::MlxScaleType::F32);
+  return repack_mlx(bits, 32, static_cast<int64_t>(values.size()) / cols, cols, q.packed, q.scales, q.biases);
+}
+
+double bits_per_weight(ir::DType t) { return 8.0 * ir::info(t).block_bytes / ir::info(t).block_elems; }
+
+}  // namespace vkllm::frontends

@@ -1,0 +1,47 @@
+// Lossless repacks of every supported source format into the weight formats vkllm's kernels read
+// (ir/dtype.h; the choice of formats is explained in docs/QUANTIZATION.md):
+//   ggml q8_0 q4_0 q4_K q6_K -> the same layout (identity);  q5_0 -> q8_0 (q in [-16, 15] fits int8);
+//   q4_1 -> qa4;  q5_K -> qa8;  MLX affine 2/3/4 bits -> qa4, 5/6/8 bits -> qa8.
+// "Lossless" is checked bit for bit: every repacked tensor, read with ir::HostTensor::get (the
+// reference the kernels are tested against), gives exactly the f32 values that frontends/quant's
+// dequantizers give for the source (tests/quant/repack_test.cpp).
+// Also the load-time quantizers of `--quant`: bf16/f16/f32 values into a kernel format.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "frontends/quant/blocks.h"
+#include "ir/dtype.h"
+
+namespace vkllm::frontends {
+
+// The kernel format a ggml block type repacks into.
+ir::DType kernel_dtype(quant::BlockType t);
+// The kernel format MLX affine values of `bits` bits repack into (qa4 up to 4 bits, qa8 above).
+ir::DType mlx_kernel_dtype(int bits);
+
+// `blocks`: whole ggml blocks of type t (row-major, rows of whole blocks). Returns kernel_dtype(t)'s
+// bytes for the same values. Throws std::invalid_argument when blocks is not a whole number of blocks.
+std::vector<uint8_t> repack_ggml(quant::BlockType t, std::span<const uint8_t> blocks);
+
+// One MLX-quantized matrix of `rows` x `cols`: `packed` = rows x cols·bits/32 words (the bit stream
+// of each row), `scales`/`biases` = rows x cols/group_size values (already widened to f32, which
+// every stored dtype converts to exactly). Returns mlx_kernel_dtype(bits)'s bytes. Throws
+// std::invalid_argument on size mismatches or unsupported bits / group sizes.
+std::vector<uint8_t> repack_mlx(int bits, int group_size, int64_t rows, int64_t cols, std::span<const uint32_t> packed,
+                                std::span<const float> scales, std::span<const float> biases);
+
+// Kernel formats `--quant` can produce, and the load-time quantizer: `values` (row-major, rows of
+// `cols`) into `target` with the reference quantizers (ggml's quantize_row_*_ref for q8_0 q4_0 q4_K
+// q6_K; MLX's affine quantizer with f32 scales, group 32, for qa4 / qa8). Throws std::invalid_argument
+// when cols is not a multiple of target's block size or a value is not finite.
+bool can_quantize_to(ir::DType target);
+std::vector<uint8_t> quantize_for_kernel(ir::DType target, int64_t cols, std::span<const float> values);
+
+// Bits per weight of a kernel format (block bytes · 8 / block values).
+double bits_per_weight(ir::DType t);
+
+}  // namespace vkllm::frontends

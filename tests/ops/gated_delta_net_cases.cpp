@@ -1,0 +1,190 @@
+// Cases for gated_delta_net and the paged conv1d: their state is a graph input here (the runtime
+// binds `state` ops to the same kind of buffer), written in place and compared whole, so slots no
+// row names must come back unchanged. Inputs as the model produces them: q, k, v ~ N(0, 1),
+// g = -softplus(N(0, 1)), beta in (0, 1). Slot patterns: decode (one row per sequence, one new),
+// verify (one chain storing every row into its own slot), prefill (one chain, T not a multiple of
+// the chunk), two prefills in one step (one with a store mid-chain).
+#include <algorithm>
+#include <cmath>
+
+#include "tests/ops/op_harness.h"
+
+namespace vkllm::ops_test {
+namespace {
+
+using ir::Dim;
+using ir::DType;
+
+const Dim kSeq = Dim::symbol("seq");
+constexpr int64_t kSlots = 8;
+
+TensorFn from_normal(double (*f)(double)) {
+  return [f](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&, std::mt19937_64& rng) {
+    std::normal_distribution<double> normal;
+    ir::HostTensor t = ir::HostTensor::zeros(DType::F32, shape);
+    for (int64_t i = 0; i < t.numel(); ++i) t.set(i, f(normal(rng)));
+    return t;
+  };
+}
+double identity(double x) { return x; }
+double negative_softplus(double x) { return -std::log1p(std::exp(x)); }
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+enum class Slots { Decode, Verify, Prefill, PrefillNew, TwoPrefills };
+
+// (src_slot, dst_slot) of T rows.
+std::pair<std::vector<int>, std::vector<int>> slot_pattern(Slots pattern, int t_len) {
+  std::vector<int> src(static_cast<size_t>(t_len), -1), dst(static_cast<size_t>(t_len), -1);
+  const int half = t_len / 2;
+  switch (pattern) {
+    case Slots::Decode:
+      for (int t = 0; t < t_len; ++t) src[t] = dst[t] = (2 * t + 1) % kSlots;
+      if (t_len > 1) src[1] = -2;  // a new sequence
+      break;
+    case Slots::Verify:
+      src[0] = 0;
+      for (int t = 0; t < t_len; ++t) dst[t] = t + 1;
+      break;
+    case Slots::Prefill:
+      src[0] = 2;
+      dst[t_len - 1] = 2;
+      break;
+    case Slots::PrefillNew:
+      src[0] = -2;
+      dst[t_len - 1] = 5;
+      break;
+    case Slots::TwoPrefills:
+      src[0] = 3;
+      dst[half - 1] = 3;
+      src[half] = -2;
+      dst[half + (t_len - half) / 2] = 7;
+      dst[t_len - 1] = 6;
+      break;
+  }
+  return {src, dst};
+}
+
+TensorFn slots_of(Slots pattern, bool destination) {
+  return [pattern, destination](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&,
+                                std::mt19937_64&) {
+    auto [src, dst] = slot_pattern(pattern, static_cast<int>(shape[0]));
+    const std::vector<int>& v = destination ? dst : src;
+    ir::HostTensor t = ir::HostTensor::zeros(DType::I32, shape);
+    for (size_t i = 0; i < v.size(); ++i) t.set(static_cast<int64_t>(i), v[i]);
+    return t;
+  };
+}
+
+struct GdnCase {
+  const char* name;
+  int64_t key_heads, value_heads, key_dim, value_dim;
+  bool l2norm;
+  Slots slots;
+  std::vector<int64_t> rows;  // one run per entry; a negative entry -T: T rows as a constant dim
+};
+
+OpCase gdn_case(const GdnCase& k) {
+  OpCase c;
+  c.name = k.name;
+  const bool constant_rows = k.rows.size() == 1 && k.rows[0] < 0;
+  const Dim rows = constant_rows ? Dim::of(-k.rows[0]) : Dim::symbol("seq");
+  c.graph = make_graph(c.name, [&](ir::Builder& b) {
+    auto q = b.input("q", {DType::F32, {rows, Dim::of(k.key_heads), Dim::of(k.key_dim)}});
+    auto key = b.input("k", {DType::F32, {rows, Dim::of(k.key_heads), Dim::of(k.key_dim)}});
+    auto v = b.input("v", {DType::F32, {rows, Dim::of(k.value_heads), Dim::of(k.value_dim)}});
+    auto g = b.input("g", {DType::F32, {rows, Dim::of(k.value_heads)}});
+    auto beta = b.input("beta", {DType::F32, {rows, Dim::of(k.value_heads)}});
+    auto state = b.input(
+        "state", {DType::F32, {Dim::of(kSlots), Dim::of(k.value_heads), Dim::of(k.key_dim), Dim::of(k.value_dim)}});
+    auto [o, new_state] = b.gated_delta_net(q, key, v, g, beta, state, b.input("src", {DType::I32, {rows}}),
+                                            b.input("dst", {DType::I32, {rows}}),
+                                            1.0 / std::sqrt(static_cast<double>(k.key_dim)), k.l2norm);
+    b.output(o);
+    b.output(new_state);
+  });
+  if (!constant_rows) {
+    c.runs.clear();
+    for (int64_t t : k.rows) c.runs.push_back({{"seq", t}});
+  }
+  c.inputs = {{"q", from_normal(identity)},
+              {"k", from_normal(identity)},
+              {"v", from_normal(identity)},
+              {"g", from_normal(negative_softplus)},
+              {"beta", from_normal(sigmoid)},
+              {"src", slots_of(k.slots, false)},
+              {"dst", slots_of(k.slots, true)}};
+  return c;
+}
+
+std::vector<OpCase> gated_delta_net_cases() {
+  // A constant row count up to 32 compiles the recurrent kernel, a symbolic one the chunked kernel
+  // (codegen/ops/gated_delta_net.cpp); both meet the same slot patterns.
+  const std::vector<GdnCase> gdns = {
+      {"gated_delta_net_recurrent_decode", 2, 4, 16, 8, true, Slots::Decode, {-4}},
+      {"gated_delta_net_recurrent_verify", 1, 2, 8, 24, true, Slots::Verify, {-4}},
+      {"gated_delta_net_recurrent_two_prefills", 1, 2, 16, 16, true, Slots::TwoPrefills, {-32}},
+      {"gated_delta_net_recurrent_d128", 1, 2, 128, 128, true, Slots::Decode, {-3}},
+      {"gated_delta_net_decode", 2, 4, 16, 8, true, Slots::Decode, {1, 4, 2}},
+      {"gated_delta_net_verify", 1, 2, 8, 24, true, Slots::Verify, {4, 1}},
+      {"gated_delta_net_prefill", 1, 2, 16, 16, true, Slots::Prefill, {1, 63, 64, 65, 200, 300}},
+      {"gated_delta_net_prefill_new_no_l2norm", 2, 2, 8, 8, false, Slots::PrefillNew, {65, 3}},
+      {"gated_delta_net_two_prefills", 1, 3, 8, 8, true, Slots::TwoPrefills, {130, 9}},
+      // Qwen3.5's head size.
+      {"gated_delta_net_d128", 1, 2, 128, 128, true, Slots::TwoPrefills, {70}},
+      {"gated_delta_net_d128_decode", 1, 2, 128, 128, true, Slots::Decode, {3}},
+  };
+  std::vector<OpCase> cases;
+  for (const GdnCase& k : gdns) cases.push_back(gdn_case(k));
+  // A symbolic row count bounded at compile time (the engine's decode and verify graphs) gets the
+  // recurrent kernel too.
+  for (const GdnCase& k : gdns) {
+    if (k.slots != Slots::Decode && k.slots != Slots::Verify) continue;
+    if (k.rows.size() == 1 && k.rows[0] < 0) continue;
+    OpCase c = gdn_case(k);
+    c.name += "_bounded";
+    c.max_symbols = {{"seq", 4}};
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+struct ConvCase {
+  const char* name;
+  int64_t channels, taps;
+  Slots slots;
+  std::vector<int64_t> rows;
+};
+
+std::vector<OpCase> paged_conv1d_cases() {
+  const std::vector<ConvCase> convs = {
+      {"conv1d_paged_decode", 33, 4, Slots::Decode, {1, 4}},
+      {"conv1d_paged_verify", 16, 4, Slots::Verify, {4}},
+      {"conv1d_paged_prefill", 200, 4, Slots::Prefill, {2, 65}},
+      {"conv1d_paged_two_prefills_k2", 40, 2, Slots::TwoPrefills, {4, 9}},
+  };
+  std::vector<OpCase> cases;
+  for (const ConvCase& k : convs) {
+    OpCase c;
+    c.name = k.name;
+    c.graph = make_graph(c.name, [&](ir::Builder& b) {
+      auto x = b.input("x", {DType::F32, {kSeq, Dim::of(k.channels)}});
+      auto w = b.weight("w", {DType::F32, {Dim::of(k.channels), Dim::of(k.taps)}});
+      auto state = b.input("state", {DType::F32, {Dim::of(kSlots), Dim::of(k.taps - 1), Dim::of(k.channels)}});
+      auto [y, new_state] = b.conv1d(x, w, state, b.input("src", {DType::I32, {kSeq}}),
+                                     b.input("dst", {DType::I32, {kSeq}}), true);
+      b.output(y);
+      b.output(new_state);
+    });
+    c.runs.clear();
+    for (int64_t t : k.rows) c.runs.push_back({{"seq", t}});
+    c.inputs = {{"src", slots_of(k.slots, false)}, {"dst", slots_of(k.slots, true)}};
+    c.exact_outputs = {c.graph.value(c.graph.outputs[1]).name};  // windows are copies of x and the state
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+const int kRegistered = add_cases(gated_delta_net_cases()) + add_cases(paged_conv1d_cases());
+
+}  // namespace
+}  // namespace vkllm::ops_test
