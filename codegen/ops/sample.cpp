@@ -7,9 +7,10 @@
 // - Greedy: the argmax pass of `argmax` (same keys, same tie rule, so the same token) and a sum pass
 //   for the log-softmax score.
 // - top-k and top-p are thresholds on the float order key (order_key) of the logits, found by a
-//   16-ary search: each pass counts (top-k) or sums exp((l - max)/T) (top-p) above 15 candidate
+//   search: each pass counts (top-k) or sums exp((l - max)/T) (top-p) above up to 15 candidate
 //   keys at once (one bucket add per token, then suffix sums) and keeps the sub-range where the
-//   predicate flips, so 32-bit keys take at most 8 passes. min-p is a direct threshold. Ties at a threshold are kept, as the reference does.
+//   predicate flips (9 to 16 parts per pass, so 32-bit keys take 8 to 11 passes). min-p is a direct
+//   threshold. Ties at a threshold are kept, as the reference does.
 // - When top-k leaves at most kCandidates tokens (the usual k of 20-100), one more pass copies them
 //   into shared memory (atomic slots, then a bitonic sort by index so every sum runs in a fixed
 //   order) and top-p, min-p and the draw work on that list instead of passes over V. The same GLSL
@@ -45,7 +46,7 @@ constexpr const char* kPerSource = R"(
 // with order_key(logit) >= K, 1 (mass = false: a count) or exp((logit - m) * inv_t). total(lo) >=
 // target is the caller's to ensure. Every invocation returns the same K.
 // Every key of the row is <= hi. Candidates are lo + (j + 1) * 2^shift for j < J (those <= hi), with
-// 2^(shift + 4) > hi - lo, so each pass leaves at most 1/16 of the range. A pass adds each token
+// 2^(shift + 4) > hi - lo: 8 to 15 candidates, so a pass leaves at most 1/9 of the range. A pass adds each token
 // into one bucket (how many candidates its key reaches); the totals are the buckets' suffix sums.
 uint search_keys$SUF(uint base, bool penalties, uint n, uint lo, uint hi, float target, bool mass, float m, float inv_t) {
   uint tid = gl_LocalInvocationID.x;
