@@ -59,6 +59,7 @@ CompiledGraph compile_graph(const ir::Graph& g, const TargetCaps& caps,
     }
     kernel.spirv = cached->second;
     kernel.local_size = {plan.local_size, 1, 1};
+    kernel.required_subgroup_size = plan.required_subgroup_size;
     kernel.grid = plan.grid;
     kernel.args.push_back({"params", false});
     // The operand written in place counts as written, like the results.

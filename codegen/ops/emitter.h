@@ -46,6 +46,7 @@ struct KernelPlan {
   uint32_t local_size = 1;             // invocations per workgroup (x only)
   std::array<GridDim, 3> grid;
   std::string body;                    // GLSL after the prologue: helper functions and main()
+  uint32_t required_subgroup_size = 0; // a kernel whose code depends on the subgroup size fixes it (0: any)
 };
 
 using Emitter = KernelPlan (*)(const EmitContext&);

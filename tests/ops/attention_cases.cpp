@@ -39,6 +39,12 @@ std::vector<OpCase> attention_cases() {
       // Head dims above the 64 invocations: each invocation owns two output dims.
       {"attention_head_dim_80_f16", DType::F16, kSeq, kCtx, 2, 1, 80, 80, 0.11, 0, 0.0,
        {{{"seq", 2}, {"ctx", 9}}}, trailing_positions("ctx")},
+      // Llama-3-8B's heads at a long context: a decode row (1024-invocation workgroup, 32 subgroups
+      // of keys) and a prefill chunk (256 invocations).
+      {"attention_decode_llama_heads_f16", DType::F16, Dim::of(1), kCtx, 32, 8, 128, 128, 0.088, 0, 0.0,
+       {{{"ctx", 3}}, {{"ctx", 700}}}, trailing_positions("ctx")},
+      {"attention_prefill_llama_heads_f16", DType::F16, kSeq, kCtx, 32, 8, 128, 128, 0.088, 0, 0.0,
+       {{{"seq", 7}, {"ctx", 300}}}, trailing_positions("ctx")},
       {"attention_no_subgroup_ops_f32", DType::F32, kSeq, kCtx, 2, 2, 8, 8, 0.35, 0, 0.0,
        {{{"seq", 2}, {"ctx", 100}}}, trailing_positions("ctx"), false},
   };

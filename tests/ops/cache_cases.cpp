@@ -176,6 +176,16 @@ std::vector<OpCase> cache_cases() {
     c.inputs["pos"] = per_row(p, pos_of);
     c.exact_outputs = {"k_cache_written", "v_cache_written"};
     c.subgroup_arithmetic = p.subgroup_arithmetic;
+    // Compiled for its largest step, as the engine compiles decode graphs: a step of at most 16
+    // rows gets the attention kernel's 1024-invocation workgroups.
+    int64_t most_rows = 0;
+    for (const ir::SymbolBindings& run : c.runs) most_rows = std::max(most_rows, run.at("seq"));
+    if (p.subgroup_arithmetic && most_rows <= 16) {
+      OpCase bounded = c;
+      bounded.name += "_bounded";
+      bounded.max_symbols = {{"seq", most_rows}};
+      cases.push_back(std::move(bounded));
+    }
     cases.push_back(std::move(c));
   }
   return cases;
