@@ -35,6 +35,8 @@ std::vector<OpCase> matmul_cases() {
        {{{"seq", 1}}, {{"seq", 4}}, {{"seq", 9}}}},
       {"matmul_rowvec_f32_f16w_k136_n9", DType::F32, DType::F16, {kSeq, Dim::of(136)}, 9, {{{"seq", 1}}, {{"seq", 6}}}},
       {"matmul_rowvec_f32_f32w_const_rows3_k8", DType::F32, DType::F32, {Dim::of(3), Dim::of(8)}, 17, {{}}},
+      // N >= 8192: two weight rows per subgroup (N not a multiple of the 8-row tile).
+      {"matmul_rowvec_f32_bf16w_k16_n8203", DType::F32, DType::BF16, {kSeq, Dim::of(16)}, 8203, {{{"seq", 2}}}},
       {"matmul_f32_no_subgroup_ops", DType::F32, DType::F16, {kSeq, Dim::of(200)}, 9, {{{"seq", 6}}}, false},
       // A 3 x 4 output tile with K = 8: more tile outputs than K, reduced without subgroup ops.
       {"matmul_f32_rows3_k8_no_subgroup_ops", DType::F32, DType::F32, {Dim::of(3), Dim::of(8)}, 5, {{}}, false},
