@@ -264,7 +264,8 @@ nlohmann::json caps_to_json(const codegen::TargetCaps& c) {
 }
 
 codegen::TargetCaps caps_from_json(const nlohmann::json& j) {
-  const Decoder d("target caps", {}, 0);
+  const Decoder d("target caps", {}, 0);  // its errors read "target caps: manifest: target ..."
+
   const std::string w = "target";
   codegen::TargetCaps c;
   auto flag = [&](const char* key) { return d.field(j, key, json::value_t::boolean, w).get<bool>(); };
@@ -313,6 +314,12 @@ void write_artifact(const std::filesystem::path& out, const Contents& contents, 
     sections.emplace_back(graph_section(g.graph.name), ir::print(g.graph));
     graphs.push_back(graph_to_json(g, table.kernel_of_dispatch[i]));
   }
+  json lowered = json::object();
+  for (const auto& [name, text] : contents.lowered_ir) {
+    if (!graph_names.count(name)) throw ArtifactError(fmt::format("lowered IR of '{}', which is no graph", name));
+    lowered[name] = fmt::format("lowered/{}.ir", name);
+    sections.emplace_back(fmt::format("lowered/{}.ir", name), text);
+  }
   json kernels = json::array();
   for (size_t i = 0; i < table.kernels.size(); ++i) {
     const codegen::Kernel& k = *table.kernels[i];
@@ -323,6 +330,15 @@ void write_artifact(const std::filesystem::path& out, const Contents& contents, 
   }
 
   const std::filesystem::path tmp = out.string() + ".partial";
+  // No half-written file is left behind, under either name.
+  struct RemoveOnError {
+    const std::filesystem::path& path;
+    bool done = false;
+    ~RemoveOnError() {
+      std::error_code ec;
+      if (!done) std::filesystem::remove(path, ec);
+    }
+  } cleanup{tmp};
   std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
   if (!f) throw ArtifactError(fmt::format("cannot create '{}': {}", tmp.string(), std::strerror(errno)));
   uint64_t at = 0;
@@ -377,6 +393,7 @@ void write_artifact(const std::filesystem::path& out, const Contents& contents, 
                          {"passes", contents.passes},
                          {"files", files},
                          {"graphs", graphs},
+                         {"lowered", lowered},
                          {"kernels", kernels},
                          {"sections", section_table},
                          {"weights", weight_table}};
@@ -394,6 +411,7 @@ void write_artifact(const std::filesystem::path& out, const Contents& contents, 
   f.close();
   if (!f) throw ArtifactError(fmt::format("writing '{}' failed: {}", tmp.string(), std::strerror(errno)));
   std::filesystem::rename(tmp, out);
+  cleanup.done = true;
 }
 
 // ---- Reading ---------------------------------------------------------------------------------------
@@ -468,13 +486,21 @@ void Artifact::decode() {
   c.family = d.str(m, "family", "manifest");
   c.source_format = d.str(m, "source_format", "manifest");
   c.options = d.field(m, "options", json::value_t::object, "manifest");
-  c.target = caps_from_json(d.field(m, "target", json::value_t::object, "manifest"));
+  try {
+    c.target = caps_from_json(d.field(m, "target", json::value_t::object, "manifest"));
+  } catch (const ArtifactError& e) {
+    d.fail(e.what());
+  }
   for (const json& p : d.array(m, "passes", "manifest")) {
     if (!p.is_string()) d.fail("manifest: passes must be strings");
     c.passes.push_back(p.get<std::string>());
   }
   const json& files = d.field(m, "files", json::value_t::object, "manifest");
   for (const auto& [name, unused] : files.items()) c.files[name] = as_string(section_text(files, name.c_str(), "files"));
+
+  const json& lowered = d.field(m, "lowered", json::value_t::object, "manifest");
+  for (const auto& [name, unused] : lowered.items())
+    c.lowered_ir[name] = as_string(section_text(lowered, name.c_str(), "lowered"));
 
   // Kernels.
   std::vector<codegen::Kernel> kernels;
@@ -549,6 +575,8 @@ void Artifact::decode() {
     const json& max_symbols = d.field(gj, "max_symbols", json::value_t::object, w);
     for (const auto& [sym, v] : max_symbols.items())
       g.max_symbols[sym] = d.integer(max_symbols, sym.c_str(), w + ".max_symbols", 1, int64_t{1} << 31);
+    for (const std::string& sym : graph_symbols)  // the runtime sizes every buffer at these bounds
+      if (!g.max_symbols.count(sym)) d.fail(fmt::format("{}: max_symbols does not bound symbol '{}'", w, sym));
     g.storage_of.resize(g.graph.values.size());
     std::iota(g.storage_of.begin(), g.storage_of.end(), 0);
     for (const auto& [v, owner] : d.field(gj, "storage_of", json::value_t::object, w).items())

@@ -65,6 +65,8 @@ struct Contents {
   codegen::TargetCaps target;                 // what the kernels assume of the device
   std::vector<std::string> passes;            // the pass pipeline run before codegen
   std::vector<codegen::CompiledGraph> graphs; // each named by graph.name
+  // Each graph's IR as lowered, before the passes (text form; `vkllm inspect --dump-after`), by name.
+  std::map<std::string, std::string> lowered_ir;
   // Files the model needs at run time, by name: "config.json", "generation_config.json",
   // "tokenizer.json", "tokenizer_config.json" (with its chat template).
   std::map<std::string, std::string> files;

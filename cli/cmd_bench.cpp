@@ -55,9 +55,13 @@ double median(std::vector<double> v) {
 int64_t weight_bytes_per_token(const engine::Model& model) {
   int64_t bytes = 0;
   const std::string embed = model.spec().weight_prefix + "embed_tokens.weight";
-  for (const std::string& name : model.checkpoint().tensor_names()) {
+  for (const std::string& name : model.source().tensor_names()) {
     if (name == embed && !model.spec().tie_word_embeddings) continue;
-    bytes += static_cast<int64_t>(model.checkpoint().tensor(name).bytes.size());
+    // In the format the kernels read (quantized at load, or repacked from MLX / GGUF).
+    const frontends::SourceTensor t = model.source().info(name);
+    int64_t elems = 1;
+    for (int64_t d : t.shape) elems *= d;
+    bytes += ir::storage_bytes(t.dtype, elems);
   }
   return bytes;
 }

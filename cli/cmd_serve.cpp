@@ -23,6 +23,8 @@ DEFINE_int64(kv_cache_tokens, 0,
              "KV cache capacity in positions, shared by all sequences (0: ctx x max_batch); requests that do not fit "
              "wait for running ones to finish");
 DEFINE_int64(max_body_mb, 8, "largest request body in MiB (larger ones get 413)");
+DEFINE_int64(max_thinking_tokens, 0,
+             "reasoning models: tokens thinking may take when a request does not say (0: what the context leaves)");
 
 namespace vkllm::cli {
 
@@ -32,6 +34,7 @@ int run_serve(const Args& args) {
   if (FLAGS_max_queue < 0) throw std::runtime_error("--max_queue must not be negative");
   if (FLAGS_kv_cache_tokens < 0) throw std::runtime_error("--kv_cache_tokens must not be negative");
   if (FLAGS_max_body_mb < 1) throw std::runtime_error("--max_body_mb must be at least 1");
+  if (FLAGS_max_thinking_tokens < 0) throw std::runtime_error("--max_thinking_tokens must not be negative");
   if (!gflags::GetCommandLineFlagInfoOrDie("seed").is_default)
     throw std::runtime_error("--seed does not apply to serve: requests pass their own 'seed'");
   // SIGINT/SIGTERM are taken by one thread (sigwait) that stops the server; every thread started
@@ -58,6 +61,7 @@ int run_serve(const Args& args) {
   so.model_id = FLAGS_alias;
   so.max_waiting = FLAGS_max_queue;
   so.max_body_bytes = static_cast<size_t>(FLAGS_max_body_mb) << 20;
+  so.max_thinking_tokens = FLAGS_max_thinking_tokens;
   // The sampling flags (shared with run and chat) are the defaults of requests that leave a field out.
   so.default_sampling.temperature = FLAGS_temperature;
   so.default_sampling.top_k = FLAGS_top_k;

@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/model_flags.h"
 #include "frontends/chat_template/chat_template.h"
 
 DEFINE_int64(now, -1,
@@ -23,7 +24,7 @@ namespace vkllm::cli {
 int run_template(const Args& args) {
   if (!args.empty()) throw std::runtime_error(fmt::format("unexpected argument '{}' (the request is read from stdin)", args[0]));
   if (FLAGS_model.empty()) throw std::runtime_error("--model DIR is required");
-  const auto chat_template = frontends::ChatTemplate::from_model_dir(FLAGS_model);
+  const auto chat_template = load_chat_template(FLAGS_model);
 
   const std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
   nlohmann::ordered_json request;

@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/model_flags.h"
 #include "frontends/tokenizer/tokenizer.h"
 
 DEFINE_bool(add_special_tokens, false, "tokenize: also add the tokens the post-processor adds (BOS/EOS ...)");
@@ -22,7 +23,7 @@ namespace vkllm::cli {
 int run_tokenize(const Args& args) {
   if (!args.empty()) throw std::invalid_argument(fmt::format("unexpected argument '{}'", args.front()));
   if (FLAGS_model.empty()) throw std::invalid_argument("--model DIR is required (a folder with tokenizer.json)");
-  const frontends::Tokenizer tokenizer = frontends::Tokenizer::load(FLAGS_model);
+  const frontends::Tokenizer tokenizer = load_tokenizer(FLAGS_model);
   std::ios::sync_with_stdio(false);
   std::string line, out;
   size_t line_number = 0;

@@ -31,5 +31,7 @@ int run_chat(const Args& args);
 int run_logits(const Args& args);
 int run_bench(const Args& args);
 int run_serve(const Args& args);
+int run_compile(const Args& args);
+int run_inspect(const Args& args);
 
 }  // namespace vkllm::cli

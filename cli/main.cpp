@@ -37,6 +37,12 @@ const std::vector<Command>& commands() {
       {"serve", "OpenAI/Anthropic-compatible HTTP server with continuous batching",
        "vkllm serve MODEL [--host 127.0.0.1] [--port 8080] [--api_key KEY] [--max_batch N] [--ctx N] [--alias NAME]",
        run_serve},
+      {"compile", "compile a model for a device into a .vkm artifact that run/chat/serve load without compiling",
+       "vkllm compile MODEL -o OUT.vkm [--quant Q] [--ctx N] [--max_batch N] [--target PROFILE|list]", run_compile},
+      {"inspect", "show a compiled model: summary, graphs, IR after each pass, kernels (GLSL, SPIR-V, costs)",
+       "vkllm inspect OUT.vkm|MODEL [--graph NAME] [--dump_after PASS|all] [--kernels] [--kernel N "
+       "[--glsl|--spirv|--stats]] [--dump DIR] [--json]",
+       run_inspect},
   };
   return table;
 }

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "cli/flags.h"
+#include "engine/artifact_source.h"
 #include "engine/generate.h"
 #include "frontends/source/model_source.h"
 
@@ -23,7 +24,7 @@ DEFINE_int64(repeat_last_n, 64, "the penalties see this many recent tokens (prom
 DEFINE_string(stop, "", "stop strings, comma-separated (\\, for a comma): the text ends before the first one found");
 DEFINE_string(quant, "",
               "quantize the weights at load time: q4 (q4_K, output head q6_K), q8 (q8_0), a kernel format "
-              "(q8_0 q4_0 q4_K q6_K qa4 qa8), or f16/bf16 to keep them (docs/QUANTIZATION.md)");
+              "(q8_0 q4_0 q4_K q6_K qa4 qa8 qa4h qa8h), or f16/bf16 to keep them (docs/QUANTIZATION.md)");
 
 namespace vkllm::cli {
 
@@ -38,16 +39,9 @@ std::unique_ptr<engine::Model> load_model(const std::string& path) {
   return engine::Model::load(path, o);
 }
 
-frontends::Tokenizer load_tokenizer(const std::string& path) {
-  if (!frontends::is_gguf_path(path)) return frontends::Tokenizer::load(path);
-  return frontends::Tokenizer::from_json(frontends::tokenizer_json(path)->dump(), frontends::tokenizer_config(path)->dump());
-}
+frontends::Tokenizer load_tokenizer(const std::string& path) { return engine::load_model_tokenizer(path); }
 
-frontends::ChatTemplate load_chat_template(const std::string& path) {
-  if (!frontends::is_gguf_path(path)) return frontends::ChatTemplate::from_model_dir(path);
-  return frontends::ChatTemplate::from_tokenizer_config(nlohmann::ordered_json::parse(frontends::tokenizer_config(path)->dump()),
-                                                        path);
-}
+frontends::ChatTemplate load_chat_template(const std::string& path) { return engine::load_model_chat_template(path); }
 
 bool seed_given() { return !gflags::GetCommandLineFlagInfoOrDie("seed").is_default; }
 

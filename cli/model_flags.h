@@ -27,9 +27,9 @@ DECLARE_string(quant);
 
 namespace vkllm::cli {
 
-// Loads MODEL (an HF or MLX folder, or a .gguf file) with the context, device and --quant flags.
+// Loads MODEL (an HF or MLX folder, a .gguf file, or a .vkm artifact) with the context, device and --quant flags.
 std::unique_ptr<engine::Model> load_model(const std::string& path);
-// MODEL's tokenizer and chat template: the folder's files, or a GGUF file's metadata.
+// MODEL's tokenizer and chat template: the folder's files, a GGUF file's metadata, or an artifact's stored files.
 frontends::Tokenizer load_tokenizer(const std::string& path);
 frontends::ChatTemplate load_chat_template(const std::string& path);
 // The sampling flags as engine parameters (checked: engine::check_sampling). The seed is --seed when

@@ -18,7 +18,10 @@ struct Sizes {
   int64_t dim(ValueId v, int axis) const {
     const ir::Shape& s = g.type(v).shape;
     const ir::Dim& d = s[static_cast<size_t>(axis < 0 ? static_cast<int>(s.size()) + axis : axis)];
-    return d.is_const() ? d.value : bind.at(d.sym);
+    if (d.is_const()) return d.value;
+    auto it = bind.find(d.sym);
+    if (it == bind.end()) throw ir::IrError("symbol '" + d.sym + "' is not bound");
+    return it->second;
   }
 };
 

@@ -19,7 +19,9 @@ namespace vkllm::ir {
   X(Q4_K, "q4_K", 256, 144, true) /* ggml q4_K */           \
   X(Q6_K, "q6_K", 256, 210, true) /* ggml q6_K */           \
   X(QA4, "qa4", 32, 24, true) /* f32 scale, f32 bias, u4 */ \
-  X(QA8, "qa8", 32, 40, true) /* f32 scale, f32 bias, u8 */
+  X(QA8, "qa8", 32, 40, true) /* f32 scale, f32 bias, u8 */ \
+  X(QA4H, "qa4h", 32, 20, true) /* f16 scale, f16 bias, u4 */ \
+  X(QA8H, "qa8h", 32, 36, true) /* f16 scale, f16 bias, u8 */
 
 enum class DType : uint8_t {
 #define X(e, s, be, bb, f) e,

@@ -155,12 +155,15 @@ float q6_K_value(const uint8_t* b, int j) {
   return ds * static_cast<float>((low | high << 4) - 32);
 }
 
-// Element j of a qa4 (24 bytes: f32 scale, f32 bias, 16 bytes; element j is nibble j % 2 of byte
-// j / 2, low nibble first) or qa8 block (40 bytes: scale, bias, 32 bytes): scale·q + bias in float.
-float affine_value(const uint8_t* b, int j, int bits) {
-  const int q = bits == 4 ? (b[8 + j / 2] >> (4 * (j % 2))) & 0xF : b[8 + j];
-  const float product = f32_at(b) * static_cast<float>(q);
-  return product + f32_at(b + 4);
+// Element j of an affine block: scale and bias (f32 for qa4 / qa8, f16 for qa4h / qa8h), then 32
+// values (qa4: element j is nibble j % 2 of byte j / 2, low nibble first; qa8: byte j); the value is
+// scale·q + bias in float.
+float affine_value(const uint8_t* b, int j, int bits, bool half_fields) {
+  const int header = half_fields ? 4 : 8;
+  const int q = bits == 4 ? (b[header + j / 2] >> (4 * (j % 2))) & 0xF : b[header + j];
+  const float scale = half_fields ? f16_at(b) : f32_at(b), bias = half_fields ? f16_at(b + 2) : f32_at(b + 4);
+  const float product = scale * static_cast<float>(q);
+  return product + bias;
 }
 
 }  // namespace
@@ -249,17 +252,27 @@ HostTensor HostTensor::random(DType dtype, std::vector<int64_t> shape, std::mt19
       break;
     }
     case DType::QA4:
-    case DType::QA8: {
-      const int levels = dtype == DType::QA4 ? 15 : 255, block_bytes = info(dtype).block_bytes;
+    case DType::QA8:
+    case DType::QA4H:
+    case DType::QA8H: {
+      const bool half_fields = dtype == DType::QA4H || dtype == DType::QA8H;
+      const int levels = dtype == DType::QA4 || dtype == DType::QA4H ? 15 : 255, block_bytes = info(dtype).block_bytes;
+      const int header = half_fields ? 4 : 8;
       std::uniform_int_distribution<int> byte(0, 255);
       std::uniform_real_distribution<double> share(0.5, 1.0), offset(0.0, 0.25);
       for (int64_t block = 0; block < n / 32; ++block) {
         uint8_t* out = t.bytes.data() + block * block_bytes;
-        const auto scale = static_cast<float>((hi - lo) / (levels + 1) * share(rng));
-        const auto bias = static_cast<float>(lo + (hi - lo) * offset(rng));
-        std::memcpy(out, &scale, 4);
-        std::memcpy(out + 4, &bias, 4);
-        for (int i = 8; i < block_bytes; ++i) out[i] = static_cast<uint8_t>(byte(rng));
+        const double scale = (hi - lo) / (levels + 1) * share(rng), bias = lo + (hi - lo) * offset(rng);
+        if (half_fields) {
+          const uint16_t s = encode(scale, kHalf), b = encode(bias, kHalf);
+          std::memcpy(out, &s, 2);
+          std::memcpy(out + 2, &b, 2);
+        } else {
+          const auto s = static_cast<float>(scale), b = static_cast<float>(bias);
+          std::memcpy(out, &s, 4);
+          std::memcpy(out + 4, &b, 4);
+        }
+        for (int i = header; i < block_bytes; ++i) out[i] = static_cast<uint8_t>(byte(rng));
       }
       break;
     }
@@ -315,14 +328,17 @@ double HostTensor::get(int64_t i) const {
     case DType::Q4_K:
     case DType::Q6_K:
     case DType::QA4:
-    case DType::QA8: {
+    case DType::QA8:
+    case DType::QA4H:
+    case DType::QA8H: {
       const DTypeInfo& q = info(dtype);
       const int64_t block = checked_offset(*this, i, i / q.block_elems * q.block_bytes, q.block_bytes);
       const uint8_t* b = bytes.data() + block;
       const auto j = static_cast<int>(i % q.block_elems);
       if (dtype == DType::Q4_K) return q4_K_value(b, j);
       if (dtype == DType::Q6_K) return q6_K_value(b, j);
-      return affine_value(b, j, dtype == DType::QA4 ? 4 : 8);
+      return affine_value(b, j, dtype == DType::QA4 || dtype == DType::QA4H ? 4 : 8,
+                          dtype == DType::QA4H || dtype == DType::QA8H);
     }
   }
   throw IrError(fmt::format("HostTensor: unknown dtype {}", static_cast<int>(dtype)));
@@ -357,6 +373,8 @@ void HostTensor::set(int64_t i, double v) {
     case DType::Q6_K:
     case DType::QA4:
     case DType::QA8:
+    case DType::QA4H:
+    case DType::QA8H:
       break;
   }
   throw IrError(

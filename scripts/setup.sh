@@ -16,6 +16,7 @@ packages=(
   libgtest-dev libgmock-dev llvm-15-tools           # GoogleTest, FileCheck
   clang libclang-rt-14-dev                          # libFuzzer targets
   python3-jinja2                                    # chat template references rendered as transformers does
+  chromium                                          # the server's chat page, tested headless (DevTools pipe)
 )
 
 missing=()

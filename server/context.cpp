@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -30,12 +31,22 @@ void send_error(httplib::Response& res, const ApiError& e, Dialect dialect) {
   send_json(res, error_body(e, dialect), e.status);
 }
 
-std::vector<int32_t> chat_prompt(ServerContext& ctx, const nlohmann::ordered_json& messages) {
+std::vector<int32_t> chat_prompt(ServerContext& ctx, const nlohmann::ordered_json& messages, const ThinkingParams& thinking,
+                                 const nlohmann::ordered_json& tools) {
   if (!ctx.chat_template)
     throw bad_request("messages", "this model has no chat template; use /v1/completions with a plain prompt");
+  nlohmann::ordered_json request = thinking.template_kwargs;
+  request["messages"] = messages;
+  if (!tools.is_null()) {
+    if (!ctx.template_takes_tools)
+      throw bad_request("tools", "this model's chat template does not take tools", "unsupported_parameter");
+    request["tools"] = tools;
+  }
+  request["add_generation_prompt"] = true;
+  if (thinking.enable_thinking) request["enable_thinking"] = *thinking.enable_thinking;
   std::string text;
   try {
-    text = ctx.chat_template->render({{"messages", messages}, {"add_generation_prompt", true}});
+    text = ctx.chat_template->render(request);
   } catch (const frontends::jinja::TemplateError& e) {
     throw bad_request("messages", fmt::format("the chat template rejected the messages: {}", e.what()));
   }
@@ -57,6 +68,30 @@ int64_t generation_budget(const ServerContext& ctx, int64_t prompt_tokens, std::
                                          "by {}", prompt_tokens, param, *requested, ctx.context, *requested - room),
                       "context_length_exceeded");
   return *requested;
+}
+
+void plan_chat_reply(const ServerContext& ctx, GenerationRequest& g, std::optional<int64_t> answer, const std::string& param,
+                     const ThinkingParams& thinking) {
+  const int64_t prompt_tokens = static_cast<int64_t>(g.prompt.size());
+  const int64_t answer_budget = generation_budget(ctx, prompt_tokens, answer, param, INT64_MAX);
+  g.max_tokens = answer_budget;
+  if (!ctx.think_end) {
+    if (!thinking.field.empty())
+      throw bad_request(thinking.field, fmt::format("'{}': this model does not think (its chat template writes no <think> block)",
+                                                    thinking.field), "unsupported_parameter");
+    return;
+  }
+  const int64_t room = ctx.context - prompt_tokens;
+  const int64_t thinking_budget = thinking.max_thinking_tokens.value_or(ctx.max_thinking_tokens > 0 ? ctx.max_thinking_tokens : room);
+  g.max_tokens = std::min(room, answer_budget + std::min(thinking_budget, room));
+  g.reply.think_start = ctx.think_start;
+  g.reply.think_end = ctx.think_end;
+  g.reply.max_answer_tokens = answer_budget;
+  g.reply.max_thinking_tokens = thinking_budget;
+  // A template that opens <think> itself (thinking on by default) leaves the prompt inside it.
+  const auto last_start = std::find(g.prompt.rbegin(), g.prompt.rend(), *ctx.think_start);
+  const auto last_end = std::find(g.prompt.rbegin(), g.prompt.rend(), *ctx.think_end);
+  g.reply.starts_thinking = last_start != g.prompt.rend() && last_start < last_end;
 }
 
 std::shared_ptr<GenerationStream> start_generation(ServerContext& ctx, GenerationRequest request) {
@@ -117,11 +152,12 @@ void stream_events(httplib::Response& res, std::shared_ptr<GenerationStream> str
           return send(begin.empty() ? std::string(": start\n\n") : begin);
         }
         GenerationStream::Update u = state->stream->wait(std::chrono::milliseconds(200));
-        if (!u.text.empty() && !send(state->events.delta(u.text))) return false;
+        const bool got_text = !u.reasoning.empty() || !u.text.empty() || !u.tool_calls.empty();
+        if (got_text && !send(state->events.delta(u))) return false;
         if (u.ended) {
           if (!send(state->events.end(u.outcome))) return false;
           sink.done();
-        } else if (u.text.empty()) {
+        } else if (!got_text) {
           // An SSE comment: clients ignore it, and writing it is what reveals a closed connection.
           return send(": waiting\n\n");
         }

@@ -34,6 +34,11 @@ struct ServerContext {
   int64_t created = 0;            // unix time the server started
   RequestDefaults request_defaults;  // model id, default sampling, vocabulary size
   uint64_t device_bytes = 0;      // device memory held by the model (weights, KV cache, activations)
+  // Reasoning: the <think> / </think> token ids when the tokenizer has both and the chat template
+  // uses them; then chat replies are split into reasoning and answer.
+  std::optional<int32_t> think_start, think_end;
+  int64_t max_thinking_tokens = 0;  // --max_thinking_tokens: the default thinking budget (0: the context)
+  bool template_takes_tools = false;  // the chat template reads `tools`
   Metrics metrics;
 };
 
@@ -43,13 +48,22 @@ Handler json_endpoint(Dialect dialect, Handler handler);
 void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200);
 void send_error(httplib::Response& res, const ApiError& e, Dialect dialect);
 
-// Renders chat messages ([{role, content: string}]) with the model's template, generation prompt on.
-std::vector<int32_t> chat_prompt(ServerContext& ctx, const nlohmann::ordered_json& messages);
+// Renders chat messages ([{role, content: string}]) with the model's template, generation prompt on,
+// `enable_thinking` and the extra template variables of `thinking` when given.
+// `tools` (null: none) are passed as the template's `tools`; a template that takes none refuses them.
+std::vector<int32_t> chat_prompt(ServerContext& ctx, const nlohmann::ordered_json& messages, const ThinkingParams& thinking = {},
+                                 const nlohmann::ordered_json& tools = nullptr);
 // 400 when the prompt leaves no room to generate; otherwise the generation budget: `requested`
 // (400 naming `param` if prompt + requested exceed the context) or what the context has left,
 // capped at `default_cap`.
 int64_t generation_budget(const ServerContext& ctx, int64_t prompt_tokens, std::optional<int64_t> requested,
                           const std::string& param, int64_t default_cap);
+// Sets a chat generation's budgets and reasoning split (g.prompt must be set): `answer` bounds the
+// answer (400 naming `param` when it cannot fit beside the prompt; absent: what the context leaves);
+// for a reasoning model the thinking budget is thinking.max_thinking_tokens, else the server's, else
+// the context, and the engine's max_tokens covers both (capped by the context).
+void plan_chat_reply(const ServerContext& ctx, GenerationRequest& g, std::optional<int64_t> answer, const std::string& param,
+                     const ThinkingParams& thinking);
 // Queues a generation; QueueFull becomes 503 (Retry-After), context or input errors 400.
 std::shared_ptr<GenerationStream> start_generation(ServerContext& ctx, GenerationRequest request);
 
@@ -61,12 +75,12 @@ std::shared_ptr<GenerationStream> start_generation(ServerContext& ctx, Generatio
 void respond_when_done(httplib::Response& res, std::shared_ptr<GenerationStream> stream, Dialect dialect,
                        std::function<nlohmann::json(const GenerationStream::Update&)> render);
 
-// Streams a generation as server-sent events: `begin` once, `delta` for each piece of text, `end`
-// with the outcome. While no text comes, an SSE comment every 200 ms keeps probing the connection:
+// Streams a generation as server-sent events: `begin` once, `delta` for each update with thinking,
+// answer text or tool calls (in that order), `end` with the outcome. While no text comes, an SSE comment every 200 ms keeps probing the connection:
 // a client that goes away cancels the sequence within a few hundred milliseconds.
 struct SseEvents {
   std::function<std::string()> begin;
-  std::function<std::string(const std::string& text)> delta;
+  std::function<std::string(const GenerationStream::Update& update)> delta;  // its reasoning, text, tool_calls
   std::function<std::string(const GenerationOutcome& outcome)> end;
 };
 void stream_events(httplib::Response& res, std::shared_ptr<GenerationStream> stream, SseEvents events);

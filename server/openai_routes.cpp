@@ -10,14 +10,34 @@ namespace {
 using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
 
-const char* finish_reason(Finish f) {
-  return f == Finish::Length ? "length" : "stop";
+const char* finish_reason(const GenerationOutcome& o) {
+  if (o.finish == Finish::Length) return "length";
+  return o.tool_calls > 0 ? "tool_calls" : "stop";
+}
+
+// OpenAI's tool_calls entries; `first_index` numbers them across a stream's chunks.
+json tool_calls_json(const std::vector<ToolCall>& calls, size_t first_index, bool with_index) {
+  json out = json::array();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    json c = {{"id", random_id("call_")}, {"type", "function"}, {"function", {{"name", calls[i].name}, {"arguments", calls[i].arguments}}}};
+    if (with_index) c["index"] = first_index + i;
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 json usage_of(const GenerationOutcome& o) {
-  return {{"prompt_tokens", o.prompt_tokens},
-          {"completion_tokens", o.completion_tokens},
-          {"total_tokens", o.prompt_tokens + o.completion_tokens}};
+  json u = {{"prompt_tokens", o.prompt_tokens},
+            {"completion_tokens", o.completion_tokens},
+            {"total_tokens", o.prompt_tokens + o.completion_tokens}};
+  if (o.reasoning_tokens) u["completion_tokens_details"] = {{"reasoning_tokens", o.reasoning_tokens}};
+  return u;
+}
+
+// The choice's finish fields; a reply whose thinking used its whole budget says so.
+void add_finish(json& choice, const GenerationOutcome& o) {
+  choice["finish_reason"] = finish_reason(o);
+  if (o.thinking_budget_exhausted) choice["thinking_budget_exhausted"] = true;
 }
 
 // A failed or cancelled generation (the scheduler shut down) is a server error.
@@ -36,9 +56,11 @@ json chunk(const std::string& id, const char* object, int64_t created, const std
 void chat_completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   const ChatRequest p = parse_chat_request(req.body, ctx.request_defaults);
   GenerationRequest g;
-  g.prompt = chat_prompt(ctx, p.messages);
-  g.max_tokens = generation_budget(ctx, static_cast<int64_t>(g.prompt.size()), p.max_tokens, p.max_tokens_param, INT64_MAX);
-  g.stop_strings = p.stop;
+  g.prompt = chat_prompt(ctx, p.messages, p.thinking, p.tools);
+  plan_chat_reply(ctx, g, p.max_tokens, p.max_tokens_param, p.thinking);
+  g.reply.stops = p.stop;
+  g.reply.parse_tool_calls = !p.tools.is_null();
+  g.reply.single_tool_call = !p.parallel_tool_calls;
   g.ignore_eos = p.ignore_eos;
   g.sampling = p.sampling;
   auto stream = start_generation(ctx, std::move(g));
@@ -48,15 +70,16 @@ void chat_completions(ServerContext& ctx, const httplib::Request& req, httplib::
   if (!p.stream) {
     respond_when_done(res, stream, Dialect::OpenAI, [=](const GenerationStream::Update& u) {
       require_finished(u.outcome);
-      return json{{"id", id},
-                  {"object", "chat.completion"},
-                  {"created", created},
-                  {"model", model},
-                  {"choices", json::array({{{"index", 0},
-                                            {"message", {{"role", "assistant"}, {"content", u.text}, {"refusal", nullptr}}},
-                                            {"logprobs", nullptr},
-                                            {"finish_reason", finish_reason(u.outcome.finish)}}})},
-                  {"usage", usage_of(u.outcome)}};
+      json message = {{"role", "assistant"}, {"content", u.text}, {"refusal", nullptr}};
+      if (u.outcome.reasoning_tokens) message["reasoning_content"] = u.reasoning;
+      if (!u.tool_calls.empty()) {
+        message["tool_calls"] = tool_calls_json(u.tool_calls, 0, false);
+        if (u.text.empty()) message["content"] = nullptr;
+      }
+      json c = {{"index", 0}, {"message", std::move(message)}, {"logprobs", nullptr}};
+      add_finish(c, u.outcome);
+      return json{{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", model},
+                  {"choices", json::array({std::move(c)})}, {"usage", usage_of(u.outcome)}};
     });
     return;
   }
@@ -67,14 +90,25 @@ void chat_completions(ServerContext& ctx, const httplib::Request& req, httplib::
   stream_events(res, stream,
                 {[=] { return sse_data(chunk(id, "chat.completion.chunk", created, model,
                                              choice({{"role", "assistant"}, {"content", ""}}, nullptr), usage)); },
-                 [=](const std::string& text) {
-                   return sse_data(chunk(id, "chat.completion.chunk", created, model, choice({{"content", text}}, nullptr), usage));
+                 [=, calls_sent = std::make_shared<size_t>(0)](const GenerationStream::Update& u) {
+                   std::string out;
+                   auto send = [&](json delta) {
+                     out += sse_data(chunk(id, "chat.completion.chunk", created, model, choice(std::move(delta), nullptr), usage));
+                   };
+                   if (!u.reasoning.empty()) send({{"reasoning_content", u.reasoning}});
+                   if (!u.text.empty()) send({{"content", u.text}});
+                   if (!u.tool_calls.empty()) {
+                     send({{"tool_calls", tool_calls_json(u.tool_calls, *calls_sent, true)}});
+                     *calls_sent += u.tool_calls.size();
+                   }
+                   return out;
                  },
                  [=](const GenerationOutcome& o) {
                    if (o.finish == Finish::Failed || o.finish == Finish::Cancelled)
                      return sse_data(openai_error_body(ApiError(500, "server_error", o.finish == Finish::Failed ? o.error : "cancelled")));
-                   std::string out = sse_data(chunk(id, "chat.completion.chunk", created, model,
-                                                    choice(json::object(), finish_reason(o.finish)), usage));
+                   json last = choice(json::object(), nullptr);
+                   add_finish(last, o);
+                   std::string out = sse_data(chunk(id, "chat.completion.chunk", created, model, std::move(last), usage));
                    if (usage)
                      out += sse_data({{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model},
                                       {"choices", json::array()}, {"usage", usage_of(o)}});
@@ -87,7 +121,7 @@ void completions(ServerContext& ctx, const httplib::Request& req, httplib::Respo
   GenerationRequest g;
   g.prompt = p.text ? ctx.tokenizer.encode(*p.text, true) : p.tokens;
   g.max_tokens = generation_budget(ctx, static_cast<int64_t>(g.prompt.size()), p.max_tokens, "max_tokens", 16);  // OpenAI's default
-  g.stop_strings = p.stop;
+  g.reply.stops = p.stop;
   g.ignore_eos = p.ignore_eos;
   g.sampling = p.sampling;
   auto stream = start_generation(ctx, std::move(g));
@@ -100,7 +134,7 @@ void completions(ServerContext& ctx, const httplib::Request& req, httplib::Respo
   if (!p.stream) {
     respond_when_done(res, stream, Dialect::OpenAI, [=](const GenerationStream::Update& u) {
       require_finished(u.outcome);
-      json out = chunk(id, "text_completion", created, model, choice(u.text, finish_reason(u.outcome.finish)), false);
+      json out = chunk(id, "text_completion", created, model, choice(u.text, finish_reason(u.outcome)), false);
       out["usage"] = usage_of(u.outcome);
       return out;
     });
@@ -109,11 +143,13 @@ void completions(ServerContext& ctx, const httplib::Request& req, httplib::Respo
   const bool usage = p.include_usage;
   stream_events(res, stream,
                 {[] { return std::string(); },
-                 [=](const std::string& text) { return sse_data(chunk(id, "text_completion", created, model, choice(text, nullptr), usage)); },
+                 [=](const GenerationStream::Update& u) {  // completions have no reasoning or tool calls
+                   return sse_data(chunk(id, "text_completion", created, model, choice(u.text, nullptr), usage));
+                 },
                  [=](const GenerationOutcome& o) {
                    if (o.finish == Finish::Failed || o.finish == Finish::Cancelled)
                      return sse_data(openai_error_body(ApiError(500, "server_error", o.finish == Finish::Failed ? o.error : "cancelled")));
-                   std::string out = sse_data(chunk(id, "text_completion", created, model, choice("", finish_reason(o.finish)), usage));
+                   std::string out = sse_data(chunk(id, "text_completion", created, model, choice("", finish_reason(o)), usage));
                    if (usage)
                      out += sse_data({{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", model},
                                       {"choices", json::array()}, {"usage", usage_of(o)}});

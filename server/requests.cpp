@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "server/params.h"
 
 namespace vkllm::server {
@@ -44,6 +46,35 @@ void check_model(Fields& f, const RequestDefaults& d, bool required) {
                    "model", "model_not_found");
 }
 
+// An assistant's earlier calls: [{"id", "type": "function", "function": {"name", "arguments": JSON text}}].
+// The arguments become an object, which is what chat templates print.
+ordered_json assistant_tool_calls(const json& calls, const std::string& where) {
+  if (!calls.is_array()) throw bad_request(where, fmt::format("'{}' must be an array", where));
+  ordered_json out = ordered_json::array();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const json& c = calls[i];
+    const std::string at = fmt::format("{}[{}]", where, i);
+    if (!c.is_object() || !c.contains("function") || !c["function"].is_object())
+      throw bad_request(at, fmt::format("'{}' must be an object with a 'function'", at));
+    const json& fn = c["function"];
+    if (!fn.contains("name") || !fn["name"].is_string()) throw bad_request(at + ".function.name", fmt::format("'{}.function.name' must be a string", at));
+    ordered_json arguments = ordered_json::object();
+    if (fn.contains("arguments")) {
+      if (!fn["arguments"].is_string()) throw bad_request(at + ".function.arguments", fmt::format("'{}.function.arguments' must be a JSON string", at));
+      arguments = ordered_json::parse(fn["arguments"].get<std::string>(), nullptr, false);
+      if (!arguments.is_object())
+        throw bad_request(at + ".function.arguments", fmt::format("'{}.function.arguments' must hold a JSON object", at));
+    }
+    ordered_json call = {{"type", "function"}, {"function", {{"name", fn["name"]}, {"arguments", arguments}}}};
+    if (c.contains("id")) {
+      if (!c["id"].is_string()) throw bad_request(at + ".id", fmt::format("'{}.id' must be a string", at));
+      call["id"] = c["id"];
+    }
+    out.push_back(std::move(call));
+  }
+  return out;
+}
+
 ordered_json chat_messages(Fields& f) {
   const json& messages = f.required("messages");
   if (!messages.is_array() || messages.empty()) throw bad_request("messages", "'messages' must be a non-empty array");
@@ -54,21 +85,28 @@ ordered_json chat_messages(Fields& f) {
     if (!m.is_object()) throw bad_request(at, fmt::format("'{}' must be an object", at));
     if (!m.contains("role") || !m["role"].is_string()) throw bad_request(at + ".role", fmt::format("'{}.role' must be a string", at));
     const std::string role = m["role"];
-    if (role != "system" && role != "developer" && role != "user" && role != "assistant")
-      throw bad_request(at + ".role", fmt::format("'{}.role' is '{}'; supported roles: system, developer, user, assistant", at, role));
+    if (role != "system" && role != "developer" && role != "user" && role != "assistant" && role != "tool")
+      throw bad_request(at + ".role", fmt::format("'{}.role' is '{}'; supported roles: system, developer, user, assistant, tool", at, role));
     ordered_json msg = {{"role", role == "developer" ? "system" : role}};  // chat templates know "system"
     for (const auto& [key, value] : m.items()) {
       if (key == "role") continue;
       if (key == "content") {
+        // An assistant message that only calls tools may have no content.
+        if (value.is_null() && role == "assistant" && m.contains("tool_calls")) continue;
         msg["content"] = text_content(value, at + ".content", nullptr);
-      } else if (key == "name") {
-        if (!value.is_string()) throw bad_request(at + ".name", fmt::format("'{}.name' must be a string", at));
-        msg["name"] = value;
+      } else if (key == "tool_calls" && role == "assistant") {
+        msg["tool_calls"] = assistant_tool_calls(value, at + ".tool_calls");
+      } else if (key == "name" || (key == "reasoning_content" && role == "assistant") || (key == "tool_call_id" && role == "tool")) {
+        if (!value.is_string()) throw bad_request(at + "." + key, fmt::format("'{}.{}' must be a string", at, key));
+        msg[key] = value;
       } else {
         throw bad_request(at + "." + key, fmt::format("unsupported message field '{}.{}'", at, key));
       }
     }
-    if (!msg.contains("content")) throw bad_request(at + ".content", fmt::format("'{}.content' is required", at));
+    if (!msg.contains("content")) {
+      if (!msg.contains("tool_calls")) throw bad_request(at + ".content", fmt::format("'{}.content' is required", at));
+      msg["content"] = "";
+    }
     out.push_back(std::move(msg));
   }
   return out;
@@ -116,8 +154,71 @@ void reject_fields(Fields& f, std::initializer_list<const char*> names, const ch
     if (f.get(name)) throw bad_request(name, fmt::format("'{}' is not supported: {}", name, why), "unsupported_parameter");
 }
 
+// enable_thinking, chat_template_kwargs (extra chat template variables, as vLLM's), max_thinking_tokens.
+ThinkingParams read_openai_thinking(Fields& f) {
+  ThinkingParams t;
+  t.enable_thinking = f.boolean("enable_thinking");
+  if (const json* kwargs = f.get("chat_template_kwargs")) {
+    if (!kwargs->is_object()) throw bad_request("chat_template_kwargs", "'chat_template_kwargs' must be an object");
+    for (const auto& [key, value] : kwargs->items()) {
+      if (key == "messages" || key == "tools" || key == "add_generation_prompt")
+        throw bad_request("chat_template_kwargs." + key, fmt::format("'chat_template_kwargs' may not set '{}'", key));
+      if (key == "enable_thinking") {
+        if (!value.is_boolean()) throw bad_request("chat_template_kwargs.enable_thinking", "'enable_thinking' must be a boolean");
+        if (t.enable_thinking && *t.enable_thinking != value.get<bool>())
+          throw bad_request("enable_thinking", "'enable_thinking' and 'chat_template_kwargs.enable_thinking' disagree");
+        t.enable_thinking = value.get<bool>();
+        continue;
+      }
+      t.template_kwargs[key] = value;
+    }
+  }
+  t.max_thinking_tokens = f.integer("max_thinking_tokens", 1, INT64_MAX);
+  if (t.max_thinking_tokens) t.field = "max_thinking_tokens";
+  else if (t.enable_thinking.value_or(false)) t.field = "enable_thinking";
+  return t;
+}
+
+// tools: [{"type": "function", "function": {"name", "description"?, "parameters"?, "strict"?}}];
+// tool_choice: "auto" or "none" ("required" and a named function would need constrained sampling).
+void read_tools(Fields& f, ChatRequest& r) {
+  const json* tools = f.get("tools");
+  std::string choice = "auto";
+  if (const json* c = f.get("tool_choice")) {
+    if (!c->is_string() || (*c != "auto" && *c != "none"))
+      throw bad_request("tool_choice", "'tool_choice' may be \"auto\" or \"none\": forcing a call would need constrained sampling",
+                        "unsupported_parameter");
+    choice = c->get<std::string>();
+  }
+  r.parallel_tool_calls = f.boolean("parallel_tool_calls").value_or(true);
+  reject_fields(f, {"functions", "function_call"}, "the deprecated function-calling fields are not supported (use 'tools')");
+  if (!tools) return;
+  if (!tools->is_array()) throw bad_request("tools", "'tools' must be an array");
+  ordered_json out = ordered_json::array();
+  for (size_t i = 0; i < tools->size(); ++i) {
+    const json& t = (*tools)[i];
+    const std::string at = fmt::format("tools[{}]", i);
+    if (!t.is_object() || t.value("type", json()) != "function" || !t.contains("function") || !t["function"].is_object())
+      throw bad_request(at, fmt::format("'{}' must be {{\"type\": \"function\", \"function\": {{...}}}}", at));
+    for (const auto& [key, value] : t.items())
+      if (key != "type" && key != "function") throw bad_request(at + "." + key, fmt::format("unsupported field '{}.{}'", at, key));
+    const json& fn = t["function"];
+    if (!fn.contains("name") || !fn["name"].is_string() || fn["name"].get<std::string>().empty())
+      throw bad_request(at + ".function.name", fmt::format("'{}.function.name' must be a non-empty string", at));
+    for (const auto& [key, value] : fn.items()) {
+      if (key == "name") continue;
+      if (key == "description" && value.is_string()) continue;
+      if (key == "parameters" && value.is_object()) continue;
+      if (key == "strict" && value.is_boolean() && !value.get<bool>()) continue;
+      throw bad_request(at + ".function." + key, key == "strict" ? "'strict' tool schemas need constrained sampling, which this server does not have"
+                                                                 : fmt::format("'{}.function.{}' is not supported or has the wrong type", at, key));
+    }
+    out.push_back(ordered_json(t));
+  }
+  if (choice != "none" && !out.empty()) r.tools = std::move(out);
+}
+
 const char* const kNoLogprobs = "token log-probabilities are not returned";
-const char* const kNoTools = "tool calling is not implemented by this server yet";
 
 // A list of token ids, each in [0, vocab).
 std::vector<int32_t> token_ids(const json& list, const std::string& name, int64_t vocab) {
@@ -128,6 +229,66 @@ std::vector<int32_t> token_ids(const json& list, const std::string& name, int64_
     ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
   }
   return ids;
+}
+
+// One Anthropic message as chat-template messages. Blocks: text (both roles), thinking and tool_use
+// (assistant: reasoning_content and tool_calls), tool_result (user: a "tool" message each, before
+// the user's text).
+void anthropic_message(const json& m, const std::string& at, ordered_json& out) {
+  const std::string role = m["role"];
+  const json& content = m["content"];
+  if (content.is_string()) {
+    out.push_back({{"role", role}, {"content", content}});
+    return;
+  }
+  if (!content.is_array()) throw bad_request(at + ".content", fmt::format("'{}.content' must be a string or an array of blocks", at));
+  std::string text, reasoning;
+  ordered_json tool_calls = ordered_json::array();
+  for (size_t j = 0; j < content.size(); ++j) {
+    const json& block = content[j];
+    const std::string where = fmt::format("{}.content[{}]", at, j);
+    if (!block.is_object() || !block.contains("type") || !block["type"].is_string())
+      throw bad_request(where, fmt::format("'{}' must be an object with a string 'type'", where));
+    const std::string type = block["type"];
+    auto allow = [&](std::initializer_list<const char*> keys) {
+      for (const auto& [key, value] : block.items())
+        if (key != "type" && key != "cache_control" && std::find_if(keys.begin(), keys.end(), [&](const char* k) { return key == k; }) == keys.end())
+          throw bad_request(where + "." + key, fmt::format("unsupported field '{}.{}'", where, key));
+    };
+    auto string_field = [&](const char* key) -> std::string {
+      if (!block.contains(key) || !block[key].is_string()) throw bad_request(where + "." + key, fmt::format("'{}.{}' must be a string", where, key));
+      return block[key].get<std::string>();
+    };
+    if (type == "text") {
+      allow({"text"});
+      text += string_field("text");
+    } else if (type == "thinking" && role == "assistant") {
+      allow({"thinking", "signature"});
+      reasoning += string_field("thinking");
+    } else if (type == "tool_use" && role == "assistant") {
+      allow({"id", "name", "input"});
+      if (!block.contains("input") || !block["input"].is_object())
+        throw bad_request(where + ".input", fmt::format("'{}.input' must be an object", where));
+      tool_calls.push_back({{"id", string_field("id")}, {"type", "function"},
+                            {"function", {{"name", string_field("name")}, {"arguments", ordered_json(block["input"])}}}});
+    } else if (type == "tool_result" && role == "user") {
+      allow({"tool_use_id", "content", "is_error"});
+      std::string result = block.contains("content") ? text_content(block["content"], where + ".content", "cache_control") : "";
+      if (block.contains("is_error")) {
+        if (!block["is_error"].is_boolean()) throw bad_request(where + ".is_error", fmt::format("'{}.is_error' must be a boolean", where));
+        if (block["is_error"].get<bool>()) result = "Error: " + result;
+      }
+      out.push_back({{"role", "tool"}, {"tool_call_id", string_field("tool_use_id")}, {"content", result}});
+    } else {
+      throw bad_request(where + ".type", fmt::format("'{}.type' is '{}'; supported: text, tool_result (user), thinking and tool_use (assistant)",
+                                                    where, type));
+    }
+  }
+  if (role == "user" && text.empty() && !out.empty() && out.back()["role"] == "tool") return;  // only tool results
+  ordered_json msg = {{"role", role}, {"content", text}};
+  if (!reasoning.empty()) msg["reasoning_content"] = reasoning;
+  if (!tool_calls.empty()) msg["tool_calls"] = std::move(tool_calls);
+  out.push_back(std::move(msg));
 }
 
 // system + messages (Anthropic) as chat-template messages.
@@ -146,11 +307,74 @@ ordered_json anthropic_conversation(Fields& f) {
     if (!m.contains("role") || (m["role"] != "user" && m["role"] != "assistant"))
       throw bad_request(at + ".role", fmt::format("'{}.role' must be \"user\" or \"assistant\"", at));
     if (!m.contains("content")) throw bad_request(at + ".content", fmt::format("'{}.content' is required", at));
-    out.push_back({{"role", m["role"]}, {"content", text_content(m["content"], at + ".content", "cache_control")}});
+    anthropic_message(m, at, out);
   }
   if (out.back()["role"] == "assistant")
     throw bad_request("messages", "a final assistant message (prefilling the reply) is not supported", "unsupported_parameter");
   return out;
+}
+
+// tools: [{"name", "description"?, "input_schema"}] → the OpenAI-style function list chat templates
+// take; tool_choice: {"type": "auto"} or {"type": "none"}.
+ordered_json read_anthropic_tools(Fields& f) {
+  const json* tools = f.get("tools");
+  std::string choice = "auto";
+  if (const json* c = f.get("tool_choice")) {
+    if (!c->is_object() || !c->contains("type") || ((*c)["type"] != "auto" && (*c)["type"] != "none"))
+      throw bad_request("tool_choice", "'tool_choice' may be {\"type\": \"auto\"} or {\"type\": \"none\"}: forcing a call would need "
+                        "constrained sampling", "unsupported_parameter");
+    for (const auto& [key, value] : c->items())
+      if (key != "type" && key != "disable_parallel_tool_use")
+        throw bad_request("tool_choice." + key, fmt::format("unsupported field 'tool_choice.{}'", key));
+    if (c->contains("disable_parallel_tool_use"))
+      throw bad_request("tool_choice.disable_parallel_tool_use", "'disable_parallel_tool_use' is not supported", "unsupported_parameter");
+    choice = (*c)["type"].get<std::string>();
+  }
+  if (!tools) return nullptr;
+  if (!tools->is_array()) throw bad_request("tools", "'tools' must be an array");
+  ordered_json out = ordered_json::array();
+  for (size_t i = 0; i < tools->size(); ++i) {
+    const json& t = (*tools)[i];
+    const std::string at = fmt::format("tools[{}]", i);
+    if (!t.is_object() || !t.contains("name") || !t["name"].is_string() || !t.contains("input_schema") || !t["input_schema"].is_object())
+      throw bad_request(at, fmt::format("'{}' must be a custom tool {{\"name\", \"input_schema\"}} (server tools are not supported)", at));
+    ordered_json fn = {{"name", t["name"]}};
+    for (const auto& [key, value] : t.items()) {
+      if (key == "name" || key == "cache_control" || (key == "type" && value == "custom")) continue;
+      if (key == "description" && value.is_string()) fn["description"] = value;
+      else if (key == "input_schema") fn["parameters"] = ordered_json(value);
+      else throw bad_request(at + "." + key, fmt::format("'{}.{}' is not supported or has the wrong type", at, key));
+    }
+    out.push_back({{"type", "function"}, {"function", std::move(fn)}});
+  }
+  if (choice == "none" || out.empty()) return nullptr;
+  return out;
+}
+
+// `thinking`: {"type": "enabled", "budget_tokens": N} or {"type": "disabled"}.
+ThinkingParams read_anthropic_thinking(Fields& f) {
+  ThinkingParams t;
+  const json* thinking = f.get("thinking");
+  if (!thinking) return t;
+  if (!thinking->is_object() || !thinking->contains("type") || !(*thinking)["type"].is_string())
+    throw bad_request("thinking", "'thinking' must be an object with a string 'type' (\"enabled\" or \"disabled\")");
+  const std::string type = (*thinking)["type"];
+  for (const auto& [key, value] : thinking->items())
+    if (key != "type" && !(key == "budget_tokens" && type == "enabled"))
+      throw bad_request("thinking." + key, fmt::format("unsupported field 'thinking.{}'", key));
+  if (type == "disabled") {
+    t.enable_thinking = false;
+  } else if (type == "enabled") {
+    t.enable_thinking = true;
+    t.field = "thinking";
+    const json* budget = thinking->contains("budget_tokens") ? &(*thinking)["budget_tokens"] : nullptr;
+    if (!budget || !budget->is_number_integer() || budget->get<int64_t>() < 1)
+      throw bad_request("thinking.budget_tokens", "'thinking.budget_tokens' must be an integer of at least 1");
+    t.max_thinking_tokens = budget->get<int64_t>();
+  } else {
+    throw bad_request("thinking.type", fmt::format("'thinking.type' is '{}'; it must be \"enabled\" or \"disabled\"", type));
+  }
+  return t;
 }
 
 }  // namespace
@@ -170,10 +394,11 @@ ChatRequest parse_chat_request(const std::string& body, const RequestDefaults& d
     r.max_tokens_param = "max_tokens";
   }
   read_openai_common(f, d, r);
+  r.thinking = read_openai_thinking(f);
   if (f.boolean("logprobs").value_or(false)) reject_fields(f, {"logprobs"}, kNoLogprobs);
   reject_fields(f, {"top_logprobs"}, kNoLogprobs);
   read_response_format(f);
-  reject_fields(f, {"tools", "tool_choice", "parallel_tool_calls", "functions", "function_call"}, kNoTools);
+  read_tools(f, r);
   f.reject_unknown();
   return r;
 }
@@ -223,21 +448,22 @@ MessagesRequest parse_messages_request(const std::string& body, const RequestDef
   r.sampling = read_sampling(f, Dialect::Anthropic, d.sampling);
   if (const json* metadata = f.get("metadata"); metadata && !metadata->is_object())  // {user_id}, for abuse monitoring
     throw bad_request("metadata", "'metadata' must be an object");
-  reject_fields(f, {"tools", "tool_choice"}, kNoTools);
-  reject_fields(f, {"thinking"}, "extended thinking is not implemented by this server yet");
+  r.tools = read_anthropic_tools(f);
+  r.thinking = read_anthropic_thinking(f);
   f.reject_unknown();
   return r;
 }
 
-nlohmann::ordered_json parse_count_tokens_request(const std::string& body, const RequestDefaults& d) {
+CountTokensRequest parse_count_tokens_request(const std::string& body, const RequestDefaults& d) {
   const json j = parse_body(body);
   Fields f(j);
   check_model(f, d, true);
-  ordered_json messages = anthropic_conversation(f);
-  reject_fields(f, {"tools", "tool_choice"}, kNoTools);
-  reject_fields(f, {"thinking"}, "extended thinking is not implemented by this server yet");
+  CountTokensRequest r;
+  r.messages = anthropic_conversation(f);
+  r.tools = read_anthropic_tools(f);
+  r.thinking = read_anthropic_thinking(f);
   f.reject_unknown();
-  return messages;
+  return r;
 }
 
 TokenizeRequest parse_tokenize_request(const std::string& body, const RequestDefaults& d) {

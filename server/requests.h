@@ -32,10 +32,23 @@ struct GenerationParams {
   engine::SamplingParams sampling;
 };
 
+// Reasoning models (<think> ... </think>): whether to think, passed to the chat template as
+// `enable_thinking` (absent: the template's default), and how many tokens thinking may take.
+struct ThinkingParams {
+  std::optional<bool> enable_thinking;
+  std::optional<int64_t> max_thinking_tokens;  // absent: the server's --max_thinking_tokens
+  nlohmann::ordered_json template_kwargs = nlohmann::ordered_json::object();  // chat_template_kwargs
+  std::string field;  // the request field that asked for thinking, for errors ("" when none did)
+};
+
 // POST /v1/chat/completions. `messages` is ready for the chat template: roles system/user/assistant
-// (developer becomes system), content joined into one string.
+// (developer becomes system) and tool, content joined into one string, an assistant's reasoning_content
+// and tool_calls (arguments parsed into objects, as templates expect) kept.
 struct ChatRequest : GenerationParams {
   nlohmann::ordered_json messages;
+  ThinkingParams thinking;
+  nlohmann::ordered_json tools;        // for the chat template; null when none are offered (or tool_choice "none")
+  bool parallel_tool_calls = true;     // false: the reply ends after its first call
 };
 ChatRequest parse_chat_request(const std::string& body, const RequestDefaults& defaults);
 
@@ -48,11 +61,18 @@ CompletionRequest parse_completion_request(const std::string& body, const Reques
 
 // POST /v1/messages (Anthropic): `messages` for the chat template, the system prompt first.
 struct MessagesRequest : GenerationParams {
-  nlohmann::ordered_json messages;
+  nlohmann::ordered_json messages;  // tool_use / tool_result blocks become tool_calls / "tool" messages
+  ThinkingParams thinking;  // from `thinking`: {"type": "enabled", "budget_tokens"} or {"type": "disabled"}
+  nlohmann::ordered_json tools;     // as chat templates take them (OpenAI's function shape); null: none
 };
 MessagesRequest parse_messages_request(const std::string& body, const RequestDefaults& defaults);
-// POST /v1/messages/count_tokens: the conversation only.
-nlohmann::ordered_json parse_count_tokens_request(const std::string& body, const RequestDefaults& defaults);
+// POST /v1/messages/count_tokens: the conversation and whether it asks for thinking.
+struct CountTokensRequest {
+  nlohmann::ordered_json messages;
+  ThinkingParams thinking;
+  nlohmann::ordered_json tools;
+};
+CountTokensRequest parse_count_tokens_request(const std::string& body, const RequestDefaults& defaults);
 
 struct TokenizeRequest {
   std::string prompt;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "engine/generate.h"
@@ -133,6 +135,17 @@ Server::Server(engine::Model& model, const std::filesystem::path& model_dir, Ser
   if (auto eos = ctx.tokenizer.eos_token_id()) ctx.eos_ids.push_back(*eos);
   ctx.created = unix_time();
   ctx.request_defaults = {ctx.model_id, impl_->options.default_sampling, model.spec().vocab_size};
+  ctx.max_thinking_tokens = impl_->options.max_thinking_tokens;
+  // A reasoning model: <think> and </think> are tokens and the chat template writes them.
+  std::string template_source = ctx.tokenizer.chat_template();
+  if (std::ifstream json_template(model_dir / "chat_template.json"); json_template)
+    template_source.append(std::istreambuf_iterator<char>(json_template), std::istreambuf_iterator<char>());
+  const std::optional<int32_t> think_start = ctx.tokenizer.token_to_id("<think>"), think_end = ctx.tokenizer.token_to_id("</think>");
+  ctx.template_takes_tools = ctx.chat_template && template_source.find("tools") != std::string::npos;
+  if (ctx.chat_template && think_start && think_end && template_source.find("</think>") != std::string::npos) {
+    ctx.think_start = think_start;
+    ctx.think_end = think_end;
+  }
   ctx.device_bytes = impl_->device_bytes;
   impl_->install_routes();
   const ServerOptions& o = impl_->options;

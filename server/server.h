@@ -19,6 +19,7 @@ struct ServerOptions {
   int64_t max_waiting = 64;              // queued requests before 503
   int http_threads = 64;                 // connections served at once (streams hold one each)
   engine::SamplingParams default_sampling;  // for requests that leave a sampling field out
+  int64_t max_thinking_tokens = 0;       // reasoning models: default thinking budget (0: the context)
 };
 
 class Server {

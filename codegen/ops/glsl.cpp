@@ -157,6 +157,25 @@ std::string quantized_element_reader(ir::DType t) {
   return r;
 }
 )";
+    case ir::DType::QA4H:
+      return R"(float ld_$A(uint i) {
+  uint o = (i >> 5u) * 20u, j = i & 31u;
+  vec2 sb = unpackHalf2x16(uint(args.$A.v[o >> 1u]) | (uint(args.$A.v[(o >> 1u) + 1u]) << 16u));
+  uint q = (ldb_$A(o + 4u + (j >> 1u)) >> ((j & 1u) * 4u)) & 15u;
+  precise float p = sb.x * float(q);
+  precise float r = p + sb.y;
+  return r;
+}
+)";
+    case ir::DType::QA8H:
+      return R"(float ld_$A(uint i) {
+  uint o = (i >> 5u) * 36u;
+  vec2 sb = unpackHalf2x16(uint(args.$A.v[o >> 1u]) | (uint(args.$A.v[(o >> 1u) + 1u]) << 16u));
+  precise float p = sb.x * float(ldb_$A(o + 4u + (i & 31u)));
+  precise float r = p + sb.y;
+  return r;
+}
+)";
     default: throw CompileError(fmt::format("{} has no element reader", ir::name(t)));
   }
 }
@@ -195,6 +214,8 @@ std::string load_function(ir::DType t, const std::string& arg) {
     case ir::DType::Q6_K:
     case ir::DType::QA4:
     case ir::DType::QA8:
+    case ir::DType::QA4H:
+    case ir::DType::QA8H:
       // Element-wise readers of the layouts in ir/README.md, computing what HostTensor::get does
       // (`precise`: no fused multiply-add, so values match the host bit for bit).
       return quantized_byte_reader(arg) + render(quantized_element_reader(t), v);
@@ -219,6 +240,8 @@ std::string store_function(ir::DType t, const std::string& arg) {
     case ir::DType::Q6_K:
     case ir::DType::QA4:
     case ir::DType::QA8:
+    case ir::DType::QA4H:
+    case ir::DType::QA8H:
       break;
   }
   throw CompileError(fmt::format("{} tensors are not stored element by element", ir::name(t)));

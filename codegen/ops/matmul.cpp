@@ -5,9 +5,10 @@
 // per step (8 halves or 4 floats: full-width coalesced loads, the weight streamed once per row
 // tile), and a subgroupAdd finishes each dot product — no shared memory, no barrier. This is the
 // decode kernel: its speed is the rate weights stream from memory.
-// Quantized weights (q8_0 q4_0 q4_K q6_K qa4 qa8) take a row-vector variant: lanes own 32-value
-// chunks of a weight row, load a chunk's packed bytes (16-byte loads for q4_K, 8-byte for qa4/qa8,
-// 2-byte for the ggml layouts that are only 2-byte aligned) and dequantize them in registers.
+// Quantized weights (q8_0 q4_0 q4_K q6_K qa4 qa8 qa4h qa8h) take a row-vector variant: lanes own
+// 32-value chunks of a weight row, load a chunk's packed bytes (16-byte loads for q4_K, 8-byte for
+// qa4/qa8, 4-byte for qa4h/qa8h, 4-byte windows for the ggml layouts that are only 2-byte aligned)
+// and dequantize them in registers.
 // The general kernel (any dtype, quantized weights included): one workgroup computes a tile of TM
 // rows x TN columns; its invocations split K, each accumulating all TM*TN partial dot products in
 // f32, and a single multi-value workgroup reduction leaves output j of the tile in invocation j.
@@ -35,7 +36,9 @@ KernelPlan emit_row_vector_matmul(const EmitContext& ctx, int64_t n, int64_t con
   const int64_t k = ctx.input(1).shape[1].value;
   const int64_t per_load = w == ir::DType::F32 ? 4 : 8;  // weights per 16-byte load
   const int64_t tile_m = row_symbols.empty() ? std::min<int64_t>(std::max<int64_t>(const_rows, 1), 4) : 4;
-  const int64_t tile_n = 8;  // weight rows per workgroup, shared out over its subgroups
+  // Weight rows per workgroup, shared out over its subgroups: one per subgroup (of 4 on NVIDIA) for
+  // narrow outputs so they still fill the GPU (N = 1024: 256 workgroups), two for wide ones.
+  const int64_t tile_n = n >= 8192 ? 8 : 4;
   const uint32_t local = std::min<uint32_t>(128, ctx.caps.max_workgroup_invocations);
 
   std::string unpack;
@@ -106,29 +109,24 @@ bool quantized_row_vector_kernel_fits(const EmitContext& ctx) {
 // over the whole tensor, row after row), computing each value exactly as the element reader ld_w does.
 std::string chunk_loader(ir::DType w) {
   switch (w) {
-    case ir::DType::Q8_0:  // 17 halfwords: f16 d, 16 pairs of int8
+    case ir::DType::Q8_0:  // 34 bytes: f16 d, 32 x int8
       return R"(void load_chunk(uint c, out float wv[32]) {
-  U16s b = U16s(args.w);
-  uint o = c * 17u;
-  float d = unpackHalf2x16(uint(b.v[o])).x;
-  for (uint p = 0u; p < 16u; ++p) {
-    int pair = int(uint(b.v[o + 1u + p]));
-    wv[2u * p] = d * float(bitfieldExtract(pair, 0, 8));
-    wv[2u * p + 1u] = d * float(bitfieldExtract(pair, 8, 8));
-  }
+  uint a[9];
+  load_window9(c * 34u, a);
+  float d = unpackHalf2x16(a[0]).x;
+  for (uint j = 0u; j < 32u; ++j)
+    wv[j] = d * float(bitfieldExtract(int(a[(j + 2u) >> 2u]), int(((j + 2u) & 3u) * 8u), 8));
 }
 )";
-    case ir::DType::Q4_0:  // 9 halfwords: f16 d, byte j = element j (low nibble) and j + 16 (high)
+    case ir::DType::Q4_0:  // 18 bytes: f16 d, byte j = element j (low nibble) and j + 16 (high)
       return R"(void load_chunk(uint c, out float wv[32]) {
-  U16s b = U16s(args.w);
-  uint o = c * 9u;
-  float d = unpackHalf2x16(uint(b.v[o])).x;
-  for (uint p = 0u; p < 8u; ++p) {
-    uint pair = uint(b.v[o + 1u + p]);
-    wv[2u * p] = d * float(int(pair & 15u) - 8);
-    wv[2u * p + 1u] = d * float(int((pair >> 8u) & 15u) - 8);
-    wv[2u * p + 16u] = d * float(int((pair >> 4u) & 15u) - 8);
-    wv[2u * p + 17u] = d * float(int(pair >> 12u) - 8);
+  uint a[5];
+  load_window5(c * 18u, a);
+  float d = unpackHalf2x16(a[0]).x;
+  for (uint j = 0u; j < 16u; ++j) {
+    uint byte_ = (a[(j + 2u) >> 2u] >> (((j + 2u) & 3u) * 8u)) & 255u;
+    wv[j] = d * float(int(byte_ & 15u) - 8);
+    wv[j + 16u] = d * float(int(byte_ >> 4u) - 8);
   }
 }
 )";
@@ -160,24 +158,22 @@ void load_chunk(uint c, out float wv[32]) {
   }
 }
 )";
-    case ir::DType::Q6_K:  // 105 halfwords: ql[128], qh[64], int8 scales[16], f16 d
-      return R"(uint block_byte(U16s b, uint o) { return (uint(b.v[o >> 1u]) >> ((o & 1u) * 8u)) & 255u; }
-void load_chunk(uint c, out float wv[32]) {
-  U16s b = U16s(args.w);
+    case ir::DType::Q6_K:  // 210 bytes: ql[128], qh[64], int8 scales[16], f16 d
+      return R"(void load_chunk(uint c, out float wv[32]) {
   uint o = (c >> 3u) * 210u, s = c & 7u, h = s >> 2u, qt = s & 3u;
-  float d = unpackHalf2x16(uint(b.v[(o + 208u) >> 1u])).x;
-  uint scales = uint(b.v[(o + 192u + 8u * h + 2u * qt) >> 1u]);
+  uint lows[9], highs[9];
+  load_window9(o + 64u * h + 32u * (qt & 1u), lows);
+  load_window9(o + 128u + 32u * h, highs);
+  float d = unpackHalf2x16(halfword_at(o + 208u)).x;
+  uint scales = halfword_at(o + 192u + 8u * h + 2u * qt);
   precise float ds0 = d * float(bitfieldExtract(int(scales), 0, 8));
   precise float ds1 = d * float(bitfieldExtract(int(scales), 8, 8));
-  uint low_base = (o + 64u * h + 32u * (qt & 1u)) >> 1u, high_base = (o + 128u + 32u * h) >> 1u;
   uint low_shift = qt < 2u ? 0u : 4u, high_shift = 2u * qt;
-  for (uint p = 0u; p < 16u; ++p) {
-    uint lows = uint(b.v[low_base + p]), highs = uint(b.v[high_base + p]);
-    for (uint k = 0u; k < 2u; ++k) {
-      uint q = ((lows >> (8u * k + low_shift)) & 15u) | (((highs >> (8u * k + high_shift)) & 3u) << 4u);
-      precise float v = (p < 8u ? ds0 : ds1) * float(int(q) - 32);
-      wv[2u * p + k] = v;
-    }
+  for (uint l = 0u; l < 32u; ++l) {
+    uint shift = (l & 3u) * 8u;
+    uint q = ((lows[l >> 2u] >> (shift + low_shift)) & 15u) | (((highs[l >> 2u] >> (shift + high_shift)) & 3u) << 4u);
+    precise float v = (l < 16u ? ds0 : ds1) * float(int(q) - 32);
+    wv[l] = v;
   }
 }
 )";
@@ -209,6 +205,32 @@ void load_chunk(uint c, out float wv[32]) {
   }
 }
 )";
+    case ir::DType::QA4H:  // 20 bytes = 5 words: f16 scale and bias, 32 nibbles in order
+      return R"(void load_chunk(uint c, out float wv[32]) {
+  U32s b = U32s(args.w);
+  vec2 sb = unpackHalf2x16(b.v[c * 5u]);
+  for (uint p = 0u; p < 4u; ++p) {
+    uint q = b.v[c * 5u + 1u + p];
+    for (uint k = 0u; k < 8u; ++k) {
+      precise float v = sb.x * float((q >> (k * 4u)) & 15u);
+      wv[8u * p + k] = v + sb.y;
+    }
+  }
+}
+)";
+    case ir::DType::QA8H:  // 36 bytes = 9 words: f16 scale and bias, 32 bytes in order
+      return R"(void load_chunk(uint c, out float wv[32]) {
+  U32s b = U32s(args.w);
+  vec2 sb = unpackHalf2x16(b.v[c * 9u]);
+  for (uint p = 0u; p < 8u; ++p) {
+    uint q = b.v[c * 9u + 1u + p];
+    for (uint k = 0u; k < 4u; ++k) {
+      precise float v = sb.x * float((q >> (k * 8u)) & 255u);
+      wv[4u * p + k] = v + sb.y;
+    }
+  }
+}
+)";
     default: throw CompileError(fmt::format("{} is not a quantized weight type", ir::name(w)));
   }
 }
@@ -233,8 +255,34 @@ KernelPlan emit_quantized_row_vector_matmul(const EmitContext& ctx, int64_t n, i
   plan.body = R"(
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer W16 { uvec4 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer W8 { uvec2 v[]; };
-layout(buffer_reference, std430, buffer_reference_align = 2) readonly buffer U16s { uint16_t v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 4) readonly buffer U32s { uint v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer WideF { vec4 v[]; };
+// The 2-byte-aligned ggml blocks (q8_0, q4_0, q6_K) are read in 32-bit words: load_windowN(o, a)
+// loads the N aligned words from o rounded down to 4 bytes and, when o is not 4-byte aligned, shifts
+// them by a half word, so a[i] holds bytes o + 4i .. o + 4i + 3 — except that the top half of a[N-1]
+// is then missing. The words read lie in [o - 2, o + 4N): callers need bytes up to o + 4N - 2, so
+// at most 2 bytes past a tensor's end are read, inside its buffer, which the runtime rounds up to
+// 4 bytes (runtime/model_buffers.cpp, runtime/graph_executor.cpp).
+uint funnel(uint lo, uint hi, bool odd) { return odd ? (lo >> 16u) | (hi << 16u) : lo; }
+void load_window9(uint o, out uint a[9]) {
+  U32s b = U32s(args.w);
+  uint w = o >> 2u;
+  bool odd = (o & 2u) != 0u;
+  uint r[9];
+  for (uint i = 0u; i < 9u; ++i) r[i] = b.v[w + i];
+  for (uint i = 0u; i < 8u; ++i) a[i] = funnel(r[i], r[i + 1u], odd);
+  a[8] = funnel(r[8], 0u, odd);
+}
+void load_window5(uint o, out uint a[5]) {
+  U32s b = U32s(args.w);
+  uint w = o >> 2u;
+  bool odd = (o & 2u) != 0u;
+  uint r[5];
+  for (uint i = 0u; i < 5u; ++i) r[i] = b.v[w + i];
+  for (uint i = 0u; i < 4u; ++i) a[i] = funnel(r[i], r[i + 1u], odd);
+  a[4] = funnel(r[4], 0u, odd);
+}
+uint halfword_at(uint o) { return (U32s(args.w).v[o >> 2u] >> ((o & 2u) * 8u)) & 0xffffu; }
 )" + chunk_loader(ctx.input(1).dtype) + render(R"(
 void main() {
   const uint TM = $TM, TN = $TN;

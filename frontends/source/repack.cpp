@@ -11,7 +11,6 @@
 namespace vkllm::frontends {
 namespace {
 
-constexpr int kQa4Bytes = 24, kQa8Bytes = 40;  // f32 scale, f32 bias, 32 values of 4 / 8 bits
 
 float f16_field(const uint8_t* p) {
   uint16_t h;
@@ -19,14 +18,31 @@ float f16_field(const uint8_t* p) {
   return quant::f16_to_f32(h);
 }
 
-// Writes one affine block: scale, bias, then 32 values (nibble pairs for qa4, bytes for qa8).
-void write_affine_block(uint8_t* out, int bits, float scale, float bias, const uint8_t (&q)[32]) {
-  std::memcpy(out, &scale, 4);
-  std::memcpy(out + 4, &bias, 4);
-  if (bits == 4) {
-    for (int j = 0; j < 16; ++j) out[8 + j] = static_cast<uint8_t>(q[2 * j] | q[2 * j + 1] << 4);
+bool is_half_affine(ir::DType t) { return t == ir::DType::QA4H || t == ir::DType::QA8H; }
+int affine_bits(ir::DType t) { return t == ir::DType::QA4 || t == ir::DType::QA4H ? 4 : 8; }
+
+bool exact_in_f16(float v) {
+  const float back = quant::f16_to_f32(quant::f32_to_f16(v));
+  return std::memcmp(&back, &v, 4) == 0;
+}
+
+// Writes one affine block of `t` (qa4 qa8 qa4h qa8h): scale, bias (f32, or f16 — exact, checked by the
+// caller), then 32 values (nibble pairs for 4-bit formats, bytes for 8-bit ones).
+void write_affine_block(uint8_t* out, ir::DType t, float scale, float bias, const uint8_t (&q)[32]) {
+  int header = 8;
+  if (is_half_affine(t)) {
+    const uint16_t s = quant::f32_to_f16(scale), b = quant::f32_to_f16(bias);
+    std::memcpy(out, &s, 2);
+    std::memcpy(out + 2, &b, 2);
+    header = 4;
   } else {
-    std::memcpy(out + 8, q, 32);
+    std::memcpy(out, &scale, 4);
+    std::memcpy(out + 4, &bias, 4);
+  }
+  if (affine_bits(t) == 4) {
+    for (int j = 0; j < 16; ++j) out[header + j] = static_cast<uint8_t>(q[2 * j] | q[2 * j + 1] << 4);
+  } else {
+    std::memcpy(out + header, q, 32);
   }
 }
 
@@ -56,7 +72,7 @@ ir::DType kernel_dtype(quant::BlockType t) {
     case quant::BlockType::Q8_0:
     case quant::BlockType::Q5_0: return ir::DType::Q8_0;
     case quant::BlockType::Q4_0: return ir::DType::Q4_0;
-    case quant::BlockType::Q4_1: return ir::DType::QA4;
+    case quant::BlockType::Q4_1: return ir::DType::QA4H;
     case quant::BlockType::Q4_K: return ir::DType::Q4_K;
     case quant::BlockType::Q5_K: return ir::DType::QA8;
     case quant::BlockType::Q6_K: return ir::DType::Q6_K;
@@ -64,7 +80,13 @@ ir::DType kernel_dtype(quant::BlockType t) {
   throw std::invalid_argument("unknown ggml block type");
 }
 
-ir::DType mlx_kernel_dtype(int bits) { return bits <= 4 ? ir::DType::QA4 : ir::DType::QA8; }
+ir::DType mlx_kernel_dtype(int bits, std::span<const float> scales, std::span<const float> biases) {
+  bool half = true;
+  for (size_t i = 0; i < scales.size() && half; ++i) half = exact_in_f16(scales[i]);
+  for (size_t i = 0; i < biases.size() && half; ++i) half = exact_in_f16(biases[i]);
+  if (bits <= 4) return half ? ir::DType::QA4H : ir::DType::QA4;
+  return half ? ir::DType::QA8H : ir::DType::QA8;
+}
 
 std::vector<uint8_t> repack_ggml(quant::BlockType t, std::span<const uint8_t> blocks) {
   const size_t n = whole_blocks(t, blocks.size());
@@ -99,12 +121,12 @@ std::vector<uint8_t> repack_ggml(quant::BlockType t, std::span<const uint8_t> bl
         break;
       }
       case quant::BlockType::Q4_1: {
-        // d, m, nibbles as q4_0: value q·d + m = qa4 with scale d, bias m.
+        // d, m, nibbles as q4_0: value q·d + m = qa4h with scale d, bias m (the same f16 values).
         for (int j = 0; j < 16; ++j) {
           q[j] = in[4 + j] & 0xF;
           q[j + 16] = in[4 + j] >> 4;
         }
-        write_affine_block(dst, 4, f16_field(in), f16_field(in + 2), q);
+        write_affine_block(dst, target, f16_field(in), f16_field(in + 2), q);
         break;
       }
       case quant::BlockType::Q5_K: {
@@ -118,7 +140,7 @@ std::vector<uint8_t> repack_ggml(quant::BlockType t, std::span<const uint8_t> bl
             const uint8_t byte = in[48 + 32 * (s / 2) + l];
             q[l] = static_cast<uint8_t>((s % 2 ? byte >> 4 : byte & 0xF) + ((in[16 + l] >> s) & 1) * 16);
           }
-          write_affine_block(dst + static_cast<size_t>(s) * out_bytes, 8, d * static_cast<float>(sc),
+          write_affine_block(dst + static_cast<size_t>(s) * out_bytes, target, d * static_cast<float>(sc),
                              -(dmin * static_cast<float>(m)), q);
         }
         break;
@@ -129,9 +151,14 @@ std::vector<uint8_t> repack_ggml(quant::BlockType t, std::span<const uint8_t> bl
   return out;
 }
 
-std::vector<uint8_t> repack_mlx(int bits, int group_size, int64_t rows, int64_t cols, std::span<const uint32_t> packed,
-                                std::span<const float> scales, std::span<const float> biases) {
+std::vector<uint8_t> repack_mlx(ir::DType target, int bits, int group_size, int64_t rows, int64_t cols,
+                                std::span<const uint32_t> packed, std::span<const float> scales,
+                                std::span<const float> biases) {
   quant::check_mlx_format(bits, group_size);
+  if (target != ir::DType::QA4 && target != ir::DType::QA8 && target != ir::DType::QA4H && target != ir::DType::QA8H)
+    throw std::invalid_argument(fmt::format("{} is not an affine kernel format", ir::name(target)));
+  if (bits > affine_bits(target))
+    throw std::invalid_argument(fmt::format("{}-bit values do not fit {}", bits, ir::name(target)));
   if (rows < 0 || cols <= 0 || cols % group_size != 0)
     throw std::invalid_argument(
         fmt::format("MLX matrix {} x {}: columns must be a positive multiple of the group size {}", rows, cols, group_size));
@@ -141,9 +168,12 @@ std::vector<uint8_t> repack_mlx(int bits, int group_size, int64_t rows, int64_t 
     throw std::invalid_argument(fmt::format(
         "MLX matrix {} x {} ({} bits, group {}): expected {} words and {} scales and biases, got {}, {} and {}", rows,
         cols, bits, group_size, n * static_cast<size_t>(bits) / 32, groups, packed.size(), scales.size(), biases.size()));
-  const ir::DType target = mlx_kernel_dtype(bits);
-  const int target_bits = target == ir::DType::QA4 ? 4 : 8;
-  const size_t block_bytes = target == ir::DType::QA4 ? kQa4Bytes : kQa8Bytes;
+  if (is_half_affine(target))
+    for (size_t g = 0; g < groups; ++g)
+      if (!exact_in_f16(scales[g]) || !exact_in_f16(biases[g]))
+        throw std::invalid_argument(fmt::format("group {}: scale {} or bias {} is not an f16 value ({} needs one)", g,
+                                                scales[g], biases[g], ir::name(target)));
+  const auto block_bytes = static_cast<size_t>(ir::info(target).block_bytes);
   std::vector<uint8_t> out(n / 32 * block_bytes);
   const uint32_t mask = (1u << bits) - 1;
   for (size_t b = 0; b < n / 32; ++b) {
@@ -156,7 +186,7 @@ std::vector<uint8_t> repack_mlx(int bits, int group_size, int64_t rows, int64_t 
       q[j] = static_cast<uint8_t>(v & mask);
     }
     const size_t g = b * 32 / static_cast<size_t>(group_size);
-    write_affine_block(out.data() + b * block_bytes, target_bits, scales[g], biases[g], q);
+    write_affine_block(out.data() + b * block_bytes, target, scales[g], biases[g], q);
   }
   return out;
 }
@@ -168,7 +198,9 @@ bool can_quantize_to(ir::DType target) {
     case ir::DType::Q4_K:
     case ir::DType::Q6_K:
     case ir::DType::QA4:
-    case ir::DType::QA8: return true;
+    case ir::DType::QA8:
+    case ir::DType::QA4H:
+    case ir::DType::QA8H: return true;
     default: return false;
   }
 }
@@ -187,9 +219,10 @@ std::vector<uint8_t> quantize_for_kernel(ir::DType target, int64_t cols, std::sp
     case ir::DType::Q6_K: return quant::quantize(quant::BlockType::Q6_K, values);
     default: break;
   }
-  const int bits = target == ir::DType::QA4 ? 4 : 8;
-  const quant::MlxQuantized q = quant::quantize_mlx(bits, 32, values, quant::MlxScaleType::F32);
-  return repack_mlx(bits, 32, static_cast<int64_t>(values.size()) / cols, cols, q.packed, q.scales, q.biases);
+  const int bits = affine_bits(target);
+  const quant::MlxQuantized q = quant::quantize_mlx(
+      bits, 32, values, is_half_affine(target) ? quant::MlxScaleType::F16 : quant::MlxScaleType::F32);
+  return repack_mlx(target, bits, 32, static_cast<int64_t>(values.size()) / cols, cols, q.packed, q.scales, q.biases);
 }
 
 double bits_per_weight(ir::DType t) { return 8.0 * ir::info(t).block_bytes / ir::info(t).block_elems; }

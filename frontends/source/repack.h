@@ -1,7 +1,8 @@
 // Lossless repacks of every supported source format into the weight formats vkllm's kernels read
 // (ir/dtype.h; the choice of formats is explained in docs/QUANTIZATION.md):
 //   ggml q8_0 q4_0 q4_K q6_K -> the same layout (identity);  q5_0 -> q8_0 (q in [-16, 15] fits int8);
-//   q4_1 -> qa4;  q5_K -> qa8;  MLX affine 2/3/4 bits -> qa4, 5/6/8 bits -> qa8.
+//   q4_1 -> qa4h;  q5_K -> qa8;  MLX affine 2/3/4 bits -> qa4h (qa4 when a scale or bias is not
+//   exactly an f16), 5/6/8 bits -> qa8h (qa8).
 // "Lossless" is checked bit for bit: every repacked tensor, read with ir::HostTensor::get (the
 // reference the kernels are tested against), gives exactly the f32 values that frontends/quant's
 // dequantizers give for the source (tests/quant/repack_test.cpp).
@@ -20,8 +21,10 @@ namespace vkllm::frontends {
 
 // The kernel format a ggml block type repacks into.
 ir::DType kernel_dtype(quant::BlockType t);
-// The kernel format MLX affine values of `bits` bits repack into (qa4 up to 4 bits, qa8 above).
-ir::DType mlx_kernel_dtype(int bits);
+// The kernel format MLX affine values of `bits` bits with these scales and biases repack into: 4-bit
+// values up to 4 bits, 8-bit above; f16 scale and bias (qa4h, qa8h) when every one converts to f16
+// exactly (always for f16 checkpoints, almost always for bf16 ones), else f32 (qa4, qa8).
+ir::DType mlx_kernel_dtype(int bits, std::span<const float> scales, std::span<const float> biases);
 
 // `blocks`: whole ggml blocks of type t (row-major, rows of whole blocks). Returns kernel_dtype(t)'s
 // bytes for the same values. Throws std::invalid_argument when blocks is not a whole number of blocks.
@@ -29,14 +32,17 @@ std::vector<uint8_t> repack_ggml(quant::BlockType t, std::span<const uint8_t> bl
 
 // One MLX-quantized matrix of `rows` x `cols`: `packed` = rows x cols·bits/32 words (the bit stream
 // of each row), `scales`/`biases` = rows x cols/group_size values (already widened to f32, which
-// every stored dtype converts to exactly). Returns mlx_kernel_dtype(bits)'s bytes. Throws
-// std::invalid_argument on size mismatches or unsupported bits / group sizes.
-std::vector<uint8_t> repack_mlx(int bits, int group_size, int64_t rows, int64_t cols, std::span<const uint32_t> packed,
-                                std::span<const float> scales, std::span<const float> biases);
+// every stored dtype converts to exactly). Returns `target`'s bytes (qa4, qa8, qa4h or qa8h, as
+// mlx_kernel_dtype chooses or the caller requires). Throws std::invalid_argument on size mismatches,
+// unsupported bits / group sizes, values that do not fit the target's bits, and scales or biases that
+// are not f16 values for qa4h / qa8h.
+std::vector<uint8_t> repack_mlx(ir::DType target, int bits, int group_size, int64_t rows, int64_t cols,
+                                std::span<const uint32_t> packed, std::span<const float> scales,
+                                std::span<const float> biases);
 
 // Kernel formats `--quant` can produce, and the load-time quantizer: `values` (row-major, rows of
 // `cols`) into `target` with the reference quantizers (ggml's quantize_row_*_ref for q8_0 q4_0 q4_K
-// q6_K; MLX's affine quantizer with f32 scales, group 32, for qa4 / qa8). Throws std::invalid_argument
+// q6_K; MLX's affine quantizer, group 32, with f32 scales for qa4 / qa8 and f16 ones for qa4h / qa8h). Throws std::invalid_argument
 // when cols is not a multiple of target's block size or a value is not finite.
 bool can_quantize_to(ir::DType target);
 std::vector<uint8_t> quantize_for_kernel(ir::DType target, int64_t cols, std::span<const float> values);

@@ -10,6 +10,7 @@
 
 #include "artifact/artifact.h"
 #include "codegen/profiles.h"
+#include "ir/reference.h"
 #include "ir/text.h"
 
 namespace vkllm {
@@ -44,8 +45,10 @@ artifact::Contents small_contents() {
   c.passes = {"dedupe-weights", "dce"};
   c.graphs.push_back(codegen::compile_graph(small_graph("prefill", 4), c.target, {{"rows", 8}}));
   c.graphs.push_back(codegen::compile_graph(small_graph("decode", 4), c.target, {{"rows", 1}}));
+  c.lowered_ir["decode"] = ir::print(small_graph("decode", 4));
   c.files["config.json"] = R"({"architectures": ["TestForCausalLM"]})";
   c.files["tokenizer.json"] = "{}";
+  c.files["notes.txt"] = "twenty bytes of text";  // whole words, not SPIR-V
   return c;
 }
 
@@ -65,12 +68,14 @@ std::vector<uint8_t> read_file(const fs::path& p) {
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), {});
 }
 
+fs::path test_dir() { return fs::temp_directory_path() / ("vkllm_artifact_test_" + std::to_string(::getpid())); }
+
 class ArtifactTest : public ::testing::Test {
  protected:
+  static void TearDownTestSuite() { fs::remove_all(test_dir()); }
   fs::path path(const std::string& name) {
-    const fs::path dir = fs::temp_directory_path() / ("vkllm_artifact_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    return dir / name;
+    fs::create_directories(test_dir());
+    return test_dir() / name;
   }
   std::vector<uint8_t> written() {
     const fs::path p = path("small.vkm");
@@ -122,6 +127,7 @@ TEST_F(ArtifactTest, RoundTripsEveryPart) {
   EXPECT_EQ(out.options, in.options);
   EXPECT_EQ(out.passes, in.passes);
   EXPECT_EQ(out.files, in.files);
+  EXPECT_EQ(out.lowered_ir, in.lowered_ir);
   EXPECT_EQ(artifact::caps_to_json(out.target), artifact::caps_to_json(in.target));
   ASSERT_EQ(out.graphs.size(), in.graphs.size());
   for (size_t g = 0; g < in.graphs.size(); ++g) {
@@ -247,14 +253,36 @@ TEST_F(ArtifactTest, InconsistentManifestsAreClearErrors) {
   expect([](json& m) { m["graphs"][0]["dispatches"][0]["args"][0] = "nope"; }, "names no value ('nope')");
   expect([](json& m) { m["graphs"][0]["dispatches"][1]["args"] = m["graphs"][0]["dispatches"][0]["args"]; },
          "does not bind that op's values");
-  expect([](json& m) { m["graphs"][1]["name"] = "prefill"; }, "its IR section must hold exactly that graph");
+  expect([](json& m) { m["graphs"][1]["name"] = "prefill"; }, "two graphs are named 'prefill'");
+  expect([](json& m) { m["graphs"][1]["name"] = "other"; }, "its IR section must hold exactly that graph");
   expect([](json& m) { m["kernels"][0]["local_size"] = {0, 1, 1}; }, "local_size[0] must be in [1, 65535]");
   expect([](json& m) { m["kernels"][0]["grid"][0]["divisor"] = 0; }, "divisor = 0 is outside");
-  expect([](json& m) { m["kernels"][0]["spirv"] = "graph/decode.ir"; }, "not SPIR-V");
+  expect([](json& m) { m["kernels"][0]["spirv"] = "graph/decode.ir"; }, "): SPIR-V is not whole words");
+  expect([](json& m) { m["kernels"][0]["spirv"] = "file/notes.txt"; }, "not SPIR-V (bad magic)");
   expect([](json& m) { m["target"].erase("subgroup_size"); }, "target has no 'subgroup_size'");
   expect([](json& m) { m["files"]["x"] = "file/none"; }, "missing section 'file/none'");
   expect([](json& m) { m["version"] = "1"; }, "manifest.version has the wrong type");
   expect([](json& m) { m = json::array(); }, "manifest is not an object");
+}
+
+// The smallest useful artifact: one kernel, one weight (also the seed of the fuzz corpus,
+// tests/fuzz/corpus/artifact_fuzz/).
+TEST_F(ArtifactTest, OneKernelArtifact) {
+  ir::Builder b("g");
+  b.output(b.add(b.input("x", {DType::F32, {Dim::symbol("n"), Dim::of(4)}}), b.weight("b", {DType::F32, {Dim::of(4)}})));
+  artifact::Contents c;
+  c.family = "tiny";
+  c.graphs.push_back(codegen::compile_graph(b.finish(), c.target, {{"n", 2}}));
+  const fs::path p = path("tiny.vkm");
+  artifact::write_artifact(p, c, {{"b", {DType::F32, {Dim::of(4)}}}}, weight_data);
+  const artifact::Artifact a = artifact::Artifact::open(p);
+  ASSERT_EQ(a.contents().graphs.size(), 1u);
+  EXPECT_EQ(a.contents().graphs[0].dispatches.size(), 1u);
+  EXPECT_EQ(a.contents().graphs[0].max_symbols.at("n"), 2);
+  EXPECT_EQ(a.weight_data("b").size(), 16u);
+  // Every symbol must be bounded: the runtime sizes buffers at the bounds.
+  const std::string e = open_error(with_manifest(read_file(p), [](json& m) { m["graphs"][0]["max_symbols"] = json::object(); }));
+  EXPECT_NE(e.find("max_symbols does not bound symbol 'n'"), std::string::npos) << e;
 }
 
 TEST_F(ArtifactTest, WriterRefusesWrongWeightData) {
@@ -269,6 +297,8 @@ TEST_F(ArtifactTest, WriterRefusesWrongWeightData) {
   } catch (const artifact::ArtifactError& e) {
     EXPECT_NE(std::string(e.what()).find("weight 'norm': expected f32[8] (32 bytes)"), std::string::npos) << e.what();
   }
+  EXPECT_FALSE(fs::exists(path("wrong.vkm.partial")));
+  EXPECT_FALSE(fs::exists(path("wrong.vkm")));
 }
 
 TEST(TargetProfiles, NamedProfilesAndMissingFeatures) {

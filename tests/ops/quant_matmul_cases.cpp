@@ -1,9 +1,12 @@
-// Cases for quantized weights (q8_0 q4_0 q4_K q6_K qa4 qa8; layouts in ir/README.md): matmul through
+// Cases for quantized weights (q8_0 q4_0 q4_K q6_K qa4 qa8 qa4h qa8h; layouts in ir/README.md): matmul through
 // the quantized row-vector kernel (f32 x, subgroup arithmetic: decode and prefill row counts, fewer
 // and more 32-value chunks per row than a subgroup has lanes, N not a multiple of the 8-row tile)
-// and through the general kernel (no subgroup arithmetic, or f16 x), plus the embedding gather.
+// and through the general kernel (no subgroup arithmetic, or f16 x), plus the embedding gather and
+// slices (whole blocks).
 // The reference dequantizes with HostTensor::get; weights are random blocks (HostTensor::random).
 #include <fmt/format.h>
+
+#include <tuple>
 
 #include "tests/ops/op_harness.h"
 
@@ -21,7 +24,8 @@ std::vector<OpCase> quant_cases() {
     int64_t small_k, large_k;  // a few blocks; more 32-value chunks than any subgroup has lanes
   };
   const Format formats[] = {{DType::Q8_0, 96, 1056},  {DType::Q4_0, 64, 1312}, {DType::Q4_K, 256, 2304},
-                            {DType::Q6_K, 256, 2304}, {DType::QA4, 96, 1056},  {DType::QA8, 64, 1312}};
+                            {DType::Q6_K, 256, 2304}, {DType::QA4, 96, 1056},  {DType::QA8, 64, 1312},
+                            {DType::QA4H, 64, 1056},  {DType::QA8H, 96, 1312}};
   std::vector<OpCase> cases;
   for (const Format& f : formats) {
     const std::string dt(ir::name(f.dtype));
@@ -59,6 +63,17 @@ std::vector<OpCase> quant_cases() {
     e.runs = {{{"seq", 1}}, {{"seq", 7}}};
     e.exact = true;  // a gather of values computed exactly as the reference computes them
     cases.push_back(std::move(e));
+    // Slices move whole blocks: two rows, and the second block of each row.
+    const int block = ir::info(f.dtype).block_elems;
+    for (auto [axis, start, size] : {std::tuple{0, 1, 2}, std::tuple{1, block, block}}) {
+      OpCase c;
+      c.name = fmt::format("slice_whole_blocks_{}_axis{}", dt, axis);
+      c.graph = make_graph(c.name, [&](ir::Builder& b) {
+        b.output(b.slice(b.weight("w", {f.dtype, {Dim::of(3), Dim::of(3 * block)}}), axis, start, size));
+      });
+      c.exact = true;
+      cases.push_back(std::move(c));
+    }
   }
   return cases;
 }

@@ -100,7 +100,7 @@ TEST(Repack, KernelFormatsOfGgmlTypes) {
   EXPECT_EQ(kernel_dtype(quant::BlockType::Q8_0), ir::DType::Q8_0);
   EXPECT_EQ(kernel_dtype(quant::BlockType::Q5_0), ir::DType::Q8_0);
   EXPECT_EQ(kernel_dtype(quant::BlockType::Q4_0), ir::DType::Q4_0);
-  EXPECT_EQ(kernel_dtype(quant::BlockType::Q4_1), ir::DType::QA4);
+  EXPECT_EQ(kernel_dtype(quant::BlockType::Q4_1), ir::DType::QA4H);
   EXPECT_EQ(kernel_dtype(quant::BlockType::Q4_K), ir::DType::Q4_K);
   EXPECT_EQ(kernel_dtype(quant::BlockType::Q5_K), ir::DType::QA8);
   EXPECT_EQ(kernel_dtype(quant::BlockType::Q6_K), ir::DType::Q6_K);
@@ -122,8 +122,16 @@ TEST(Repack, EveryMlxFormatIsLossless) {
         const quant::MlxQuantized q = quant::quantize_mlx(bits, group, values, st);
         std::vector<float> want(values.size());
         quant::dequantize_mlx(bits, group, q.packed, q.scales, q.biases, want);
-        expect_bit_exact(mlx_kernel_dtype(bits), rows, cols,
-                         repack_mlx(bits, group, rows, cols, q.packed, q.scales, q.biases), want);
+        // f16 scales always fit the f16-scale formats, these bf16 ones too (all in f16's normal
+        // range), f32 ones from the quantizer practically never.
+        const ir::DType target = mlx_kernel_dtype(bits, q.scales, q.biases);
+        const bool half = st != quant::MlxScaleType::F32;
+        EXPECT_EQ(target, bits <= 4 ? (half ? ir::DType::QA4H : ir::DType::QA4) : (half ? ir::DType::QA8H : ir::DType::QA8));
+        expect_bit_exact(target, rows, cols, repack_mlx(target, bits, group, rows, cols, q.packed, q.scales, q.biases),
+                         want);
+        // The f32-scale formats take any scales.
+        const ir::DType wide = bits <= 4 ? ir::DType::QA4 : ir::DType::QA8;
+        expect_bit_exact(wide, rows, cols, repack_mlx(wide, bits, group, rows, cols, q.packed, q.scales, q.biases), want);
       }
   // Random words (every q value) with random scales and biases.
   for (int bits : {3, 4, 8}) {
@@ -134,17 +142,24 @@ TEST(Repack, EveryMlxFormatIsLossless) {
     for (size_t i = 0; i < scales.size(); ++i) scales[i] = normal(rng), biases[i] = normal(rng);
     std::vector<float> want(static_cast<size_t>(rows * cols));
     quant::dequantize_mlx(bits, 64, words, scales, biases, want);
-    expect_bit_exact(mlx_kernel_dtype(bits), rows, cols, repack_mlx(bits, 64, rows, cols, words, scales, biases), want);
+    const ir::DType target = mlx_kernel_dtype(bits, scales, biases);
+    EXPECT_EQ(target, bits <= 4 ? ir::DType::QA4 : ir::DType::QA8);  // random f32 scales are not f16 values
+    expect_bit_exact(target, rows, cols, repack_mlx(target, bits, 64, rows, cols, words, scales, biases), want);
+    EXPECT_THROW(repack_mlx(bits <= 4 ? ir::DType::QA4H : ir::DType::QA8H, bits, 64, rows, cols, words, scales, biases),
+                 std::invalid_argument);
   }
 }
 
 TEST(Repack, MlxSizeMismatchesAreErrors) {
   const std::vector<float> two(2), three(3);
-  EXPECT_NO_THROW(repack_mlx(4, 64, 1, 128, std::vector<uint32_t>(16), two, two));
-  EXPECT_THROW(repack_mlx(4, 64, 1, 128, std::vector<uint32_t>(15), two, two), std::invalid_argument);
-  EXPECT_THROW(repack_mlx(4, 64, 1, 128, std::vector<uint32_t>(16), three, two), std::invalid_argument);
-  EXPECT_THROW(repack_mlx(4, 64, 1, 96, std::vector<uint32_t>(12), two, two), std::invalid_argument);  // not whole groups
-  EXPECT_THROW(repack_mlx(7, 64, 1, 128, std::vector<uint32_t>(28), two, two), std::invalid_argument);
+  const ir::DType qa4 = ir::DType::QA4;
+  EXPECT_NO_THROW(repack_mlx(qa4, 4, 64, 1, 128, std::vector<uint32_t>(16), two, two));
+  EXPECT_THROW(repack_mlx(qa4, 4, 64, 1, 128, std::vector<uint32_t>(15), two, two), std::invalid_argument);
+  EXPECT_THROW(repack_mlx(qa4, 4, 64, 1, 128, std::vector<uint32_t>(16), three, two), std::invalid_argument);
+  EXPECT_THROW(repack_mlx(qa4, 4, 64, 1, 96, std::vector<uint32_t>(12), two, two), std::invalid_argument);  // not whole groups
+  EXPECT_THROW(repack_mlx(qa4, 7, 64, 1, 128, std::vector<uint32_t>(28), two, two), std::invalid_argument);
+  EXPECT_THROW(repack_mlx(qa4, 8, 64, 1, 128, std::vector<uint32_t>(32), two, two), std::invalid_argument);  // 8 bits in qa4
+  EXPECT_THROW(repack_mlx(ir::DType::Q8_0, 8, 64, 1, 128, std::vector<uint32_t>(32), two, two), std::invalid_argument);
 }
 
 TEST(QuantizeForKernel, GgmlTargetsAreTheReferenceQuantizers) {
@@ -167,7 +182,8 @@ TEST(QuantizeForKernel, AffineTargetsStayWithinAStep) {
   const int64_t rows = 3, cols = 96;
   std::vector<float> values(static_cast<size_t>(rows * cols));
   for (float& v : values) v = normal(rng);
-  for (auto [dtype, levels] : {std::pair{ir::DType::QA4, 15.0}, std::pair{ir::DType::QA8, 255.0}}) {
+  for (auto [dtype, levels] : {std::pair{ir::DType::QA4, 15.0}, std::pair{ir::DType::QA8, 255.0},
+                               std::pair{ir::DType::QA4H, 15.0}, std::pair{ir::DType::QA8H, 255.0}}) {
     ir::HostTensor t{dtype, {rows, cols}, quantize_for_kernel(dtype, cols, values)};
     for (int64_t g = 0; g < rows * cols / 32; ++g) {
       float lo = INFINITY, hi = -INFINITY;
@@ -188,6 +204,8 @@ TEST(BitsPerWeight, KernelFormats) {
   EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::Q6_K), 6.5625);
   EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::QA4), 6.0);
   EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::QA8), 10.0);
+  EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::QA4H), 5.0);
+  EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::QA8H), 9.0);
 }
 
 }  // namespace

@@ -161,7 +161,8 @@ test('the SDKs see errors as their typed exceptions: unknown model, unsupported 
   await assert.rejects(anthropic.messages.create({ model: 'claude-x', max_tokens: 4, messages: [{ role: 'user', content: 'x' }] }),
                        (e) => e instanceof Anthropic.NotFoundError);
   const unsupported = [['n', 2], ['logprobs', true], ['top_logprobs', 3],
-                       ['tools', [{ type: 'function', function: { name: 'f', parameters: {} } }]], ['tool_choice', 'auto'],
+                       // This model's template takes no tools: offering them is refused, not ignored.
+                       ['tools', [{ type: 'function', function: { name: 'f', parameters: {} } }]], ['tool_choice', 'required'],
                        ['response_format', { type: 'json_object' }], ['logit_bias', { 5: 10 }], ['frobnicate', 1]];
   for (const [param, value] of unsupported) {
     await assert.rejects(openai.chat.completions.create(chat('x', { [param]: value })),
@@ -171,9 +172,16 @@ test('the SDKs see errors as their typed exceptions: unknown model, unsupported 
                        (e) => e instanceof OpenAI.BadRequestError && e.param === 'temperature');
   await assert.rejects(anthropic.messages.create({ model: MODEL, max_tokens: 4, temperature: 1.5, messages: [{ role: 'user', content: 'x' }] }),
                        (e) => e instanceof Anthropic.BadRequestError && /temperature/.test(e.message));
+  // This model's template has no <think> block: asking it to think is refused, not ignored.
   await assert.rejects(anthropic.messages.create({ model: MODEL, max_tokens: 4, messages: [{ role: 'user', content: 'x' }],
                                                    thinking: { type: 'enabled', budget_tokens: 1024 } }),
-                       (e) => e instanceof Anthropic.BadRequestError && /thinking/.test(e.message));
+                       (e) => e instanceof Anthropic.BadRequestError && /does not think/.test(e.message));
+  for (const [param, value] of [['max_thinking_tokens', 10], ['enable_thinking', true]]) {
+    await assert.rejects(openai.chat.completions.create(chat('x', { [param]: value })),
+                         (e) => e instanceof OpenAI.BadRequestError && e.param === param, `parameter ${param}`);
+  }
+  const noThinking = await openai.chat.completions.create(chat('x', { enable_thinking: false, max_tokens: 2 }));
+  assert.equal(noThinking.choices[0].message.reasoning_content, undefined);
 
   const wrongKey = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'nope', maxRetries: 0 });
   await assert.rejects(wrongKey.models.list(), (e) => e instanceof OpenAI.AuthenticationError);

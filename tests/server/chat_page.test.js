@@ -20,9 +20,12 @@ let server, browser, page;
 // each message JSON terminated by a NUL byte).
 function launchChromium() {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'vkllm-chromium-'));
+  // Chromium's own messages go to a log next to the screenshot, for when it misbehaves.
+  const log = fs.openSync(path.join(process.env.VKLLM_TEST_DIR, 'chromium.log'), 'w');
   const child = spawn(CHROMIUM, ['--headless=new', '--remote-debugging-pipe', '--no-sandbox', '--disable-gpu',
-                                 '--no-first-run', '--no-default-browser-check', `--user-data-dir=${profile}`, 'about:blank'],
-                      { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] });
+                                 '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check',
+                                 `--user-data-dir=${profile}`, 'about:blank'],
+                      { stdio: ['ignore', log, log, 'pipe', 'pipe'] });
   const [input, output] = [child.stdio[3], child.stdio[4]];
   let nextId = 1, buffer = '';
   const pending = new Map(), listeners = [];
@@ -41,15 +44,19 @@ function launchChromium() {
       }
     }
   });
+  // Every command answers within 20 s or fails the test (instead of hanging it).
   const send = (method, params = {}, sessionId) => new Promise((resolve, reject) => {
     const id = nextId++;
-    pending.set(id, { resolve, reject });
+    const timer = setTimeout(() => { pending.delete(id); reject(new Error(`Chromium did not answer ${method} in 20 s`)); }, 20_000);
+    pending.set(id, { resolve: (v) => { clearTimeout(timer); resolve(v); }, reject: (e) => { clearTimeout(timer); reject(e); } });
     input.write(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }) + '\0');
   });
-  const once = (method, sessionId) => new Promise((resolve) => {
+  const once = (method, sessionId) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${method} from Chromium in 20 s`)), 20_000);
     const l = (msg) => {
       if (msg.method === method && msg.sessionId === sessionId) {
         listeners.splice(listeners.indexOf(l), 1);
+        clearTimeout(timer);
         resolve(msg.params);
       }
     };
@@ -81,6 +88,8 @@ async function openPage(url) {
   return { send, evaluate };
 }
 
+const LIMIT = { timeout: 90_000 };  // a test that hangs fails instead of holding ctest until its timeout
+
 before(async () => {
   server = await startServer({ api_key: KEY, ctx: 512, max_batch: 2, alias: MODEL });
   browser = launchChromium();
@@ -91,7 +100,7 @@ before(async () => {
                                 k.dispatchEvent(new Event('change')); })()`);
   await waitFor(() => page.evaluate(`document.getElementById('model').textContent === ${JSON.stringify(MODEL)}`), 10_000,
                 'the model name on the page');
-});
+}, LIMIT);
 
 after(async () => {
   browser?.close();
@@ -105,7 +114,7 @@ const lastStats = () => page.evaluate(`(() => { const s = [...document.querySele
                                                   return s ? { done: s.dataset.done ?? null, text: s.textContent } : null; })()`);
 const lastAnswer = () => page.evaluate(`[...document.querySelectorAll('.msg.assistant span')].pop()?.textContent ?? null`);
 
-test('the page streams an answer equal to the API answer and shows tokens/s', async () => {
+test('the page streams an answer equal to the API answer and shows tokens/s', LIMIT, async () => {
   await setField('temperature', 0);
   await setField('max-tokens', 24);
   const prompt = 'Hello from the browser';
@@ -134,7 +143,7 @@ test('the page streams an answer equal to the API answer and shows tokens/s', as
   assert.ok(fs.statSync(file).size > 1000);
 });
 
-test('the stop button ends a long answer and the server cancels it', async () => {
+test('the stop button ends a long answer and the server cancels it', LIMIT, async () => {
   await setField('max-tokens', 400);
   await sendMessage('Tell me a long story');
   await waitFor(async () => ((await lastAnswer()) ?? '').length > 0, 30_000, 'streamed text');
@@ -146,7 +155,7 @@ test('the stop button ends a long answer and the server cancels it', async () =>
   assert.match(m, /vkllm_generations_total\{reason="cancelled"\} 1\n/);
 });
 
-test('thinking is shown folded, apart from the answer', async () => {
+test('thinking is shown folded, apart from the answer', LIMIT, async () => {
   const view = await page.evaluate(`(() => {
     const v = answerView();
     v.addContent('<think>Let me ');

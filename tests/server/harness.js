@@ -28,6 +28,34 @@ function synthModel() {
   return dir;
 }
 
+// The same model with a Qwen3-style reasoning template: tools listed in the system turn, the
+// generation prompt opens <think> (closed at once when enable_thinking is false), so a reply starts
+// inside its thinking.
+const THINKING_TEMPLATE =
+  "{% if tools %}{{ '<|im_start|>system\\nTools:' }}{% for tool in tools %}{{ '\\n' + (tool | tojson) }}{% endfor %}" +
+  "{{ '<|im_end|>\\n' }}{% endif %}" +
+  "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% if enable_thinking is defined and enable_thinking is false %}" +
+  "{{ '<think>\\n\\n</think>\\n\\n' }}{% else %}{{ '<think>\\n' }}{% endif %}{% endif %}";
+
+function thinkingModel() {
+  const base = synthModel();
+  const dir = path.join(WORK_DIR, 'qwen3-tiny-thinking');
+  if (!fs.existsSync(path.join(dir, 'config.json'))) {
+    const tmp = `${dir}.${process.pid}`;
+    fs.cpSync(base, tmp, { recursive: true });
+    const config = JSON.parse(fs.readFileSync(path.join(tmp, 'tokenizer_config.json'), 'utf8'));
+    config.chat_template = THINKING_TEMPLATE;
+    fs.writeFileSync(path.join(tmp, 'tokenizer_config.json'), JSON.stringify(config, null, 2));
+    try {
+      fs.renameSync(tmp, dir);
+    } catch {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  return dir;
+}
+
 const children = new Set();
 const killAll = () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -35,10 +63,11 @@ const killAll = () => {
 process.on('exit', killAll);
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); process.exit(1); });
 
-// flags: extra `vkllm serve` flags, e.g. { api_key: 'k', ctx: 256, max_batch: 4 }.
-async function startServer(flags = {}) {
+// flags: extra `vkllm serve` flags, e.g. { api_key: 'k', ctx: 256, max_batch: 4 }; thinking: serve the
+// reasoning variant of the model.
+async function startServer(flags = {}, { thinking = false } = {}) {
   if (!VKLLM || !WORK_DIR) throw new Error('set VKLLM (the binary) and VKLLM_TEST_DIR (a scratch folder)');
-  const args = ['serve', synthModel(), '--port', '0'];
+  const args = ['serve', thinking ? thinkingModel() : synthModel(), '--port', '0'];
   for (const [k, v] of Object.entries(flags)) args.push(`--${k}=${v}`);
   const child = spawn(VKLLM, args, { stdio: ['ignore', 'inherit', 'pipe'] });
   children.add(child);

@@ -19,16 +19,24 @@ using namespace std::chrono_literals;
 
 namespace {
 
-fs::path synth_model() {
-  fs::path d = fs::temp_directory_path() / ("vkllm_scheduler_qwen3_" + std::to_string(::getpid()));
-  if (!fs::exists(d / "config.json")) {
+// An untied output head: with tied embeddings a random model mostly repeats its last input token,
+// which would hide a batch that mixed up its rows. Removed when the test program exits.
+struct SynthModel {
+  fs::path dir = fs::temp_directory_path() / ("vkllm_scheduler_qwen3_" + std::to_string(::getpid()));
+  SynthModel() {
     frontends::SynthOptions o;
     o.family = "qwen3";
-    o.out_dir = d;
+    o.out_dir = dir;
     o.seed = 7;
+    o.overrides = {{"tie_word_embeddings", false}};
     frontends::synthesize(o);
   }
-  return d;
+  ~SynthModel() { fs::remove_all(dir); }
+};
+
+fs::path synth_model() {
+  static const SynthModel model;
+  return model.dir;
 }
 
 std::unique_ptr<engine::Model> load(int64_t rows) {
