@@ -62,11 +62,13 @@ function launchChromium() {
     };
     listeners.push(l);
   });
+  // The profile is removed once Chromium is gone (it may still be writing right after the kill).
+  const removeProfile = () => { try { fs.rmSync(profile, { recursive: true, force: true }); } catch { /* best effort */ } };
+  child.once('exit', removeProfile);
   const close = () => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-    fs.rmSync(profile, { recursive: true, force: true });
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
-  process.on('exit', close);
+  process.on('exit', () => { close(); removeProfile(); });
   return { send, once, close };
 }
 
