@@ -24,7 +24,7 @@ DEFINE_int64(repeat_last_n, 64, "the penalties see this many recent tokens (prom
 DEFINE_string(stop, "", "stop strings, comma-separated (\\, for a comma): the text ends before the first one found");
 DEFINE_string(quant, "",
               "quantize the weights at load time: q4 (q4_K, output head q6_K), q8 (q8_0), a kernel format "
-              "(q8_0 q4_0 q4_K q6_K qa4 qa8 qa4h qa8h), or f16/bf16 to keep them (docs/QUANTIZATION.md)");
+              "(q8_0 q4_0 q4_K q5_K q6_K qa4 qa8 qa4h qa8h qa4h_g64 qa8h_g64), or f16/bf16 to keep them (docs/QUANTIZATION.md)");
 
 namespace vkllm::cli {
 

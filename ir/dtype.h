@@ -17,11 +17,14 @@ namespace vkllm::ir {
   X(Q8_0, "q8_0", 32, 34, true) /* f16 scale + 32 x i8 */  \
   X(Q4_0, "q4_0", 32, 18, true) /* f16 scale + 32 x u4 */  \
   X(Q4_K, "q4_K", 256, 144, true) /* ggml q4_K */           \
+  X(Q5_K, "q5_K", 256, 176, true) /* ggml q5_K */           \
   X(Q6_K, "q6_K", 256, 210, true) /* ggml q6_K */           \
   X(QA4, "qa4", 32, 24, true) /* f32 scale, f32 bias, u4 */ \
   X(QA8, "qa8", 32, 40, true) /* f32 scale, f32 bias, u8 */ \
   X(QA4H, "qa4h", 32, 20, true) /* f16 scale, f16 bias, u4 */ \
-  X(QA8H, "qa8h", 32, 36, true) /* f16 scale, f16 bias, u8 */
+  X(QA8H, "qa8h", 32, 36, true) /* f16 scale, f16 bias, u8 */ \
+  X(QA4H_G64, "qa4h_g64", 64, 36, true) /* qa4h, 64 values */ \
+  X(QA8H_G64, "qa8h_g64", 64, 68, true) /* qa8h, 64 values */
 
 enum class DType : uint8_t {
 #define X(e, s, be, bb, f) e,

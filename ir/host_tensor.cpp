@@ -124,9 +124,10 @@ float f32_at(const uint8_t* p) {
   return f;
 }
 
-// Element j of a ggml q4_K block (144 bytes): d, dmin (f16), 12 bytes of 6-bit sub-block scales
-// and mins, 128 bytes of nibbles. Computed as ggml's dequantize_row_q4_K does, in float.
-float q4_K_value(const uint8_t* b, int j) {
+// Element j of a ggml q4_K block (144 bytes: d, dmin (f16), 12 bytes of 6-bit sub-block scales and
+// mins, 128 bytes of nibbles) or q5_K block (176 bytes: the same with 32 bytes of fifth bits before
+// the nibbles). Computed as ggml's dequantize_row_q4_K / q5_K do, in float.
+float k_quant_value(const uint8_t* b, int j, bool fifth_bits) {
   const int s = j / 32, l = j % 32;
   const uint8_t* sc = b + 4;
   int scale, min;
@@ -137,9 +138,10 @@ float q4_K_value(const uint8_t* b, int j) {
     scale = (sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4);
     min = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4);
   }
-  const uint8_t q = b[16 + 32 * (s / 2) + l];
+  const uint8_t q = b[(fifth_bits ? 48 : 16) + 32 * (s / 2) + l];
+  const int high = fifth_bits ? ((b[16 + l] >> s) & 1) * 16 : 0;
   const float d1 = f16_at(b) * static_cast<float>(scale), m1 = f16_at(b + 2) * static_cast<float>(min);
-  const float product = d1 * static_cast<float>(s % 2 ? q >> 4 : q & 0xF);
+  const float product = d1 * static_cast<float>((s % 2 ? q >> 4 : q & 0xF) + high);
   return product - m1;
 }
 
@@ -155,9 +157,9 @@ float q6_K_value(const uint8_t* b, int j) {
   return ds * static_cast<float>((low | high << 4) - 32);
 }
 
-// Element j of an affine block: scale and bias (f32 for qa4 / qa8, f16 for qa4h / qa8h), then 32
-// values (qa4: element j is nibble j % 2 of byte j / 2, low nibble first; qa8: byte j); the value is
-// scale·q + bias in float.
+// Element j of an affine block: scale and bias (f32 for qa4 / qa8, f16 for the h formats), then the
+// block's 32 or 64 values (4-bit: element j is nibble j % 2 of byte j / 2, low nibble first; 8-bit:
+// byte j); the value is scale·q + bias in float.
 float affine_value(const uint8_t* b, int j, int bits, bool half_fields) {
   const int header = half_fields ? 4 : 8;
   const int q = bits == 4 ? (b[header + j / 2] >> (4 * (j % 2))) & 0xF : b[header + j];
@@ -231,6 +233,7 @@ HostTensor HostTensor::random(DType dtype, std::vector<int64_t> shape, std::mt19
       }
       break;
     case DType::Q4_K:
+    case DType::Q5_K:
     case DType::Q6_K: {
       // Random quants and sub-block scales; the super-block scales keep values within [-amax, amax].
       const double amax = std::max(std::fabs(lo), std::fabs(hi));
@@ -240,8 +243,9 @@ HostTensor HostTensor::random(DType dtype, std::vector<int64_t> shape, std::mt19
       for (int64_t block = 0; block < n / 256; ++block) {
         uint8_t* out = t.bytes.data() + block * block_bytes;
         for (int i = 0; i < block_bytes; ++i) out[i] = static_cast<uint8_t>(byte(rng));
-        if (dtype == DType::Q4_K) {
-          const uint16_t d = encode(amax / (63.0 * 15.0) * share(rng), kHalf), dmin = encode(amax / 63.0 * share(rng), kHalf);
+        if (dtype != DType::Q6_K) {
+          const double levels = dtype == DType::Q4_K ? 15.0 : 31.0;
+          const uint16_t d = encode(amax / (63.0 * levels) * share(rng), kHalf), dmin = encode(amax / 63.0 * share(rng), kHalf);
           std::memcpy(out, &d, 2);
           std::memcpy(out + 2, &dmin, 2);
         } else {
@@ -254,13 +258,16 @@ HostTensor HostTensor::random(DType dtype, std::vector<int64_t> shape, std::mt19
     case DType::QA4:
     case DType::QA8:
     case DType::QA4H:
-    case DType::QA8H: {
-      const bool half_fields = dtype == DType::QA4H || dtype == DType::QA8H;
-      const int levels = dtype == DType::QA4 || dtype == DType::QA4H ? 15 : 255, block_bytes = info(dtype).block_bytes;
+    case DType::QA8H:
+    case DType::QA4H_G64:
+    case DType::QA8H_G64: {
+      const bool half_fields = dtype != DType::QA4 && dtype != DType::QA8;
+      const bool four_bit = dtype == DType::QA4 || dtype == DType::QA4H || dtype == DType::QA4H_G64;
+      const int levels = four_bit ? 15 : 255, block_bytes = info(dtype).block_bytes;
       const int header = half_fields ? 4 : 8;
       std::uniform_int_distribution<int> byte(0, 255);
       std::uniform_real_distribution<double> share(0.5, 1.0), offset(0.0, 0.25);
-      for (int64_t block = 0; block < n / 32; ++block) {
+      for (int64_t block = 0; block < n / info(dtype).block_elems; ++block) {
         uint8_t* out = t.bytes.data() + block * block_bytes;
         const double scale = (hi - lo) / (levels + 1) * share(rng), bias = lo + (hi - lo) * offset(rng);
         if (half_fields) {
@@ -326,19 +333,22 @@ double HostTensor::get(int64_t i) const {
       return decode(load<uint16_t>(*this, i, block), kHalf) * (nibble - 8);
     }
     case DType::Q4_K:
+    case DType::Q5_K:
     case DType::Q6_K:
     case DType::QA4:
     case DType::QA8:
     case DType::QA4H:
-    case DType::QA8H: {
+    case DType::QA8H:
+    case DType::QA4H_G64:
+    case DType::QA8H_G64: {
       const DTypeInfo& q = info(dtype);
       const int64_t block = checked_offset(*this, i, i / q.block_elems * q.block_bytes, q.block_bytes);
       const uint8_t* b = bytes.data() + block;
       const auto j = static_cast<int>(i % q.block_elems);
-      if (dtype == DType::Q4_K) return q4_K_value(b, j);
+      if (dtype == DType::Q4_K || dtype == DType::Q5_K) return k_quant_value(b, j, dtype == DType::Q5_K);
       if (dtype == DType::Q6_K) return q6_K_value(b, j);
-      return affine_value(b, j, dtype == DType::QA4 || dtype == DType::QA4H ? 4 : 8,
-                          dtype == DType::QA4H || dtype == DType::QA8H);
+      const bool four_bit = dtype == DType::QA4 || dtype == DType::QA4H || dtype == DType::QA4H_G64;
+      return affine_value(b, j, four_bit ? 4 : 8, dtype != DType::QA4 && dtype != DType::QA8);
     }
   }
   throw IrError(fmt::format("HostTensor: unknown dtype {}", static_cast<int>(dtype)));
@@ -370,11 +380,14 @@ void HostTensor::set(int64_t i, double v) {
     case DType::Q8_0:
     case DType::Q4_0:
     case DType::Q4_K:
+    case DType::Q5_K:
     case DType::Q6_K:
     case DType::QA4:
     case DType::QA8:
     case DType::QA4H:
     case DType::QA8H:
+    case DType::QA4H_G64:
+    case DType::QA8H_G64:
       break;
   }
   throw IrError(

@@ -6,7 +6,7 @@
 //
 //   ninja -C build quant_kl
 //   build/bench/quant/quant_kl [--family llama] [--overrides '{"hidden_size": 512}'] [--tokens 128]
-//                              [--formats q8_0,q6_K,qa8,q4_K,qa4,q4_0,q4] [--model DIR]
+//                              [--formats q8_0,q6_K,q5_K,qa8,qa8h,qa8h_g64,q4_K,qa4,qa4h,qa4h_g64,q4_0,q4] [--model DIR]
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -104,7 +104,7 @@ double matrix_bits_per_weight(const engine::Model& m) {
 int main(int argc, char** argv) {
   try {
     const int64_t tokens = std::stoll(flag(argc, argv, "tokens", "128"));
-    const std::vector<std::string> formats = split(flag(argc, argv, "formats", "q8_0,q6_K,qa8,q4_K,qa4,q4_0,q4"));
+    const std::vector<std::string> formats = split(flag(argc, argv, "formats", "q8_0,q6_K,q5_K,qa8,qa8h,qa8h_g64,q4_K,qa4,qa4h,qa4h_g64,q4_0,q4"));
     fs::path model_dir = flag(argc, argv, "model", "");
     if (model_dir.empty()) {
       model_dir = fs::temp_directory_path() / ("vkllm_quant_kl_" + std::to_string(::getpid()));

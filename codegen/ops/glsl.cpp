@@ -106,11 +106,19 @@ float ldf_$A(uint o) { return uintBitsToFloat(uint(args.$A.v[o >> 1u]) | (uint(a
 )", {{"A", arg}});
 }
 
-std::string quantized_element_reader(ir::DType t) {
+// ld_<arg>(i): element i of a quantized tensor, as HostTensor::get computes it.
+std::string quantized_element_reader(ir::DType t, const std::string& arg) {
+  // q5_K is q4_K with 32 bytes of fifth bits (bit s of byte 16 + l) before the nibbles.
+  const bool q5 = t == ir::DType::Q5_K;
+  const std::map<std::string, std::string> v{
+      {"A", arg}, {"BLOCK", q5 ? "176u" : "144u"}, {"QS", q5 ? "48u" : "16u"},
+      {"N", fmt::format("{}u", ir::info(t).block_elems)}, {"BYTES", fmt::format("{}u", ir::info(t).block_bytes)},
+      {"FIFTH", q5 ? fmt::format(" + ((ldb_{}(o + 16u + l) >> s) & 1u) * 16u", arg) : ""}};
   switch (t) {
     case ir::DType::Q4_K:
-      return R"(float ld_$A(uint i) {
-  uint o = (i >> 8u) * 144u, j = i & 255u, s = j >> 5u, l = j & 31u;
+    case ir::DType::Q5_K:
+      return render(R"(float ld_$A(uint i) {
+  uint o = (i >> 8u) * $BLOCK, j = i & 255u, s = j >> 5u, l = j & 31u;
   uint sc, mn;
   if (s < 4u) {
     sc = ldb_$A(o + 4u + s) & 63u;
@@ -119,17 +127,17 @@ std::string quantized_element_reader(ir::DType t) {
     sc = (ldb_$A(o + 8u + s) & 15u) | ((ldb_$A(o + s) >> 6u) << 4u);
     mn = (ldb_$A(o + 8u + s) >> 4u) | ((ldb_$A(o + 4u + s) >> 6u) << 4u);
   }
-  uint q = ldb_$A(o + 16u + 32u * (s >> 1u) + l);
-  q = (s & 1u) != 0u ? q >> 4u : q & 15u;
+  uint q = ldb_$A(o + $QS + 32u * (s >> 1u) + l);
+  q = ((s & 1u) != 0u ? q >> 4u : q & 15u)$FIFTH;
   precise float d1 = unpackHalf2x16(uint(args.$A.v[o >> 1u])).x * float(sc);
   precise float m1 = unpackHalf2x16(uint(args.$A.v[(o >> 1u) + 1u])).x * float(mn);
   precise float p = d1 * float(q);
   precise float r = p - m1;
   return r;
 }
-)";
+)", v);
     case ir::DType::Q6_K:
-      return R"(float ld_$A(uint i) {
+      return render(R"(float ld_$A(uint i) {
   uint o = (i >> 8u) * 210u, j = i & 255u, h = j >> 7u, qt = (j & 127u) >> 5u, l = j & 31u;
   uint lb = ldb_$A(o + 64u * h + l + 32u * (qt & 1u));
   uint low = qt < 2u ? lb & 15u : lb >> 4u;
@@ -139,43 +147,45 @@ std::string quantized_element_reader(ir::DType t) {
   precise float r = ds * float(int(low | (high << 4u)) - 32);
   return r;
 }
-)";
+)", v);
     case ir::DType::QA4:
-      return R"(float ld_$A(uint i) {
+      return render(R"(float ld_$A(uint i) {
   uint o = (i >> 5u) * 24u, j = i & 31u;
   uint q = (ldb_$A(o + 8u + (j >> 1u)) >> ((j & 1u) * 4u)) & 15u;
   precise float p = ldf_$A(o) * float(q);
   precise float r = p + ldf_$A(o + 4u);
   return r;
 }
-)";
+)", v);
     case ir::DType::QA8:
-      return R"(float ld_$A(uint i) {
+      return render(R"(float ld_$A(uint i) {
   uint o = (i >> 5u) * 40u;
   precise float p = ldf_$A(o) * float(ldb_$A(o + 8u + (i & 31u)));
   precise float r = p + ldf_$A(o + 4u);
   return r;
 }
-)";
+)", v);
     case ir::DType::QA4H:
-      return R"(float ld_$A(uint i) {
-  uint o = (i >> 5u) * 20u, j = i & 31u;
+    case ir::DType::QA4H_G64:
+      return render(R"(float ld_$A(uint i) {
+  uint o = (i / $N) * $BYTES, j = i % $N;
   vec2 sb = unpackHalf2x16(uint(args.$A.v[o >> 1u]) | (uint(args.$A.v[(o >> 1u) + 1u]) << 16u));
   uint q = (ldb_$A(o + 4u + (j >> 1u)) >> ((j & 1u) * 4u)) & 15u;
   precise float p = sb.x * float(q);
   precise float r = p + sb.y;
   return r;
 }
-)";
+)", v);
     case ir::DType::QA8H:
-      return R"(float ld_$A(uint i) {
-  uint o = (i >> 5u) * 36u;
+    case ir::DType::QA8H_G64:
+      return render(R"(float ld_$A(uint i) {
+  uint o = (i / $N) * $BYTES;
   vec2 sb = unpackHalf2x16(uint(args.$A.v[o >> 1u]) | (uint(args.$A.v[(o >> 1u) + 1u]) << 16u));
-  precise float p = sb.x * float(ldb_$A(o + 4u + (i & 31u)));
+  precise float p = sb.x * float(ldb_$A(o + 4u + (i % $N)));
   precise float r = p + sb.y;
   return r;
 }
-)";
+)", v);
     default: throw CompileError(fmt::format("{} has no element reader", ir::name(t)));
   }
 }
@@ -211,14 +221,17 @@ std::string load_function(ir::DType t, const std::string& arg) {
 }
 )", v);
     case ir::DType::Q4_K:
+    case ir::DType::Q5_K:
     case ir::DType::Q6_K:
     case ir::DType::QA4:
     case ir::DType::QA8:
     case ir::DType::QA4H:
     case ir::DType::QA8H:
+    case ir::DType::QA4H_G64:
+    case ir::DType::QA8H_G64:
       // Element-wise readers of the layouts in ir/README.md, computing what HostTensor::get does
       // (`precise`: no fused multiply-add, so values match the host bit for bit).
-      return quantized_byte_reader(arg) + render(quantized_element_reader(t), v);
+      return quantized_byte_reader(arg) + quantized_element_reader(t, arg);
   }
   throw CompileError("unknown dtype");
 }
@@ -237,11 +250,14 @@ std::string store_function(ir::DType t, const std::string& arg) {
     case ir::DType::Q8_0:
     case ir::DType::Q4_0:
     case ir::DType::Q4_K:
+    case ir::DType::Q5_K:
     case ir::DType::Q6_K:
     case ir::DType::QA4:
     case ir::DType::QA8:
     case ir::DType::QA4H:
     case ir::DType::QA8H:
+    case ir::DType::QA4H_G64:
+    case ir::DType::QA8H_G64:
       break;
   }
   throw CompileError(fmt::format("{} tensors are not stored element by element", ir::name(t)));

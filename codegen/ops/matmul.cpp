@@ -5,8 +5,8 @@
 // per step (8 halves or 4 floats: full-width coalesced loads, the weight streamed once per row
 // tile), and a subgroupAdd finishes each dot product — no shared memory, no barrier. This is the
 // decode kernel: its speed is the rate weights stream from memory.
-// Quantized weights (q8_0 q4_0 q4_K q6_K qa4 qa8 qa4h qa8h) take a row-vector variant: lanes own
-// 32-value chunks of a weight row, load a chunk's packed bytes (16-byte loads for q4_K, 8-byte for
+// Quantized weights (every quantized IR dtype) take a row-vector variant: lanes own
+// 32-value chunks of a weight row, load a chunk's packed bytes (16-byte loads for q4_K/q5_K, 8-byte for
 // qa4/qa8, 4-byte for qa4h/qa8h, 4-byte windows for the ggml layouts that are only 2-byte aligned)
 // and dequantize them in registers.
 // The general kernel (any dtype, quantized weights included): one workgroup computes a tile of TM
@@ -131,10 +131,11 @@ std::string chunk_loader(ir::DType w) {
 }
 )";
     case ir::DType::Q4_K:  // 144 bytes = 9 x 16: header (d, dmin, 12 scale bytes), 128 nibble bytes
-      return R"(uint header_byte(uvec4 h, uint i) { return (h[i >> 2u] >> ((i & 3u) * 8u)) & 255u; }
+    case ir::DType::Q5_K:  // 176 bytes = 11 x 16: the same with 32 bytes of fifth bits before the nibbles
+      return render(R"(uint header_byte(uvec4 h, uint i) { return (h[i >> 2u] >> ((i & 3u) * 8u)) & 255u; }
 void load_chunk(uint c, out float wv[32]) {
   W16 b = W16(args.w);
-  uint block = (c >> 3u) * 9u, s = c & 7u;
+  uint block = (c >> 3u) * $UNITS, s = c & 7u;
   uvec4 h = b.v[block];
   uint sc, mn;
   if (s < 4u) {
@@ -149,15 +150,18 @@ void load_chunk(uint c, out float wv[32]) {
   precise float m1 = dm.y * float(mn);
   uint shift = (s & 1u) * 4u;
   for (uint half_ = 0u; half_ < 2u; ++half_) {
-    uvec4 q = b.v[block + 1u + 2u * (s >> 1u) + half_];
+    uvec4 q = b.v[block + $QS + 2u * (s >> 1u) + half_];
+    uvec4 fifth = $FIFTH_LOAD;
     for (uint word = 0u; word < 4u; ++word)
       for (uint k = 0u; k < 4u; ++k) {
-        precise float p = d1 * float((q[word] >> (8u * k + shift)) & 15u);
+        uint v = ((q[word] >> (8u * k + shift)) & 15u) | (((fifth[word] >> (8u * k + s)) & 1u) << 4u);
+        precise float p = d1 * float(v);
         wv[16u * half_ + 4u * word + k] = p - m1;
       }
   }
 }
-)";
+)", w == ir::DType::Q5_K ? std::map<std::string, std::string>{{"UNITS", "11u"}, {"QS", "3u"}, {"FIFTH_LOAD", "b.v[block + 1u + half_]"}}
+                         : std::map<std::string, std::string>{{"UNITS", "9u"}, {"QS", "1u"}, {"FIFTH_LOAD", "uvec4(0u)"}});
     case ir::DType::Q6_K:  // 210 bytes: ql[128], qh[64], int8 scales[16], f16 d
       return R"(void load_chunk(uint c, out float wv[32]) {
   uint o = (c >> 3u) * 210u, s = c & 7u, h = s >> 2u, qt = s & 3u;
@@ -206,31 +210,37 @@ void load_chunk(uint c, out float wv[32]) {
 }
 )";
     case ir::DType::QA4H:  // 20 bytes = 5 words: f16 scale and bias, 32 nibbles in order
-      return R"(void load_chunk(uint c, out float wv[32]) {
+    case ir::DType::QA4H_G64:  // 36 bytes = 9 words: f16 scale and bias, 64 nibbles; chunk = a half
+      return render(R"(void load_chunk(uint c, out float wv[32]) {
   U32s b = U32s(args.w);
-  vec2 sb = unpackHalf2x16(b.v[c * 5u]);
+  uint block = (c / $CHUNKS) * $WORDS, first = block + 1u + (c % $CHUNKS) * 4u;
+  vec2 sb = unpackHalf2x16(b.v[block]);
   for (uint p = 0u; p < 4u; ++p) {
-    uint q = b.v[c * 5u + 1u + p];
+    uint q = b.v[first + p];
     for (uint k = 0u; k < 8u; ++k) {
       precise float v = sb.x * float((q >> (k * 4u)) & 15u);
       wv[8u * p + k] = v + sb.y;
     }
   }
 }
-)";
+)", w == ir::DType::QA4H ? std::map<std::string, std::string>{{"CHUNKS", "1u"}, {"WORDS", "5u"}}
+                         : std::map<std::string, std::string>{{"CHUNKS", "2u"}, {"WORDS", "9u"}});
     case ir::DType::QA8H:  // 36 bytes = 9 words: f16 scale and bias, 32 bytes in order
-      return R"(void load_chunk(uint c, out float wv[32]) {
+    case ir::DType::QA8H_G64:  // 68 bytes = 17 words: f16 scale and bias, 64 bytes; chunk = a half
+      return render(R"(void load_chunk(uint c, out float wv[32]) {
   U32s b = U32s(args.w);
-  vec2 sb = unpackHalf2x16(b.v[c * 9u]);
+  uint block = (c / $CHUNKS) * $WORDS, first = block + 1u + (c % $CHUNKS) * 8u;
+  vec2 sb = unpackHalf2x16(b.v[block]);
   for (uint p = 0u; p < 8u; ++p) {
-    uint q = b.v[c * 9u + 1u + p];
+    uint q = b.v[first + p];
     for (uint k = 0u; k < 4u; ++k) {
       precise float v = sb.x * float((q >> (k * 8u)) & 255u);
       wv[4u * p + k] = v + sb.y;
     }
   }
 }
-)";
+)", w == ir::DType::QA8H ? std::map<std::string, std::string>{{"CHUNKS", "1u"}, {"WORDS", "9u"}}
+                         : std::map<std::string, std::string>{{"CHUNKS", "2u"}, {"WORDS", "17u"}});
     default: throw CompileError(fmt::format("{} is not a quantized weight type", ir::name(w)));
   }
 }

@@ -109,7 +109,7 @@ MlxLayers read_mlx_layers(const nlohmann::json& q, const std::vector<std::string
                                     "group_size from {})", lwhere, words, l.scales->shape[1], l.group_size, l.bits,
                                     where));
     for (const TensorView* v : {l.scales, l.biases}) widen_check(*v, lwhere);
-    l.kernel_dtype = mlx_kernel_dtype(l.bits, widen(*l.scales), widen(*l.biases));
+    l.kernel_dtype = mlx_kernel_dtype(l.bits, l.group_size, widen(*l.scales), widen(*l.biases));
     bits_seen.insert(l.bits);
     out.folded.insert(name);
     out.folded.insert(module + ".biases");

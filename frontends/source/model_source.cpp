@@ -216,13 +216,15 @@ std::optional<WeightQuant> parse_weight_quant(const std::string& name) {
   if (name == "q8") return WeightQuant{name, ir::DType::Q8_0, ir::DType::Q8_0};
   if (std::optional<ir::DType> d = ir::parse_dtype(name); d && can_quantize_to(*d)) return WeightQuant{name, *d, *d};
   throw std::invalid_argument(fmt::format(
-      "unknown weight quantization '{}' (q4, q8, f16, bf16, or a kernel format: q8_0 q4_0 q4_K q6_K qa4 qa8 qa4h qa8h)", name));
+      "unknown weight quantization '{}' (q4, q8, f16, bf16, or a kernel format: q8_0 q4_0 q4_K q5_K q6_K qa4 qa8 qa4h qa8h qa4h_g64 qa8h_g64)", name));
 }
 
 ir::DType fit_to_rows(ir::DType format, int64_t cols) {
   if (cols % ir::info(format).block_elems == 0) return format;
   if (format == ir::DType::Q4_K) return ir::DType::QA4H;
-  if (format == ir::DType::Q6_K) return ir::DType::Q8_0;
+  if (format == ir::DType::Q5_K || format == ir::DType::Q6_K) return ir::DType::Q8_0;
+  if (format == ir::DType::QA4H_G64) return ir::DType::QA4H;
+  if (format == ir::DType::QA8H_G64) return ir::DType::QA8H;
   return format;  // 32-value blocks: quantize_for_kernel reports rows that do not hold them
 }
 

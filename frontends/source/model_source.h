@@ -51,9 +51,9 @@ class ModelSource {
 std::unique_ptr<ModelSource> open_model_source(const std::filesystem::path& path);
 
 // `--quant` names: "q4" (q4_K, output head q6_K), "q8" (q8_0), a kernel format name (q8_0 q4_0 q4_K
-// q6_K qa4 qa8 qa4h qa8h: every matrix), or "f16" / "bf16" / "f32" / "" (keep the weights: nullopt). A matrix
-// whose row length is not a multiple of the format's block takes the 32-value fallback
-// (q4_K -> qa4h, q6_K -> q8_0). Throws std::invalid_argument for unknown names.
+// q5_K q6_K qa4 qa8 qa4h qa8h qa4h_g64 qa8h_g64: every matrix), or "f16" / "bf16" / "f32" / "" (keep the weights:
+// nullopt). A matrix whose row length is not a multiple of the format's block takes the 32-value
+// fallback (q4_K -> qa4h, q5_K and q6_K -> q8_0, qa4h_g64 -> qa4h, qa8h_g64 -> qa8h). Throws std::invalid_argument for unknown names.
 struct WeightQuant {
   std::string name;      // as given
   ir::DType matrices;    // projections and embeddings

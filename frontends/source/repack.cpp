@@ -18,17 +18,24 @@ float f16_field(const uint8_t* p) {
   return quant::f16_to_f32(h);
 }
 
-bool is_half_affine(ir::DType t) { return t == ir::DType::QA4H || t == ir::DType::QA8H; }
-int affine_bits(ir::DType t) { return t == ir::DType::QA4 || t == ir::DType::QA4H ? 4 : 8; }
+bool is_affine(ir::DType t) {
+  return t == ir::DType::QA4 || t == ir::DType::QA8 || t == ir::DType::QA4H || t == ir::DType::QA8H ||
+         t == ir::DType::QA4H_G64 || t == ir::DType::QA8H_G64;
+}
+bool is_half_affine(ir::DType t) { return is_affine(t) && t != ir::DType::QA4 && t != ir::DType::QA8; }
+int affine_bits(ir::DType t) {
+  return t == ir::DType::QA4 || t == ir::DType::QA4H || t == ir::DType::QA4H_G64 ? 4 : 8;
+}
 
 bool exact_in_f16(float v) {
   const float back = quant::f16_to_f32(quant::f32_to_f16(v));
   return std::memcmp(&back, &v, 4) == 0;
 }
 
-// Writes one affine block of `t` (qa4 qa8 qa4h qa8h): scale, bias (f32, or f16 — exact, checked by the
-// caller), then 32 values (nibble pairs for 4-bit formats, bytes for 8-bit ones).
-void write_affine_block(uint8_t* out, ir::DType t, float scale, float bias, const uint8_t (&q)[32]) {
+// Writes one affine block of `t`: scale, bias (f32, or f16 — exact, checked by the caller), then the
+// block's 32 or 64 values `q` (nibble pairs for 4-bit formats, bytes for 8-bit ones).
+void write_affine_block(uint8_t* out, ir::DType t, float scale, float bias, const uint8_t* q) {
+  const int n = ir::info(t).block_elems;
   int header = 8;
   if (is_half_affine(t)) {
     const uint16_t s = quant::f32_to_f16(scale), b = quant::f32_to_f16(bias);
@@ -40,20 +47,9 @@ void write_affine_block(uint8_t* out, ir::DType t, float scale, float bias, cons
     std::memcpy(out + 4, &bias, 4);
   }
   if (affine_bits(t) == 4) {
-    for (int j = 0; j < 16; ++j) out[header + j] = static_cast<uint8_t>(q[2 * j] | q[2 * j + 1] << 4);
+    for (int j = 0; j < n / 2; ++j) out[header + j] = static_cast<uint8_t>(q[2 * j] | q[2 * j + 1] << 4);
   } else {
-    std::memcpy(out + header, q, 32);
-  }
-}
-
-// ggml's get_scale_min_k4: the 6-bit scale and min of sub-block s of a q4_K / q5_K block.
-void scale_min_k4(const uint8_t* scales, int s, int& scale, int& min) {
-  if (s < 4) {
-    scale = scales[s] & 63;
-    min = scales[s + 4] & 63;
-  } else {
-    scale = (scales[s + 4] & 0xF) | ((scales[s - 4] >> 6) << 4);
-    min = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
+    std::memcpy(out + header, q, static_cast<size_t>(n));
   }
 }
 
@@ -74,18 +70,19 @@ ir::DType kernel_dtype(quant::BlockType t) {
     case quant::BlockType::Q4_0: return ir::DType::Q4_0;
     case quant::BlockType::Q4_1: return ir::DType::QA4H;
     case quant::BlockType::Q4_K: return ir::DType::Q4_K;
-    case quant::BlockType::Q5_K: return ir::DType::QA8;
+    case quant::BlockType::Q5_K: return ir::DType::Q5_K;
     case quant::BlockType::Q6_K: return ir::DType::Q6_K;
   }
   throw std::invalid_argument("unknown ggml block type");
 }
 
-ir::DType mlx_kernel_dtype(int bits, std::span<const float> scales, std::span<const float> biases) {
+ir::DType mlx_kernel_dtype(int bits, int group_size, std::span<const float> scales, std::span<const float> biases) {
   bool half = true;
   for (size_t i = 0; i < scales.size() && half; ++i) half = exact_in_f16(scales[i]);
   for (size_t i = 0; i < biases.size() && half; ++i) half = exact_in_f16(biases[i]);
-  if (bits <= 4) return half ? ir::DType::QA4H : ir::DType::QA4;
-  return half ? ir::DType::QA8H : ir::DType::QA8;
+  const bool wide_groups = group_size % 64 == 0;
+  if (bits <= 4) return !half ? ir::DType::QA4 : wide_groups ? ir::DType::QA4H_G64 : ir::DType::QA4H;
+  return !half ? ir::DType::QA8 : wide_groups ? ir::DType::QA8H_G64 : ir::DType::QA8H;
 }
 
 std::vector<uint8_t> repack_ggml(quant::BlockType t, std::span<const uint8_t> blocks) {
@@ -95,6 +92,7 @@ std::vector<uint8_t> repack_ggml(quant::BlockType t, std::span<const uint8_t> bl
     case quant::BlockType::Q8_0:
     case quant::BlockType::Q4_0:
     case quant::BlockType::Q4_K:
+    case quant::BlockType::Q5_K:
     case quant::BlockType::Q6_K: return {blocks.begin(), blocks.end()};
     default: break;
   }
@@ -129,22 +127,6 @@ std::vector<uint8_t> repack_ggml(quant::BlockType t, std::span<const uint8_t> bl
         write_affine_block(dst, target, f16_field(in), f16_field(in + 2), q);
         break;
       }
-      case quant::BlockType::Q5_K: {
-        // Sub-block s: value (d·sc)·q − dmin·m with q = nibble + 16·bit s of qh[l]: qa8 with
-        // scale d·sc and bias −(dmin·m), both exact in f32 (11-bit half times a 6-bit integer).
-        const float d = f16_field(in), dmin = f16_field(in + 2);
-        for (int s = 0; s < 8; ++s) {
-          int sc, m;
-          scale_min_k4(in + 4, s, sc, m);
-          for (int l = 0; l < 32; ++l) {
-            const uint8_t byte = in[48 + 32 * (s / 2) + l];
-            q[l] = static_cast<uint8_t>((s % 2 ? byte >> 4 : byte & 0xF) + ((in[16 + l] >> s) & 1) * 16);
-          }
-          write_affine_block(dst + static_cast<size_t>(s) * out_bytes, target, d * static_cast<float>(sc),
-                             -(dmin * static_cast<float>(m)), q);
-        }
-        break;
-      }
       default: break;
     }
   }
@@ -155,8 +137,12 @@ std::vector<uint8_t> repack_mlx(ir::DType target, int bits, int group_size, int6
                                 std::span<const uint32_t> packed, std::span<const float> scales,
                                 std::span<const float> biases) {
   quant::check_mlx_format(bits, group_size);
-  if (target != ir::DType::QA4 && target != ir::DType::QA8 && target != ir::DType::QA4H && target != ir::DType::QA8H)
+  if (!is_affine(target))
     throw std::invalid_argument(fmt::format("{} is not an affine kernel format", ir::name(target)));
+  const int block = ir::info(target).block_elems;
+  if (group_size % block != 0)
+    throw std::invalid_argument(
+        fmt::format("groups of {} values do not fill {}'s {}-value blocks", group_size, ir::name(target), block));
   if (bits > affine_bits(target))
     throw std::invalid_argument(fmt::format("{}-bit values do not fit {}", bits, ir::name(target)));
   if (rows < 0 || cols <= 0 || cols % group_size != 0)
@@ -174,18 +160,19 @@ std::vector<uint8_t> repack_mlx(ir::DType target, int bits, int group_size, int6
         throw std::invalid_argument(fmt::format("group {}: scale {} or bias {} is not an f16 value ({} needs one)", g,
                                                 scales[g], biases[g], ir::name(target)));
   const auto block_bytes = static_cast<size_t>(ir::info(target).block_bytes);
-  std::vector<uint8_t> out(n / 32 * block_bytes);
+  const auto per_block = static_cast<size_t>(block);
+  std::vector<uint8_t> out(n / per_block * block_bytes);
   const uint32_t mask = (1u << bits) - 1;
-  for (size_t b = 0; b < n / 32; ++b) {
-    uint8_t q[32];
-    for (size_t j = 0; j < 32; ++j) {
-      const size_t bit = (b * 32 + j) * static_cast<size_t>(bits);
+  for (size_t b = 0; b < n / per_block; ++b) {
+    uint8_t q[64];
+    for (size_t j = 0; j < per_block; ++j) {
+      const size_t bit = (b * per_block + j) * static_cast<size_t>(bits);
       const unsigned shift = bit % 32;
       uint64_t v = packed[bit / 32] >> shift;
       if (shift + static_cast<unsigned>(bits) > 32) v |= static_cast<uint64_t>(packed[bit / 32 + 1]) << (32 - shift);
       q[j] = static_cast<uint8_t>(v & mask);
     }
-    const size_t g = b * 32 / static_cast<size_t>(group_size);
+    const size_t g = b * per_block / static_cast<size_t>(group_size);
     write_affine_block(out.data() + b * block_bytes, target, scales[g], biases[g], q);
   }
   return out;
@@ -196,11 +183,14 @@ bool can_quantize_to(ir::DType target) {
     case ir::DType::Q8_0:
     case ir::DType::Q4_0:
     case ir::DType::Q4_K:
+    case ir::DType::Q5_K:
     case ir::DType::Q6_K:
     case ir::DType::QA4:
     case ir::DType::QA8:
     case ir::DType::QA4H:
-    case ir::DType::QA8H: return true;
+    case ir::DType::QA8H:
+    case ir::DType::QA4H_G64:
+    case ir::DType::QA8H_G64: return true;
     default: return false;
   }
 }
@@ -216,13 +206,15 @@ std::vector<uint8_t> quantize_for_kernel(ir::DType target, int64_t cols, std::sp
     case ir::DType::Q8_0: return quant::quantize(quant::BlockType::Q8_0, values);
     case ir::DType::Q4_0: return quant::quantize(quant::BlockType::Q4_0, values);
     case ir::DType::Q4_K: return quant::quantize(quant::BlockType::Q4_K, values);
+    case ir::DType::Q5_K: return quant::quantize(quant::BlockType::Q5_K, values);
     case ir::DType::Q6_K: return quant::quantize(quant::BlockType::Q6_K, values);
     default: break;
   }
   const int bits = affine_bits(target);
   const quant::MlxQuantized q = quant::quantize_mlx(
-      bits, 32, values, is_half_affine(target) ? quant::MlxScaleType::F16 : quant::MlxScaleType::F32);
-  return repack_mlx(target, bits, 32, static_cast<int64_t>(values.size()) / cols, cols, q.packed, q.scales, q.biases);
+      bits, block, values, is_half_affine(target) ? quant::MlxScaleType::F16 : quant::MlxScaleType::F32);
+  return repack_mlx(target, bits, block, static_cast<int64_t>(values.size()) / cols, cols, q.packed, q.scales,
+                    q.biases);
 }
 
 double bits_per_weight(ir::DType t) { return 8.0 * ir::info(t).block_bytes / ir::info(t).block_elems; }

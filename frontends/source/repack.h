@@ -1,8 +1,8 @@
 // Lossless repacks of every supported source format into the weight formats vkllm's kernels read
 // (ir/dtype.h; the choice of formats is explained in docs/QUANTIZATION.md):
-//   ggml q8_0 q4_0 q4_K q6_K -> the same layout (identity);  q5_0 -> q8_0 (q in [-16, 15] fits int8);
-//   q4_1 -> qa4h;  q5_K -> qa8;  MLX affine 2/3/4 bits -> qa4h (qa4 when a scale or bias is not
-//   exactly an f16), 5/6/8 bits -> qa8h (qa8).
+//   ggml q8_0 q4_0 q4_K q5_K q6_K -> the same layout (identity);  q5_0 -> q8_0 (q in [-16, 15] fits
+//   int8);  q4_1 -> qa4h;  MLX affine 2/3/4 bits -> qa4h_g64 (group 64 / 128) or qa4h (group 32),
+//   qa4 when a scale or bias is not exactly an f16; 5/6/8 bits -> qa8h_g64 / qa8h / qa8 likewise.
 // "Lossless" is checked bit for bit: every repacked tensor, read with ir::HostTensor::get (the
 // reference the kernels are tested against), gives exactly the f32 values that frontends/quant's
 // dequantizers give for the source (tests/quant/repack_test.cpp).
@@ -22,9 +22,10 @@ namespace vkllm::frontends {
 // The kernel format a ggml block type repacks into.
 ir::DType kernel_dtype(quant::BlockType t);
 // The kernel format MLX affine values of `bits` bits with these scales and biases repack into: 4-bit
-// values up to 4 bits, 8-bit above; f16 scale and bias (qa4h, qa8h) when every one converts to f16
-// exactly (always for f16 checkpoints, almost always for bf16 ones), else f32 (qa4, qa8).
-ir::DType mlx_kernel_dtype(int bits, std::span<const float> scales, std::span<const float> biases);
+// values up to 4 bits, 8-bit above; f16 scale and bias when every one converts to f16 exactly
+// (always for f16 checkpoints, almost always for bf16 ones) — in 64-value blocks (qa4h_g64,
+// qa8h_g64) for groups of 64 or 128, else 32-value ones (qa4h, qa8h) — otherwise f32 (qa4, qa8).
+ir::DType mlx_kernel_dtype(int bits, int group_size, std::span<const float> scales, std::span<const float> biases);
 
 // `blocks`: whole ggml blocks of type t (row-major, rows of whole blocks). Returns kernel_dtype(t)'s
 // bytes for the same values. Throws std::invalid_argument when blocks is not a whole number of blocks.
@@ -32,8 +33,8 @@ std::vector<uint8_t> repack_ggml(quant::BlockType t, std::span<const uint8_t> bl
 
 // One MLX-quantized matrix of `rows` x `cols`: `packed` = rows x cols·bits/32 words (the bit stream
 // of each row), `scales`/`biases` = rows x cols/group_size values (already widened to f32, which
-// every stored dtype converts to exactly). Returns `target`'s bytes (qa4, qa8, qa4h or qa8h, as
-// mlx_kernel_dtype chooses or the caller requires). Throws std::invalid_argument on size mismatches,
+// every stored dtype converts to exactly). Returns `target`'s bytes (an affine format, as
+// mlx_kernel_dtype chooses or the caller requires; its blocks must not span groups). Throws std::invalid_argument on size mismatches,
 // unsupported bits / group sizes, values that do not fit the target's bits, and scales or biases that
 // are not f16 values for qa4h / qa8h.
 std::vector<uint8_t> repack_mlx(ir::DType target, int bits, int group_size, int64_t rows, int64_t cols,
@@ -42,7 +43,8 @@ std::vector<uint8_t> repack_mlx(ir::DType target, int bits, int group_size, int6
 
 // Kernel formats `--quant` can produce, and the load-time quantizer: `values` (row-major, rows of
 // `cols`) into `target` with the reference quantizers (ggml's quantize_row_*_ref for q8_0 q4_0 q4_K
-// q6_K; MLX's affine quantizer, group 32, with f32 scales for qa4 / qa8 and f16 ones for qa4h / qa8h). Throws std::invalid_argument
+// q5_K q6_K; MLX's affine quantizer with groups of the format's block size, f32 scales for qa4 / qa8
+// and f16 ones for the h formats). Throws std::invalid_argument
 // when cols is not a multiple of target's block size or a value is not finite.
 bool can_quantize_to(ir::DType target);
 std::vector<uint8_t> quantize_for_kernel(ir::DType target, int64_t cols, std::span<const float> values);

@@ -39,8 +39,8 @@ struct QuantCase {
 
 // Rows of 256 values, so q4 picks the K-quants and the GGUF file can hold every block type.
 const json kWide = {{"hidden_size", 256}, {"intermediate_size", 512}, {"head_dim", 64}};
-// ggml q8_0 q5_0 -> q8_0, q4_0, q4_1 -> qa4h, q4_K, q5_K -> qa8, q6_K (frontends/source/repack.h).
-const std::set<std::string> kEveryGgufFormat = {"q8_0", "q4_0", "qa4h", "q4_K", "qa8", "q6_K"};
+// ggml q8_0 q5_0 -> q8_0, q4_0, q4_1 -> qa4h, q4_K, q5_K, q6_K (frontends/source/repack.h).
+const std::set<std::string> kEveryGgufFormat = {"q8_0", "q4_0", "qa4h", "q4_K", "q5_K", "q6_K"};
 
 fs::path model_path(const QuantCase& c) {
   const fs::path d = fs::temp_directory_path() / ("vkllm_quantized_" + c.name + "_" + std::to_string(::getpid()));
@@ -252,7 +252,7 @@ INSTANTIATE_TEST_SUITE_P(
         QuantCase{"llama_wide_q4_kquants", "llama", Kind::LoadTimeQuant, "q4", kWide, {"q4_K", "q6_K"}},
         QuantCase{"llama_gguf_every_block_type", "llama", Kind::Gguf, "", kWide, kEveryGgufFormat},
         QuantCase{"gemma2_gguf_every_block_type", "gemma2", Kind::Gguf, "", kWide, kEveryGgufFormat},
-        QuantCase{"qwen3_mlx_4bit", "qwen3", Kind::Mlx, "", {}, {"qa4h", "qa8h"}}),
+        QuantCase{"qwen3_mlx_4bit", "qwen3", Kind::Mlx, "", {}, {"qa4h", "qa8h_g64"}}),
     [](const auto& info) { return info.param.name; });
 
 TEST(QuantizedModel, GeneratesFromAGgufFile) {

@@ -1,9 +1,9 @@
-// Cases for quantized weights (q8_0 q4_0 q4_K q6_K qa4 qa8 qa4h qa8h; layouts in ir/README.md): matmul through
-// the quantized row-vector kernel (f32 x, subgroup arithmetic: decode and prefill row counts, fewer
-// and more 32-value chunks per row than a subgroup has lanes, N not a multiple of the 8-row tile)
-// and through the general kernel (no subgroup arithmetic, or f16 x), plus the embedding gather and
-// slices (whole blocks).
-// The reference dequantizes with HostTensor::get; weights are random blocks (HostTensor::random).
+// Cases for quantized weights (every quantized dtype; layouts in ir/README.md):
+// matmul through the quantized row-vector kernel (f32 x, subgroup arithmetic: decode and prefill row
+// counts, fewer and more 32-value chunks per row than a subgroup has lanes, N not a multiple of the
+// 8-row tile) and through the general kernel (no subgroup arithmetic, or f16 x), plus the embedding
+// gather and slices (whole blocks). The reference dequantizes with HostTensor::get; weights are
+// random blocks (HostTensor::random).
 #include <fmt/format.h>
 
 #include <tuple>
@@ -24,8 +24,10 @@ std::vector<OpCase> quant_cases() {
     int64_t small_k, large_k;  // a few blocks; more 32-value chunks than any subgroup has lanes
   };
   const Format formats[] = {{DType::Q8_0, 96, 1056},  {DType::Q4_0, 64, 1312}, {DType::Q4_K, 256, 2304},
+                            {DType::Q5_K, 512, 2304},
                             {DType::Q6_K, 256, 2304}, {DType::QA4, 96, 1056},  {DType::QA8, 64, 1312},
-                            {DType::QA4H, 64, 1056},  {DType::QA8H, 96, 1312}};
+                            {DType::QA4H, 64, 1056},  {DType::QA8H, 96, 1312},
+                            {DType::QA4H_G64, 128, 1088}, {DType::QA8H_G64, 64, 1152}};
   std::vector<OpCase> cases;
   for (const Format& f : formats) {
     const std::string dt(ir::name(f.dtype));

@@ -133,9 +133,11 @@ TEST(MlxFolder, EveryLayerLoadsBitExactly) {
       std::memcpy(words.data(), w.bytes.data(), words.size() * 4);
       const std::vector<float> s = widen(*scales), b = widen(mlx.tensor(module + ".biases"));
       // f16 / bf16 scales (in f16's range here) keep f16 fields; f32 ones usually need f32 fields.
-      EXPECT_EQ(t.dtype, mlx_kernel_dtype(bits, s, b));
+      EXPECT_EQ(t.dtype, mlx_kernel_dtype(bits, group, s, b));
       if (v.scales != quant::MlxScaleType::F32) {
-        EXPECT_EQ(t.dtype, bits <= 4 ? ir::DType::QA4H : ir::DType::QA8H);
+        const bool wide = group >= 64;
+        EXPECT_EQ(t.dtype, bits <= 4 ? (wide ? ir::DType::QA4H_G64 : ir::DType::QA4H)
+                                     : (wide ? ir::DType::QA8H_G64 : ir::DType::QA8H));
       }
       std::vector<float> want_values(static_cast<size_t>(t.numel()));
       quant::dequantize_mlx(bits, group, words, s, b, want_values);

@@ -102,9 +102,10 @@ TEST(Repack, KernelFormatsOfGgmlTypes) {
   EXPECT_EQ(kernel_dtype(quant::BlockType::Q4_0), ir::DType::Q4_0);
   EXPECT_EQ(kernel_dtype(quant::BlockType::Q4_1), ir::DType::QA4H);
   EXPECT_EQ(kernel_dtype(quant::BlockType::Q4_K), ir::DType::Q4_K);
-  EXPECT_EQ(kernel_dtype(quant::BlockType::Q5_K), ir::DType::QA8);
+  EXPECT_EQ(kernel_dtype(quant::BlockType::Q5_K), ir::DType::Q5_K);
   EXPECT_EQ(kernel_dtype(quant::BlockType::Q6_K), ir::DType::Q6_K);
   EXPECT_THROW(repack_ggml(quant::BlockType::Q5_K, std::vector<uint8_t>(175)), std::invalid_argument);
+  EXPECT_THROW(repack_ggml(quant::BlockType::Q4_1, std::vector<uint8_t>(21)), std::invalid_argument);
 }
 
 TEST(Repack, EveryMlxFormatIsLossless) {
@@ -124,14 +125,18 @@ TEST(Repack, EveryMlxFormatIsLossless) {
         quant::dequantize_mlx(bits, group, q.packed, q.scales, q.biases, want);
         // f16 scales always fit the f16-scale formats, these bf16 ones too (all in f16's normal
         // range), f32 ones from the quantizer practically never.
-        const ir::DType target = mlx_kernel_dtype(bits, q.scales, q.biases);
-        const bool half = st != quant::MlxScaleType::F32;
-        EXPECT_EQ(target, bits <= 4 ? (half ? ir::DType::QA4H : ir::DType::QA4) : (half ? ir::DType::QA8H : ir::DType::QA8));
+        const ir::DType target = mlx_kernel_dtype(bits, group, q.scales, q.biases);
+        const bool half = st != quant::MlxScaleType::F32, wide = group >= 64;
+        const ir::DType want_target = !half ? (bits <= 4 ? ir::DType::QA4 : ir::DType::QA8)
+                                      : bits <= 4 ? (wide ? ir::DType::QA4H_G64 : ir::DType::QA4H)
+                                                  : (wide ? ir::DType::QA8H_G64 : ir::DType::QA8H);
+        EXPECT_EQ(target, want_target);
         expect_bit_exact(target, rows, cols, repack_mlx(target, bits, group, rows, cols, q.packed, q.scales, q.biases),
                          want);
         // The f32-scale formats take any scales.
-        const ir::DType wide = bits <= 4 ? ir::DType::QA4 : ir::DType::QA8;
-        expect_bit_exact(wide, rows, cols, repack_mlx(wide, bits, group, rows, cols, q.packed, q.scales, q.biases), want);
+        const ir::DType f32_fields = bits <= 4 ? ir::DType::QA4 : ir::DType::QA8;
+        expect_bit_exact(f32_fields, rows, cols,
+                         repack_mlx(f32_fields, bits, group, rows, cols, q.packed, q.scales, q.biases), want);
       }
   // Random words (every q value) with random scales and biases.
   for (int bits : {3, 4, 8}) {
@@ -142,10 +147,11 @@ TEST(Repack, EveryMlxFormatIsLossless) {
     for (size_t i = 0; i < scales.size(); ++i) scales[i] = normal(rng), biases[i] = normal(rng);
     std::vector<float> want(static_cast<size_t>(rows * cols));
     quant::dequantize_mlx(bits, 64, words, scales, biases, want);
-    const ir::DType target = mlx_kernel_dtype(bits, scales, biases);
+    const ir::DType target = mlx_kernel_dtype(bits, 64, scales, biases);
     EXPECT_EQ(target, bits <= 4 ? ir::DType::QA4 : ir::DType::QA8);  // random f32 scales are not f16 values
     expect_bit_exact(target, rows, cols, repack_mlx(target, bits, 64, rows, cols, words, scales, biases), want);
-    EXPECT_THROW(repack_mlx(bits <= 4 ? ir::DType::QA4H : ir::DType::QA8H, bits, 64, rows, cols, words, scales, biases),
+    EXPECT_THROW(repack_mlx(bits <= 4 ? ir::DType::QA4H_G64 : ir::DType::QA8H_G64, bits, 64, rows, cols, words, scales,
+                            biases),
                  std::invalid_argument);
   }
 }
@@ -160,6 +166,10 @@ TEST(Repack, MlxSizeMismatchesAreErrors) {
   EXPECT_THROW(repack_mlx(qa4, 7, 64, 1, 128, std::vector<uint32_t>(28), two, two), std::invalid_argument);
   EXPECT_THROW(repack_mlx(qa4, 8, 64, 1, 128, std::vector<uint32_t>(32), two, two), std::invalid_argument);  // 8 bits in qa4
   EXPECT_THROW(repack_mlx(ir::DType::Q8_0, 8, 64, 1, 128, std::vector<uint32_t>(32), two, two), std::invalid_argument);
+  // 64-value blocks cannot take groups of 32.
+  EXPECT_THROW(repack_mlx(ir::DType::QA4H_G64, 4, 32, 1, 128, std::vector<uint32_t>(16), std::vector<float>(4),
+                          std::vector<float>(4)),
+               std::invalid_argument);
 }
 
 TEST(QuantizeForKernel, GgmlTargetsAreTheReferenceQuantizers) {
@@ -170,6 +180,7 @@ TEST(QuantizeForKernel, GgmlTargetsAreTheReferenceQuantizers) {
   const std::pair<ir::DType, quant::BlockType> pairs[] = {{ir::DType::Q8_0, quant::BlockType::Q8_0},
                                                           {ir::DType::Q4_0, quant::BlockType::Q4_0},
                                                           {ir::DType::Q4_K, quant::BlockType::Q4_K},
+                                                          {ir::DType::Q5_K, quant::BlockType::Q5_K},
                                                           {ir::DType::Q6_K, quant::BlockType::Q6_K}};
   for (auto [dtype, block] : pairs) EXPECT_EQ(quantize_for_kernel(dtype, 512, values), quant::quantize(block, values));
 }
@@ -179,33 +190,42 @@ TEST(QuantizeForKernel, GgmlTargetsAreTheReferenceQuantizers) {
 TEST(QuantizeForKernel, AffineTargetsStayWithinAStep) {
   std::mt19937 rng(fresh_seed());
   std::normal_distribution<float> normal(0.0f, 0.02f);
-  const int64_t rows = 3, cols = 96;
+  const int64_t rows = 3, cols = 192;
   std::vector<float> values(static_cast<size_t>(rows * cols));
   for (float& v : values) v = normal(rng);
   for (auto [dtype, levels] : {std::pair{ir::DType::QA4, 15.0}, std::pair{ir::DType::QA8, 255.0},
-                               std::pair{ir::DType::QA4H, 15.0}, std::pair{ir::DType::QA8H, 255.0}}) {
+                               std::pair{ir::DType::QA4H, 15.0}, std::pair{ir::DType::QA8H, 255.0},
+                               std::pair{ir::DType::QA4H_G64, 15.0}, std::pair{ir::DType::QA8H_G64, 255.0}}) {
+    SCOPED_TRACE(std::string(ir::name(dtype)));
     ir::HostTensor t{dtype, {rows, cols}, quantize_for_kernel(dtype, cols, values)};
-    for (int64_t g = 0; g < rows * cols / 32; ++g) {
+    const int64_t group = ir::info(dtype).block_elems;
+    for (int64_t g = 0; g < rows * cols / group; ++g) {
       float lo = INFINITY, hi = -INFINITY;
-      for (int64_t j = 0; j < 32; ++j) lo = std::min(lo, values[static_cast<size_t>(g * 32 + j)]), hi = std::max(hi, values[static_cast<size_t>(g * 32 + j)]);
+      for (int64_t j = 0; j < group; ++j) {
+        lo = std::min(lo, values[static_cast<size_t>(g * group + j)]);
+        hi = std::max(hi, values[static_cast<size_t>(g * group + j)]);
+      }
       const double step = (hi - lo) / levels;
-      for (int64_t j = 0; j < 32; ++j)
-        EXPECT_LE(std::fabs(t.get(g * 32 + j) - values[static_cast<size_t>(g * 32 + j)]), step * 1.001 + 1e-9);
+      for (int64_t j = 0; j < group; ++j)
+        EXPECT_LE(std::fabs(t.get(g * group + j) - values[static_cast<size_t>(g * group + j)]), step * 1.001 + 1e-9);
     }
   }
-  EXPECT_THROW(quantize_for_kernel(ir::DType::Q4_K, 96, values), std::invalid_argument);  // 96 is not 256·k
-  EXPECT_THROW(quantize_for_kernel(ir::DType::BF16, 96, values), std::invalid_argument);
+  EXPECT_THROW(quantize_for_kernel(ir::DType::Q4_K, 192, values), std::invalid_argument);  // 192 is not 256·k
+  EXPECT_THROW(quantize_for_kernel(ir::DType::BF16, 192, values), std::invalid_argument);
 }
 
 TEST(BitsPerWeight, KernelFormats) {
   EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::Q8_0), 8.5);
   EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::Q4_0), 4.5);
   EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::Q4_K), 4.5);
+  EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::Q5_K), 5.5);
   EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::Q6_K), 6.5625);
   EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::QA4), 6.0);
   EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::QA8), 10.0);
   EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::QA4H), 5.0);
   EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::QA8H), 9.0);
+  EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::QA4H_G64), 4.5);
+  EXPECT_DOUBLE_EQ(bits_per_weight(ir::DType::QA8H_G64), 8.5);
 }
 
 }  // namespace
