@@ -10,13 +10,16 @@ mkdir -p "$OUT" "$WORK"
 if [ -d .gl ] && ! ldconfig -p | grep -q libGLdispatch; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
 source .gpu/env.sh
 export VKLLM_CACHE_DIR=${VKLLM_CACHE_DIR:-/tmp/vkllm-cache}
+# An item is family:preset[:quant] (quant: a --quant value, e.g. q4 or q8_0, applied at load).
 for item in ${BENCH:-llama:llama3-8b}; do
-  family=${item%%:*}; preset=${item#*:}; dir="$WORK/$family-$preset"
+  IFS=: read -r family preset quant <<< "$item"; dir="$WORK/$family-$preset"
   [ -f "$dir/config.json" ] || vkllm synth --family "$family" --preset "$preset" -o "$dir" --seed 7 > /dev/null
-  timeout 300 vkllm bench "$dir" --prompt_tokens ${PP:-512} --gen_tokens ${TG:-128} --repeats ${REPEATS:-3} \
-    --ctx $(( ${PP:-512} + ${TG:-128} )) --json > "$OUT/bench-$preset.json" 2> "$OUT/bench-$preset.err"
+  name=$preset${quant:+-$quant}
+  timeout 300 vkllm bench "$dir" ${quant:+--quant $quant} --prompt_tokens ${PP:-512} --gen_tokens ${TG:-128} \
+    --repeats ${REPEATS:-3} --ctx $(( ${PP:-512} + ${TG:-128} )) ${PROFILE:+--profile} --json \
+    > "$OUT/bench-$name.json" 2> "$OUT/bench-$name.err"
   python3 -c "import json,sys; r=json.load(open(sys.argv[1])); r['preset']=sys.argv[2]; print(json.dumps(r))" \
-    "$OUT/bench-$preset.json" "$preset" >> "$OUT/bench.jsonl" 2>/dev/null \
-    || { echo "$preset: FAILED"; tail -3 "$OUT/bench-$preset.err"; continue; }
-  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"{sys.argv[2]:14s} pp{r['prompt_tokens']} {r['prefill_tok_s']:9.1f} tok/s  tg{r['gen_tokens']} {r['decode_tok_s']:8.2f} tok/s  {r['weight_bytes_per_token']/1e9:6.2f} GB/token  {r['decode_weight_gb_s']:7.1f} GB/s\")" "$OUT/bench-$preset.json" "$preset"
+    "$OUT/bench-$name.json" "$name" >> "$OUT/bench.jsonl" 2>/dev/null \
+    || { echo "$name: FAILED"; tail -3 "$OUT/bench-$name.err"; continue; }
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"{sys.argv[2]:14s} pp{r['prompt_tokens']} {r['prefill_tok_s']:9.1f} tok/s  tg{r['gen_tokens']} {r['decode_tok_s']:8.2f} tok/s  {r['weight_bytes_per_token']/1e9:6.2f} GB/token  {r['decode_weight_gb_s']:7.1f} GB/s\")" "$OUT/bench-$name.json" "$name"
 done
