@@ -12,13 +12,16 @@ build: setup
 	cmake --build $(BUILD) -j $(JOBS)
 
 # The main job: check the Vulkan device, synthesize a small Qwen3-layout model (random weights,
-# generated tokenizer and chat template), serve it with the OpenAI/Anthropic-compatible server on a
-# free loopback port, and ask it one chat question through the API.
+# generated tokenizer and chat template), compile it to a .vkm artifact for this device, summarize
+# it, serve the artifact with the OpenAI/Anthropic-compatible server on a free loopback port, and ask
+# it one chat question through the API.
 DEMO_MODEL = $(BUILD)/demo-model
 demo: build
 	$(BUILD)/vkllm doctor
 	rm -rf $(DEMO_MODEL) && $(BUILD)/vkllm synth --family qwen3 --preset tiny --set tie_word_embeddings=false -o $(DEMO_MODEL)
-	$(BUILD)/vkllm serve $(DEMO_MODEL) --port 0 --alias demo 2> $(BUILD)/demo-serve.log & pid=$$!; \
+	$(BUILD)/vkllm compile $(DEMO_MODEL) -o $(DEMO_MODEL).vkm
+	$(BUILD)/vkllm inspect $(DEMO_MODEL).vkm
+	$(BUILD)/vkllm serve $(DEMO_MODEL).vkm --port 0 --alias demo 2> $(BUILD)/demo-serve.log & pid=$$!; \
 	trap "kill $$pid 2>/dev/null" EXIT; \
 	for i in $$(seq 600); do grep -q "listening on" $(BUILD)/demo-serve.log && break; \
 	  kill -0 $$pid 2>/dev/null || { cat $(BUILD)/demo-serve.log; exit 1; }; sleep 0.2; done; \

@@ -7,6 +7,9 @@
 #include <set>
 
 #include "codegen/compile_graph.h"
+#include "codegen/profiles.h"
+#include "engine/artifact_source.h"
+#include "engine/compile.h"
 #include "ir/sampling.h"
 #include "passes/pass.h"
 #include "runtime/device.h"
@@ -52,37 +55,42 @@ void check_tensors(const frontends::ModelSource& src, const frontends::ModelSpec
 
 std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const ModelOptions& options) {
   std::unique_ptr<Model> m(new Model());
-  m->options_ = options;
-  m->source_ = frontends::open_model_source(dir);
-  m->spec_ = frontends::describe_model(m->source_->config(), m->source_->generation_config());
-  if (std::optional<frontends::WeightQuant> q = frontends::parse_weight_quant(options.weight_quant))
-    m->source_ = frontends::quantize_weights(std::move(m->source_), m->spec_, *q);
-  check_tensors(*m->source_, m->spec_);
-
-  if (options.max_context <= 0 || options.block_size <= 0 || options.max_sequences <= 0 ||
-      options.prefill_chunk <= 0 || options.max_decode_rows <= 0)
-    throw std::invalid_argument("model options: context, block size, sequences and row counts must be positive");
-  frontends::CacheLayout& l = m->layout_;
-  l.block_size = options.block_size;
-  l.max_seqs = options.max_sequences;
-  l.max_blocks_per_seq = (options.max_context + l.block_size - 1) / l.block_size;
-  const int64_t cache_tokens = options.cache_tokens > 0 ? options.cache_tokens : options.max_context * options.max_sequences;
-  l.num_blocks = (cache_tokens + l.block_size - 1) / l.block_size;
-  l.kv_dtype = options.kv_dtype;
-  if (options.sampling_history < 1)
-    throw std::invalid_argument("model options: sampling_history must be at least 1 token");
-  l.sample_history = options.sampling_history;
-  const auto max_rows = static_cast<size_t>(std::max(options.prefill_chunk, options.max_decode_rows));
+  const artifact::Artifact* compiled = nullptr;
+  if (artifact::is_artifact(dir)) {
+    // A compiled artifact: its graphs, options and (already quantized) weights, no lowering or codegen.
+    auto source = std::make_unique<ArtifactSource>(dir);
+    compiled = &source->artifact();
+    m->options_ = options_from_json(compiled->contents().options);
+    m->options_.device = options.device;
+    m->source_ = std::move(source);
+    m->spec_ = frontends::describe_model(m->source_->config(), m->source_->generation_config());
+  } else {
+    m->options_ = options;
+    OpenedModel opened = open_model(dir, options);
+    m->source_ = std::move(opened.source);
+    m->spec_ = std::move(opened.spec);
+    check_tensors(*m->source_, m->spec_);
+  }
+  const ModelOptions& o = m->options_;
+  m->layout_ = cache_layout_for(o);
+  const frontends::CacheLayout& l = m->layout_;
+  const auto max_rows = static_cast<size_t>(std::max(o.prefill_chunk, o.max_decode_rows));
   m->sample_params_.assign(max_rows * ir::kSampleParamColumns, 0.0f);
   m->sample_rng_.assign(max_rows * 2, 0);
   m->sample_history_.assign(max_rows * static_cast<size_t>(l.sample_history), -1);
-  if (options.spare_state_slots < 0) throw std::invalid_argument("model options: spare_state_slots cannot be negative");
   const bool recurrent = m->spec_.has_linear_attention();
-  l.state_slots = options.max_sequences + options.spare_state_slots;
   m->blocks_ = std::make_unique<BlockPool>(l.num_blocks, l.block_size, recurrent ? l.state_slots : 0);
   m->block_table_.assign(static_cast<size_t>(l.max_seqs * l.max_blocks_per_seq), -1);
 
   m->device_ = std::make_unique<runtime::Device>(runtime::Device::Options{options.device});
+  if (compiled) {
+    const codegen::TargetCaps& target = compiled->contents().target;
+    const std::vector<std::string> missing = codegen::missing_features(target, m->device_->target_caps());
+    if (!missing.empty())
+      throw std::runtime_error(fmt::format(
+          "{} was compiled for {}; device '{}' lacks: {}. Recompile it for this device with `vkllm compile`",
+          dir.string(), target.name, m->device_->info().name, fmt::join(missing, "; ")));
+  }
   m->buffers_ = std::make_unique<runtime::ModelBuffers>(*m->device_);
   return m;
 }
@@ -103,14 +111,15 @@ runtime::GraphExecutor& Model::executor_for(size_t rows, bool with_logits) {
   if (slot) return *slot;
 
   const frontends::ModelSource& src = *source_;
-  auto dtype_of = [&](const std::string& name) { return src.info(name).dtype; };
-  ir::Module module;
-  module.graphs.push_back(frontends::build_forward_graph(spec_, layout_, dtype_of, with_logits,
-                                                         decode ? "decode" : "prefill"));
-  passes::run_passes(module, {"dedupe-weights", "dce"});
-  const int64_t max_rows = decode ? options_.max_decode_rows : options_.prefill_chunk;
-  ir::SymbolBindings max_symbols{{frontends::kRowsSymbol, max_rows}, {frontends::kOutRowsSymbol, max_rows}};
-  codegen::CompiledGraph compiled = codegen::compile_graph(module.graphs[0], device_->target_caps(), max_symbols);
+  codegen::CompiledGraph compiled;
+  if (const auto* a = dynamic_cast<const ArtifactSource*>(source_.get())) {
+    const codegen::CompiledGraph* g = a->artifact().contents().find_graph(forward_graph_name(decode, with_logits));
+    if (!g) throw artifact::ArtifactError(fmt::format("{}: holds no graph '{}'", a->path().string(), forward_graph_name(decode, with_logits)));
+    compiled = *g;
+  } else {
+    compiled = compile_forward_graph(src, spec_, layout_, options_, device_->target_caps(), decode, with_logits);
+  }
+  const ir::SymbolBindings max_symbols = compiled.max_symbols;
   ir::WeightFn weights = [&](const std::string& name, const ir::Type&) { return src.tensor(name); };
   slot = std::make_unique<runtime::GraphExecutor>(*device_, std::move(compiled), max_symbols, weights,
                                                   runtime::ExecutorOptions{}, buffers_.get());

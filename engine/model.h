@@ -69,7 +69,9 @@ struct StepResult {
 class Model {
  public:
   // Reads the model (an HF or MLX folder, or a .gguf file), lowers and compiles the graphs, uploads the weights. Throws with a message
-  // naming the file/field/tensor on a bad checkpoint.
+  // naming the file/field/tensor on a bad checkpoint. A .vkm artifact (`vkllm compile`) brings its
+  // compiled graphs and weights: nothing is lowered or compiled, `options` other than `device` are
+  // the artifact's, and a device lacking a feature its target assumed is an error naming it.
   static std::unique_ptr<Model> load(const std::filesystem::path& dir, const ModelOptions& options);
   ~Model();
 

@@ -6,6 +6,7 @@
 #include <iterator>
 #include <set>
 
+#include "engine/artifact_source.h"
 #include "engine/generate.h"
 #include "runtime/allocator.h"
 #include "runtime/device.h"
@@ -119,10 +120,11 @@ void Server::Impl::install_routes() {
 }
 
 Server::Server(engine::Model& model, const std::filesystem::path& model_dir, ServerOptions options) {
-  frontends::Tokenizer tokenizer = frontends::Tokenizer::load(model_dir);
+  // A model folder, GGUF file or .vkm artifact (engine/artifact_source.h).
+  frontends::Tokenizer tokenizer = engine::load_model_tokenizer(model_dir);
   std::optional<frontends::ChatTemplate> tmpl;
   if (!tokenizer.chat_template().empty() || std::filesystem::exists(model_dir / "chat_template.json"))
-    tmpl = frontends::ChatTemplate::from_model_dir(model_dir);
+    tmpl = engine::load_model_chat_template(model_dir);
   impl_ = std::make_unique<Impl>(model, std::move(options), std::move(tokenizer), std::move(tmpl));
   ServerContext& ctx = impl_->ctx;
   const std::string folder = std::filesystem::absolute(model_dir).lexically_normal().filename().string();
