@@ -56,7 +56,8 @@ DispatchCost dispatch_cost(const CompiledGraph& cg, size_t index, const std::map
       c.flops = 0;
       break;
     }
-    case K::MatMul: {
+    case K::MatMul:
+    case K::FusedMatMul: {  // its prologue and epilogue are O(rows·K + outputs): the product dominates
       const int64_t k = s.dim(op.inputs[0], -1);
       c.flops = 2 * out_elems * static_cast<uint64_t>(k);
       break;

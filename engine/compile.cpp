@@ -41,7 +41,9 @@ std::optional<std::string> tokenizer_config_with_template(const std::filesystem:
 }  // namespace
 
 const std::vector<std::string>& forward_passes() {
-  static const std::vector<std::string> passes = {"dedupe-weights", "dce"};
+  // Fusions (passes/README.md) before dce, which removes what they leave unused.
+  static const std::vector<std::string> passes = {"dedupe-weights",       "fuse-matmul-add",   "fuse-rms-norm-matmul",
+                                                  "fuse-swiglu-matmul",   "fuse-geglu-matmul", "dce"};
   return passes;
 }
 

@@ -155,12 +155,10 @@ Results eval_Embedding(const OpCall& c) {
   return {c.result(0, out)};
 }
 
-Results eval_MatMul(const OpCall& c) {
-  const std::vector<double> x = values(c.operand(0));
-  const std::vector<double> w = values(c.operand(1));
-  const auto& x_shape = c.in_shape(0);
-  const int64_t rows = product(x_shape, 0, x_shape.size() - 1);
-  const int64_t n_out = c.in_shape(1)[0], k_dim = c.in_shape(1)[1];
+// x[rows, K] (flattened) times w[N, K] transposed, in f64.
+std::vector<double> matmul_values(const std::vector<double>& x, const std::vector<double>& w, int64_t n_out,
+                                  int64_t k_dim) {
+  const int64_t rows = k_dim == 0 ? 0 : static_cast<int64_t>(x.size()) / k_dim;
   std::vector<double> out(static_cast<size_t>(rows * n_out));
   for (int64_t i = 0; i < rows; ++i) {
     const double* x_row = x.data() + i * k_dim;
@@ -171,6 +169,15 @@ Results eval_MatMul(const OpCall& c) {
       out[static_cast<size_t>(i * n_out + n)] = sum;
     }
   }
+  return out;
+}
+
+Results eval_MatMul(const OpCall& c) {
+  const int64_t n_out = c.in_shape(1)[0], k_dim = c.in_shape(1)[1];
+  const auto& x_shape = c.in_shape(0);
+  std::vector<double> out = matmul_values(values(c.operand(0)), values(c.operand(1)), n_out, k_dim);
+  // x with K = 0 still has rows: each output is the empty sum.
+  if (k_dim == 0) out.assign(static_cast<size_t>(product(x_shape, 0, x_shape.size() - 1) * n_out), 0.0);
   return {c.result(0, out)};
 }
 
@@ -209,10 +216,9 @@ Results eval_GeGlu(const OpCall& c) {
 // The rounding to the declared dtype is the whole op.
 Results eval_Cast(const OpCall& c) { return {c.result(0, values(c.operand(0)))}; }
 
-Results eval_RmsNorm(const OpCall& c) {
-  std::vector<double> x = values(c.operand(0));
-  const std::vector<double> w = values(c.operand(1));
-  const double eps = c.op.attr_float("eps"), offset = c.op.attr_float("offset", 0.0);
+// rms_norm of every row of x (rows of w.size() values), in place; eps and offset from `op`.
+void rms_norm_rows(const Op& op, std::vector<double>& x, const std::vector<double>& w) {
+  const double eps = op.attr_float("eps"), offset = op.attr_float("offset", 0.0);
   const size_t dim = w.size();
   for (size_t row = 0; row * dim < x.size(); ++row) {
     double* r = x.data() + row * dim;
@@ -221,7 +227,49 @@ Results eval_RmsNorm(const OpCall& c) {
     const double inv_rms = 1.0 / std::sqrt(sum_squares / static_cast<double>(dim) + eps);
     for (size_t d = 0; d < dim; ++d) r[d] = r[d] * inv_rms * (w[d] + offset);
   }
+}
+
+Results eval_RmsNorm(const OpCall& c) {
+  std::vector<double> x = values(c.operand(0));
+  rms_norm_rows(c.op, x, values(c.operand(1)));
   return {c.result(0, x)};
+}
+
+// Literally the unfused composition: prologue (rms_norm, swiglu or geglu, its result rounded to f32: the
+// passes fuse only prologues whose result is f32), matmul (rounded to f32), then the residual add.
+Results eval_FusedMatMul(const OpCall& c) {
+  auto round_to = [](DType dtype, std::vector<double> v) {
+    HostTensor t = HostTensor::zeros(dtype, {static_cast<int64_t>(v.size())});
+    for (size_t i = 0; i < v.size(); ++i) {
+      t.set(static_cast<int64_t>(i), v[i]);
+      v[i] = t.get(static_cast<int64_t>(i));
+    }
+    return v;
+  };
+  const std::string prologue = c.op.attr_str("prologue", "none");
+  std::vector<double> x = values(c.operand(0));
+  if (prologue == "rms_norm") {
+    rms_norm_rows(c.op, x, values(c.operand(2)));
+    x = round_to(DType::F32, std::move(x));
+  } else if (prologue == "swiglu") {
+    const std::vector<double> up = values(c.operand(2));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = silu(x[i]) * up[i];
+    x = round_to(DType::F32, std::move(x));
+  } else if (prologue == "geglu") {
+    const std::vector<double> up = values(c.operand(2));
+    const bool tanh_approximation = gelu_uses_tanh(c.op);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = gelu(x[i], tanh_approximation) * up[i];
+    x = round_to(DType::F32, std::move(x));
+  }
+  const int64_t n_out = c.in_shape(1)[0], k_dim = c.in_shape(1)[1];
+  std::vector<double> out = matmul_values(x, values(c.operand(1)), n_out, k_dim);
+  if (k_dim == 0) out.assign(static_cast<size_t>(product(c.out_shape[0])), 0.0);
+  if (c.op.attr_str("epilogue", "none") == "add") {
+    out = round_to(DType::F32, std::move(out));
+    const std::vector<double> residual = values(c.operand(c.in.size() - 1));
+    for (size_t i = 0; i < out.size(); ++i) out[i] += residual[i % residual.size()];
+  }
+  return {c.result(0, out)};
 }
 
 Results eval_LayerNorm(const OpCall& c) {

@@ -184,6 +184,43 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       s.back() = in[1].shape[0];
       return {{DType::F32, s}};
     }
+    case OpKind::FusedMatMul: {
+      // Operands: x (the gate for swiglu), w, then the prologue's operand, then the residual.
+      const std::string prologue = r.str_attr("prologue", {"none", "rms_norm", "swiglu", "geglu"}, "none");
+      const bool add = r.str_attr("epilogue", {"none", "add"}, "none") == "add";
+      const size_t operands = 2 + (prologue != "none" ? 1 : 0) + (add ? 1 : 0);
+      r.check(in.size() == operands,
+              fmt::format("takes {} operands with prologue \"{}\"{} (x, w{}{})", operands, prologue,
+                          add ? " and epilogue \"add\"" : "",
+                          prologue == "rms_norm" ? ", norm weight" : prologue == "none" ? "" : ", up",
+                          add ? ", residual" : ""));
+      r.rank_at_least(0, 1);
+      r.dense_float(0);
+      r.rank_is(1, 2);
+      r.any_float(1);
+      r.dim_eq(in[0].shape.back(), in[1].shape[1], "last dim of x must equal dim 1 of w[N, K]");
+      if (prologue == "rms_norm") {
+        r.rank_is(2, 1);
+        r.dense_float(2);
+        r.dim_eq(in[2].shape[0], in[0].shape.back(), "the norm weight must match the last dim of x");
+        r.check(r.float_attr("eps", true) > 0, "attribute 'eps' must be > 0");
+        r.float_attr("offset", false);
+      } else if (prologue == "swiglu" || prologue == "geglu") {
+        r.dense_float(2);
+        r.same_shape(0, 2);
+        if (prologue == "geglu") r.str_attr("approximate", {"none", "tanh"}, "none");
+      }
+      Shape s = in[0].shape;
+      s.back() = in[1].shape[0];
+      if (add) {
+        const size_t residual = in.size() - 1;
+        r.dense_float(residual);
+        r.check(suffix_of(in[residual].shape, s),
+                fmt::format("shape of the residual, {}, must be a suffix of the result's {}", r.desc(residual),
+                            to_string(s)));
+      }
+      return {{DType::F32, s}};
+    }
     case OpKind::Add:
     case OpKind::Mul:
       r.dense_float(0);

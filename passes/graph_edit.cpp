@@ -45,4 +45,54 @@ void remove_ops(Graph& g, const std::vector<bool>& keep) {
   g = std::move(out);
 }
 
+std::vector<int> use_counts(const Graph& g) {
+  std::vector<int> uses(g.values.size(), 0);
+  for (const ir::Op& op : g.ops)
+    for (ValueId v : op.inputs) ++uses.at(static_cast<size_t>(v));
+  for (ValueId v : g.outputs) ++uses.at(static_cast<size_t>(v));
+  return uses;
+}
+
+bool side_effect_between(const Graph& g, size_t first, size_t last) {
+  for (size_t i = first + 1; i < last; ++i)
+    if (ir::has_side_effects(g.ops[i])) return true;
+  return false;
+}
+
+void fold_into_matmul_prologues(Graph& g, ir::OpKind kind,
+                                const std::function<void(const ir::Op& producer, ir::Op& user)>& fold) {
+  auto takes_prologue = [](const ir::Op& op) {
+    return op.kind == ir::OpKind::MatMul ||
+           (op.kind == ir::OpKind::FusedMatMul && op.attr_str("prologue", "none") == "none");
+  };
+  const std::vector<int> uses = use_counts(g);
+  std::vector<bool> keep(g.ops.size(), true);
+  for (size_t i = 0; i < g.ops.size(); ++i) {
+    if (g.ops[i].kind != kind) continue;
+    const ValueId produced = g.ops[i].results[0];
+    // fused_matmul keeps its prologue's result in f32 (ir/README.md): exact only for an f32 result.
+    if (g.type(produced).dtype != ir::DType::F32) continue;
+    std::vector<size_t> users;
+    int fusable_uses = 0;
+    for (size_t j = i + 1; j < g.ops.size(); ++j) {
+      const ir::Op& op = g.ops[j];
+      bool uses_it = false;
+      for (size_t a = 0; a < op.inputs.size(); ++a)
+        if (op.inputs[a] == produced) {
+          uses_it = true;
+          if (a == 0 && takes_prologue(op)) ++fusable_uses;
+        }
+      if (uses_it) users.push_back(j);
+    }
+    if (users.empty() || fusable_uses != uses[static_cast<size_t>(produced)]) continue;
+    if (side_effect_between(g, i, users.back())) continue;
+    for (size_t j : users) {
+      fold(g.ops[i], g.ops[j]);
+      g.ops[j].kind = ir::OpKind::FusedMatMul;
+    }
+    keep[i] = false;
+  }
+  remove_ops(g, keep);
+}
+
 }  // namespace vkllm::passes

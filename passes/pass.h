@@ -29,5 +29,9 @@ void run_passes(ir::Module& m, const std::vector<std::string>& names,
 // The passes, one per file.
 void eliminate_dead_code(ir::Graph& g);  // dead_code.cpp
 void dedupe_weights(ir::Graph& g);       // dedupe_weights.cpp
+void fuse_matmul_add(ir::Graph& g);      // fuse_matmul_add.cpp
+void fuse_rms_norm_matmul(ir::Graph& g); // fuse_rms_norm_matmul.cpp
+void fuse_swiglu_matmul(ir::Graph& g);   // fuse_swiglu_matmul.cpp
+void fuse_geglu_matmul(ir::Graph& g);    // fuse_geglu_matmul.cpp
 
 }  // namespace vkllm::passes

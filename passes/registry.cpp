@@ -12,6 +12,12 @@ const std::vector<Pass>& all_passes() {
   static const std::vector<Pass> table = {
       {"dce", "remove ops none of whose results reaches a graph output", eliminate_dead_code},
       {"dedupe-weights", "merge weight ops with the same name and type; rewire their uses", dedupe_weights},
+      {"fuse-matmul-add", "fold add(matmul(x, w), r) into the matmul's epilogue (fused_matmul)", fuse_matmul_add},
+      {"fuse-rms-norm-matmul", "fold an rms_norm read only by matmuls into their prologues (fused_matmul)",
+       fuse_rms_norm_matmul},
+      {"fuse-swiglu-matmul", "fold a swiglu read only by matmuls into their prologues (fused_matmul)",
+       fuse_swiglu_matmul},
+      {"fuse-geglu-matmul", "fold a geglu read only by matmuls into their prologues (fused_matmul)", fuse_geglu_matmul},
   };
   return table;
 }

@@ -40,6 +40,7 @@ constexpr OpLowering lowering_of(ir::OpKind kind) {
     case K::Sample: return dispatch(emit_sample);
     case K::Reshape: return {Lowering::View, nullptr};
     case K::Slice: return dispatch(emit_slice);
+    case K::FusedMatMul: return dispatch(emit_matmul);  // one generator for both (codegen/ops/matmul.cpp)
   }
   return {Lowering::Dispatch, nullptr};  // not an OpKind: compile_graph reports "no emitter"
 }

@@ -12,6 +12,13 @@
 // The general kernel (any dtype, quantized weights included): one workgroup computes a tile of TM
 // rows x TN columns; its invocations split K, each accumulating all TM*TN partial dot products in
 // f32, and a single multi-value workgroup reduction leaves output j of the tile in invocation j.
+//
+// fused_matmul (made by passes/fuse_*.cpp) is lowered by the same three kernels through hooks:
+// fused_x/fused_x4 give the matmul's input elements after the prologue (rms_norm: x·(g + offset),
+// accumulating Σx² per row so the output is scaled by 1/rms at the end, since
+// Σ_k x_k·inv·(g_k+o)·w_k = inv·Σ_k x_k·(g_k+o)·w_k; swiglu: silu(gate)·up; geglu: gelu(gate)·up),
+// and fused_out finishes an output (the 1/rms scale, then the residual add). A plain matmul gets
+// identity hooks.
 #include <fmt/format.h>
 
 #include <bit>
@@ -22,6 +29,60 @@
 namespace vkllm::codegen::ops {
 namespace {
 
+// What a fused_matmul adds around the product (a plain matmul: nothing), and its GLSL hooks.
+struct Fusion {
+  std::string prologue = "none";  // none | rms_norm | swiglu | geglu
+  bool add = false;               // epilogue: out += residual (broadcast over leading dims)
+  std::vector<std::string> arg_names{"x", "w", "result"};
+  std::string tag;   // appended to kernel names
+  std::string glsl;  // fused_x, fused_x4, fused_out
+};
+
+Fusion fusion_of(const EmitContext& ctx) {
+  Fusion f;
+  if (ctx.op.kind == ir::OpKind::FusedMatMul) {
+    f.prologue = ctx.op.attr_str("prologue", "none");
+    f.add = ctx.op.attr_str("epilogue", "none") == "add";
+    f.arg_names = {"x", "w"};
+    if (f.prologue == "rms_norm") f.arg_names.push_back("g");
+    if (f.prologue == "swiglu" || f.prologue == "geglu") f.arg_names.push_back("up");
+    if (f.add) f.arg_names.push_back("r");
+    f.arg_names.push_back("result");
+    f.tag = (f.prologue == "none" ? "" : "_" + f.prologue) + (f.add ? "_add" : "");
+  }
+  std::map<std::string, std::string> vars{{"K", ctx.dim(ctx.input(0).shape.back())}};
+  std::string x1 = "  return ld_x(e);\n", x4 = "  return xv;\n", out = "  return total;\n";
+  if (f.prologue == "rms_norm") {
+    vars["OFF"] = glsl_float(ctx.op.attr_float("offset", 0.0));
+    vars["EPS"] = glsl_float(ctx.op.attr_float("eps"));
+    x1 = "  float v = ld_x(e);\n  ss += v * v;\n  return v * (ld_g(k) + $OFF);\n";
+    x4 = "  ss += dot(xv, xv);\n"
+         "  return xv * vec4(ld_g(k) + $OFF, ld_g(k + 1u) + $OFF, ld_g(k + 2u) + $OFF, ld_g(k + 3u) + $OFF);\n";
+    out = "  total *= inversesqrt(ss / float($K) + $EPS);\n";
+  } else if (f.prologue == "swiglu") {
+    x1 = "  float g = ld_x(e);\n  return g * sigmoid_f(g) * ld_up(e);\n";
+    x4 = "  vec4 up = vec4(ld_up(e), ld_up(e + 1u), ld_up(e + 2u), ld_up(e + 3u));\n"
+         "  return xv * (1.0 / (1.0 + exp(-xv))) * up;\n";
+  } else if (f.prologue == "geglu") {
+    vars["GELU"] = ctx.op.attr_str("approximate", "none") == "tanh" ? "gelu_tanh" : "gelu_erf";
+    x1 = "  return $GELU(ld_x(e)) * ld_up(e);\n";
+    x4 = "  return vec4($GELU(xv.x) * ld_up(e), $GELU(xv.y) * ld_up(e + 1u), $GELU(xv.z) * ld_up(e + 2u), "
+         "$GELU(xv.w) * ld_up(e + 3u));\n";
+  }
+  if (f.add) {
+    vars["RN"] = ctx.product(ctx.input(ctx.op.inputs.size() - 1).shape);
+    out = (f.prologue == "rms_norm" ? out : "") + "  total += ld_r(o % $RN);\n";
+  }
+  if (out != "  return total;\n") out += "  return total;\n";
+  // e: element index into x (x4: of xv.x), k: its column; ss accumulates the row's Σx² (rms_norm).
+  f.glsl = render("float fused_x(uint e, uint k, inout float ss) {\n" + x1 + "}\n" +
+                      "vec4 fused_x4(vec4 xv, uint e, uint k, inout float ss) {\n" + x4 + "}\n" +
+                      "// total: output o's dot product; ss: its row's sum of squares.\n"
+                      "float fused_out(float total, float ss, uint o) {\n" + out + "}\n",
+                  vars);
+  return f;
+}
+
 bool row_vector_kernel_fits(const EmitContext& ctx) {
   const ir::DType w = ctx.input(1).dtype;
   const ir::Dim& k = ctx.input(1).shape[1];
@@ -29,7 +90,7 @@ bool row_vector_kernel_fits(const EmitContext& ctx) {
          (w == ir::DType::F32 || w == ir::DType::F16 || w == ir::DType::BF16) && k.is_const() && k.value % 8 == 0;
 }
 
-KernelPlan emit_row_vector_matmul(const EmitContext& ctx, int64_t n, int64_t const_rows,
+KernelPlan emit_row_vector_matmul(const EmitContext& ctx, const Fusion& f, int64_t n, int64_t const_rows,
                                   const std::vector<std::string>& row_symbols) {
   const ir::Shape& x = ctx.input(0).shape;
   const ir::DType w = ctx.input(1).dtype;
@@ -52,16 +113,17 @@ KernelPlan emit_row_vector_matmul(const EmitContext& ctx, int64_t n, int64_t con
     unpack = "  for (uint q = 0u; q < 4u; ++q) { vec2 h = unpackHalf2x16(u[q]); wv[2u * q] = h.x; wv[2u * q + 1u] = h.y; }\n";
 
   KernelPlan plan;
-  plan.name = kernel_name(ctx, fmt::format("n{}_rowvec{}x{}", n, tile_m, tile_n));
-  plan.arg_names = {"x", "w", "result"};
+  plan.name = kernel_name(ctx, fmt::format("n{}_rowvec{}x{}{}", n, tile_m, tile_n, f.tag));
+  plan.arg_names = f.arg_names;
   plan.local_size = local;
   plan.grid[0] = GridDim{(n + tile_n - 1) / tile_n, {}, 1};
   plan.grid[1] = GridDim{const_rows, row_symbols, tile_m};
   const std::map<std::string, std::string> vars{{"TM", glsl_uint(tile_m)},       {"TN", glsl_uint(tile_n)},
                                                 {"M", ctx.product(x, 0, x.size() - 1)}, {"N", glsl_uint(n)},
                                                 {"K", glsl_uint(k)},             {"KL", glsl_uint(k / per_load)},
-                                                {"P", glsl_uint(per_load)},      {"UNPACK", unpack}};
-  plan.body = render(R"(
+                                                {"P", glsl_uint(per_load)},      {"UNPACK", unpack},
+                                                {"ROW_SS", f.prologue == "rms_norm" ? "subgroupAdd(ss[m])" : "0.0"}};
+  plan.body = f.glsl + render(R"(
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer WideU { uvec4 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer WideF { vec4 v[]; };
 void unpack_weights(uvec4 u, out float wv[$P]) {
@@ -75,8 +137,8 @@ void main() {
   // Subgroup-uniform loop: each subgroup takes whole weight rows of the tile.
   for (uint r = gl_SubgroupID; r < TN && col0 + r < $N; r += gl_NumSubgroups) {
     uint col = col0 + r;
-    float acc[TM];
-    for (uint m = 0u; m < TM; ++m) acc[m] = 0.0;
+    float acc[TM], ss[TM];
+    for (uint m = 0u; m < TM; ++m) { acc[m] = 0.0; ss[m] = 0.0; }
     for (uint kl = gl_SubgroupInvocationID; kl < $KL; kl += gl_SubgroupSize) {
       float wv[P];
       unpack_weights(w16.v[col * $KL + kl], wv);
@@ -84,14 +146,15 @@ void main() {
         if (m >= rows) break;
         uint xq = ((row0 + m) * $K + kl * P) / 4u;  // x in vec4 units
         for (uint q = 0u; q < P / 4u; ++q) {
-          vec4 xv = x16.v[xq + q];
+          vec4 xv = fused_x4(x16.v[xq + q], 4u * (xq + q), kl * P + 4u * q, ss[m]);
           acc[m] += dot(xv, vec4(wv[4u * q], wv[4u * q + 1u], wv[4u * q + 2u], wv[4u * q + 3u]));
         }
       }
     }
     for (uint m = 0u; m < TM; ++m) {
-      float total = subgroupAdd(acc[m]);
-      if (subgroupElect() && m < rows) st_result((row0 + m) * $N + col, total);
+      float total = subgroupAdd(acc[m]), row_ss = $ROW_SS;
+      uint o = (row0 + m) * $N + col;
+      if (subgroupElect() && m < rows) st_result(o, fused_out(total, row_ss, o));
     }
   }
 }
@@ -245,8 +308,8 @@ void load_chunk(uint c, out float wv[32]) {
   }
 }
 
-KernelPlan emit_quantized_row_vector_matmul(const EmitContext& ctx, int64_t n, int64_t const_rows,
-                                            const std::vector<std::string>& row_symbols) {
+KernelPlan emit_quantized_row_vector_matmul(const EmitContext& ctx, const Fusion& f, int64_t n,
+                                            int64_t const_rows, const std::vector<std::string>& row_symbols) {
   const ir::Shape& x = ctx.input(0).shape;
   const int64_t k = ctx.input(1).shape[1].value;
   const int64_t tile_m = row_symbols.empty() ? std::min<int64_t>(std::max<int64_t>(const_rows, 1), 4) : 4;
@@ -254,15 +317,16 @@ KernelPlan emit_quantized_row_vector_matmul(const EmitContext& ctx, int64_t n, i
   const uint32_t local = std::min<uint32_t>(128, ctx.caps.max_workgroup_invocations);
 
   KernelPlan plan;
-  plan.name = kernel_name(ctx, fmt::format("n{}_qrowvec{}x{}", n, tile_m, tile_n));
-  plan.arg_names = {"x", "w", "result"};
+  plan.name = kernel_name(ctx, fmt::format("n{}_qrowvec{}x{}{}", n, tile_m, tile_n, f.tag));
+  plan.arg_names = f.arg_names;
   plan.local_size = local;
   plan.grid[0] = GridDim{(n + tile_n - 1) / tile_n, {}, 1};
   plan.grid[1] = GridDim{const_rows, row_symbols, tile_m};
   const std::map<std::string, std::string> vars{{"TM", glsl_uint(tile_m)}, {"TN", glsl_uint(tile_n)},
                                                 {"M", ctx.product(x, 0, x.size() - 1)}, {"N", glsl_uint(n)},
-                                                {"K", glsl_uint(k)}, {"KC", glsl_uint(k / 32)}};
-  plan.body = R"(
+                                                {"K", glsl_uint(k)}, {"KC", glsl_uint(k / 32)},
+                                                {"ROW_SS", f.prologue == "rms_norm" ? "subgroupAdd(ss[m])" : "0.0"}};
+  plan.body = f.glsl + R"(
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer W16 { uvec4 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer W8 { uvec2 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) readonly buffer U32s { uint v[]; };
@@ -302,8 +366,8 @@ void main() {
   // Subgroup-uniform loop: each subgroup takes whole weight rows of the tile; lanes take chunks.
   for (uint r = gl_SubgroupID; r < TN && col0 + r < $N; r += gl_NumSubgroups) {
     uint col = col0 + r;
-    float acc[TM];
-    for (uint m = 0u; m < TM; ++m) acc[m] = 0.0;
+    float acc[TM], ss[TM];
+    for (uint m = 0u; m < TM; ++m) { acc[m] = 0.0; ss[m] = 0.0; }
     for (uint kc = gl_SubgroupInvocationID; kc < $KC; kc += gl_SubgroupSize) {
       float wv[32];
       load_chunk(col * $KC + kc, wv);
@@ -311,12 +375,14 @@ void main() {
         if (m >= rows) break;
         uint xq = ((row0 + m) * $K + kc * 32u) / 4u;  // x in vec4 units
         for (uint q = 0u; q < 8u; ++q)
-          acc[m] += dot(x16.v[xq + q], vec4(wv[4u * q], wv[4u * q + 1u], wv[4u * q + 2u], wv[4u * q + 3u]));
+          acc[m] += dot(fused_x4(x16.v[xq + q], 4u * (xq + q), kc * 32u + 4u * q, ss[m]),
+                        vec4(wv[4u * q], wv[4u * q + 1u], wv[4u * q + 2u], wv[4u * q + 3u]));
       }
     }
     for (uint m = 0u; m < TM; ++m) {
-      float total = subgroupAdd(acc[m]);
-      if (subgroupElect() && m < rows) st_result((row0 + m) * $N + col, total);
+      float total = subgroupAdd(acc[m]), row_ss = $ROW_SS;
+      uint o = (row0 + m) * $N + col;
+      if (subgroupElect() && m < rows) st_result(o, fused_out(total, row_ss, o));
     }
   }
 }
@@ -326,7 +392,9 @@ void main() {
 
 }  // namespace
 
+// Lowers matmul and fused_matmul (the emitter table maps both here).
 KernelPlan emit_matmul(const EmitContext& ctx) {
+  const Fusion f = fusion_of(ctx);
   const ir::Shape& x = ctx.input(0).shape;
   const ir::Shape& w = ctx.input(1).shape;
   const int64_t n = const_dim(ctx, w[0], "output features (dim 0 of w)");
@@ -341,40 +409,53 @@ KernelPlan emit_matmul(const EmitContext& ctx) {
     if (x[i].is_const()) const_rows *= x[i].value;
     else row_symbols.push_back(x[i].sym);
   }
-  if (row_vector_kernel_fits(ctx)) return emit_row_vector_matmul(ctx, n, const_rows, row_symbols);
-  if (quantized_row_vector_kernel_fits(ctx)) return emit_quantized_row_vector_matmul(ctx, n, const_rows, row_symbols);
+  if (row_vector_kernel_fits(ctx)) return emit_row_vector_matmul(ctx, f, n, const_rows, row_symbols);
+  if (quantized_row_vector_kernel_fits(ctx))
+    return emit_quantized_row_vector_matmul(ctx, f, n, const_rows, row_symbols);
 
   const int64_t tile_m = row_symbols.empty() ? std::min<int64_t>(std::max<int64_t>(const_rows, 1), 4) : 4;
   int64_t tile_n = 4;
   while ((n + tile_n - 1) / tile_n > 65535) tile_n *= 2;
-  // A power of two (the shared-memory reduction halves it) with an invocation per tile output.
+  // rms_norm: each row's sum of squares rides along as TM more lanes of the one reduction.
+  const int64_t lanes = tile_m * tile_n + (f.prologue == "rms_norm" ? tile_m : 0);
+  // A power of two (the shared-memory reduction halves it) with an invocation per reduced lane.
   const uint32_t local =
-      std::max<uint32_t>(local_size_for(ctx, k, 128), std::bit_ceil(static_cast<uint32_t>(tile_m * tile_n)));
+      std::max<uint32_t>(local_size_for(ctx, k, 128), std::bit_ceil(static_cast<uint32_t>(lanes)));
 
   KernelPlan plan;
-  plan.name = kernel_name(ctx, fmt::format("n{}_tile{}x{}", n, tile_m, tile_n));
-  plan.arg_names = {"x", "w", "result"};
+  plan.name = kernel_name(ctx, fmt::format("n{}_tile{}x{}{}", n, tile_m, tile_n, f.tag));
+  plan.arg_names = f.arg_names;
   plan.local_size = local;
   plan.grid[0] = GridDim{(n + tile_n - 1) / tile_n, {}, 1};
   plan.grid[1] = GridDim{const_rows, row_symbols, tile_m};
+  const bool rms = f.prologue == "rms_norm";
   const std::map<std::string, std::string> vars{{"TM", glsl_uint(tile_m)},
                                                 {"TN", glsl_uint(tile_n)},
                                                 {"M", ctx.product(x, 0, x.size() - 1)},
                                                 {"N", glsl_uint(n)},
                                                 {"K", ctx.dim(k)},
-                                                {"L", glsl_uint(local)}};
-  plan.body = workgroup_lane_sums(ctx.caps, local, static_cast<uint32_t>(tile_m * tile_n)) + render(R"(
+                                                {"L", glsl_uint(local)},
+                                                {"LANES", glsl_uint(lanes)},
+                                                {"ACC_SS", rms ? "acc[TM * TN + m] += ss;" : ""},
+                                                {"SHARE_SS", rms ? "if (t >= TM * TN && t < TM * TN + TM) "
+                                                                   "row_sum_squares[t - TM * TN] = total;\n  barrier();"
+                                                                 : ""},
+                                                {"ROW_SS", rms ? "row_sum_squares[min(m, TM - 1u)]" : "0.0"}};
+  plan.body = f.glsl + workgroup_lane_sums(ctx.caps, local, static_cast<uint32_t>(lanes)) +
+              (rms ? "shared float row_sum_squares[" + std::to_string(tile_m) + "];\n" : "") + render(R"(
 void main() {
   const uint TM = $TM, TN = $TN;
   uint row0 = gl_WorkGroupID.y * TM, col0 = gl_WorkGroupID.x * TN;
   uint rows = min(TM, $M - row0), cols = min(TN, $N - col0);
-  float acc[TM * TN];
-  for (uint j = 0u; j < TM * TN; ++j) acc[j] = 0.0;
+  float acc[$LANES];  // TM * TN dot products, then (rms_norm) TM sums of squares
+  for (uint j = 0u; j < $LANES; ++j) acc[j] = 0.0;
   for (uint kk = gl_LocalInvocationID.x; kk < $K; kk += $L) {
     float xv[TM], wv[TN];
     for (uint m = 0u; m < TM; ++m) {
       xv[m] = 0.0;
-      if (m < rows) xv[m] = ld_x((row0 + m) * $K + kk);
+      float ss = 0.0;
+      if (m < rows) xv[m] = fused_x((row0 + m) * $K + kk, kk, ss);
+      $ACC_SS
     }
     for (uint c = 0u; c < TN; ++c) {
       wv[c] = 0.0;
@@ -385,7 +466,9 @@ void main() {
   }
   float total = wg_sum_lanes(acc);
   uint t = gl_LocalInvocationIndex, m = t / TN, c = t % TN;
-  if (t < TM * TN && m < rows && c < cols) st_result((row0 + m) * $N + col0 + c, total);
+  $SHARE_SS
+  uint o = (row0 + m) * $N + col0 + c;
+  if (t < TM * TN && m < rows && c < cols) st_result(o, fused_out(total, $ROW_SS, o));
 }
 )", vars);
   return plan;

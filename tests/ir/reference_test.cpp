@@ -270,6 +270,20 @@ OpCase case_rms_norm() {
           {{r0, 2 * r0, 6 * r0, 2 * r0, 0, 0, 0, 0.5 * r1}}};
 }
 
+OpCase case_fused_matmul() {
+  Builder b("fused_matmul");
+  ValueId x = b.input("x", {DType::F32, dims({1, 4})}), g = b.input("g", {DType::F32, dims({4})});
+  ValueId r = b.input("r", {DType::F32, dims({1, 2})});
+  b.output(b.emit(OpKind::FusedMatMul, {x, b.weight("w", {DType::F32, dims({2, 4})}), g, r},
+                  {{"prologue", std::string("rms_norm")}, {"epilogue", std::string("add")}, {"eps", 0.25},
+                   {"offset", 1.0}})[0]);
+  // Mean of squares 3/4, + eps = 1: the norm is x·(g + 1) = [1, 2, 3, 0]; times w: [6, -2]; plus r.
+  return {b.finish(),
+          {{"x", f32({1, 4}, {1, 1, 1, 0})}, {"g", f32({4}, {0, 1, 2, 3})}, {"r", f32({1, 2}, {10, 20})}},
+          {{"w", f32({2, 4}, {1, 1, 1, 1, 1, 0, -1, 0})}},
+          {{16, 18}}};
+}
+
 OpCase case_layer_norm() {
   Builder b("layer_norm");
   ValueId x = b.input("x", {DType::F32, dims({1, 4})});
@@ -518,7 +532,7 @@ const NamedCase kCases[] = {
     {"attention", case_attention},   {"conv1d", case_conv1d},     {"argmax", case_argmax},
     {"top_k", case_top_k},           {"sample", case_sample},     {"reshape", case_reshape},   {"slice", case_slice},
     {"state", case_state},           {"kv_write", case_kv_write}, {"paged_attention", case_paged_attention},
-    {"gated_delta_net", case_gated_delta_net},
+    {"gated_delta_net", case_gated_delta_net}, {"fused_matmul", case_fused_matmul},
 };
 
 TEST(ReferenceCases, EveryOpKindHasACase) {

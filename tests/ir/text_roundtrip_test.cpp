@@ -140,7 +140,9 @@ Graph every_op_graph() {
                            b.input("sample.history", t(DType::I32, {sym("seq"), c(64)})));
   ValueId sl = b.slice(b.reshape(att, {sym("seq"), c(64)}), 1, 8, 16);
   b.set_name(sl, "sliced");
-  for (ValueId v : {h, cst, am, tv, ti, st, ss, sl, paged, pcst, gdn_o, gdn_st}) b.output(v);
+  ValueId fused = b.emit(OpKind::FusedMatMul, {x, w, b.weight("norm", t(DType::BF16, {c(64)})), m},
+                         {{"prologue", std::string("rms_norm")}, {"epilogue", std::string("add")}, {"eps", 1e-6}})[0];
+  for (ValueId v : {h, cst, am, tv, ti, st, ss, sl, paged, pcst, gdn_o, gdn_st, fused}) b.output(v);
   return b.finish();
 }
 

@@ -117,6 +117,25 @@ const std::map<OpKind, std::vector<Rejection>>& rejections() {
            return one_op(OpKind::MatMul, {i32({c(2), c(6)}), f32({c(4), c(6)})}, {}, {f32({c(2), c(4)})});
          },
          {"operand 0 (i32[2, 6]) must be a dense float type"}}}},
+      {OpKind::FusedMatMul,
+       {{"missing_norm_weight",
+         [] {
+           return one_op(OpKind::FusedMatMul, {f32({c(2), c(8)}), f32({c(4), c(8)})},
+                         {{"prologue", std::string("rms_norm")}, {"eps", 1e-6}}, {f32({c(2), c(4)})});
+         },
+         {"takes 3 operands with prologue \"rms_norm\""}},
+        {"residual_shape",
+         [] {
+           return one_op(OpKind::FusedMatMul, {f32({c(2), c(8)}), f32({c(4), c(8)}), f32({c(2), c(8)})},
+                         {{"epilogue", std::string("add")}}, {f32({c(2), c(4)})});
+         },
+         {"must be a suffix of the result's [2, 4]"}},
+        {"swiglu_up_shape",
+         [] {
+           return one_op(OpKind::FusedMatMul, {f32({c(2), c(8)}), f32({c(4), c(8)}), f32({c(1), c(8)})},
+                         {{"prologue", std::string("swiglu")}}, {f32({c(2), c(4)})});
+         },
+         {"must have the same shape"}}}},
       {OpKind::Add,
        {{"not_suffix",
          [] {

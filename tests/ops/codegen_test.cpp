@@ -99,6 +99,9 @@ ir::Graph every_op_graph() {
   b.output(b.slice(w_q8, 1, 32, 32));
   b.output(b.embedding(w_q4, ids));
   b.output(b.constant(2.5, {DType::F32, {Dim::of(7)}}));
+  b.output(b.emit(ir::OpKind::FusedMatMul, {x, w_q4, norm_w, b.matmul(x, w_bf16)},
+                  {{"prologue", std::string("rms_norm")}, {"epilogue", std::string("add")}, {"eps", 1e-6}})[0]);
+  b.output(b.emit(ir::OpKind::FusedMatMul, {xh, w_bf16, norm_w}, {{"prologue", std::string("rms_norm")}, {"eps", 1e-6}})[0]);
   return b.finish();
 }
 
