@@ -47,7 +47,7 @@ int dispatches(const ir::Graph& g) {
 
 class FusionFamilyTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(FusionFamilyTest, DecodeGraphLosesItsNormsGatedActivationsAndResidualAdds) {
+TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualAddsIntoProjections) {
   engine::ModelOptions options;
   options.max_context = 64;
   options.max_sequences = 1;
@@ -61,14 +61,29 @@ TEST_P(FusionFamilyTest, DecodeGraphLosesItsNormsGatedActivationsAndResidualAdds
   std::map<ir::OpKind, int> before = kinds(unfused.graphs[0]), after = kinds(fused);
   std::printf("%s decode step: %d dispatches unfused, %d fused (%d fused_matmul)\n", GetParam().c_str(),
               dispatches(unfused.graphs[0]), dispatches(fused), after[ir::OpKind::FusedMatMul]);
-  EXPECT_LT(dispatches(fused), dispatches(unfused.graphs[0]));
   EXPECT_EQ(after[ir::OpKind::FusedMatMul] + after[ir::OpKind::MatMul],
             before[ir::OpKind::MatMul]);  // every matmul is still there, fused or not
-  // Every rms_norm read only by projections goes; those left feed something else (q/k norms on
-  // attention heads, the final norm before a non-matmul, ...). Every swiglu or geglu feeds a down_proj.
-  EXPECT_LT(after[ir::OpKind::RmsNorm], before[ir::OpKind::RmsNorm]);
-  EXPECT_EQ(after[ir::OpKind::SwiGlu], 0);
-  EXPECT_EQ(after[ir::OpKind::GeGlu], 0);
+  // Two residual adds per layer (after o_proj and down_proj) become matmul epilogues — except in
+  // Gemma, whose post-attention / post-MLP norms sit between projection and residual add. The
+  // prologue fusions are not in the pipeline (engine/compile.cpp says why), so norms and gated
+  // activations stay.
+  const bool sandwich_norms = GetParam().rfind("gemma", 0) == 0;
+  if (sandwich_norms) {
+    EXPECT_EQ(dispatches(fused), dispatches(unfused.graphs[0]));
+    EXPECT_EQ(after[ir::OpKind::FusedMatMul], 0);
+  } else {
+    // Qwen2's q/k/v biases are adds after projections too.
+    const int layers = before[ir::OpKind::PagedAttention] + before[ir::OpKind::GatedDeltaNet];
+    const int folded = layers * (GetParam() == "qwen2" ? 5 : 2);
+    EXPECT_EQ(dispatches(fused), dispatches(unfused.graphs[0]) - folded);
+    EXPECT_EQ(after[ir::OpKind::Add], before[ir::OpKind::Add] - folded);
+  }
+  EXPECT_EQ(after[ir::OpKind::RmsNorm], before[ir::OpKind::RmsNorm]);
+  EXPECT_EQ(after[ir::OpKind::SwiGlu], before[ir::OpKind::SwiGlu]);
+  for (const ir::Op& op : fused.ops)
+    if (op.kind == ir::OpKind::FusedMatMul) {
+      EXPECT_EQ(op.attr_str("prologue", "none"), "none");
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, FusionFamilyTest,
