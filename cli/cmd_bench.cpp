@@ -11,6 +11,7 @@
 #include <random>
 
 #include "cli/commands.h"
+#include "cli/bench_peak.h"
 #include "cli/flags.h"
 #include "cli/model_flags.h"
 #include "engine/generate.h"
@@ -19,6 +20,10 @@
 DEFINE_int64(prompt_tokens, 512, "bench: prompt length (random token ids) processed before generating");
 DEFINE_int64(gen_tokens, 128, "bench: tokens generated after the prompt (greedy, no end-of-sequence stop)");
 DEFINE_int64(repeats, 3, "bench: timed repetitions after one untimed warm-up (the median is reported)");
+DEFINE_string(depths, "", "bench: also decode --gen_tokens tokens after prompts of these lengths (comma-separated, "
+              "e.g. 4096): decode speed at long context");
+DEFINE_int64(peak_bytes, int64_t{1} << 30, "bench: buffer size of the read/copy kernels that measure the device's "
+             "memory bandwidth (0: skip)");
 DECLARE_bool(profile);  // defined by exec; for bench: time every kernel of one prefill chunk and one decode step
 
 namespace vkllm::cli {
@@ -121,8 +126,27 @@ int run_bench(const Args& args) {
     tg.push_back(static_cast<double>(FLAGS_gen_tokens - 1) / t.decode_s);
   }
   const double pp_rate = median(pp), tg_rate = median(tg);
+  std::vector<double> ttft;  // prompt in, first token out (the prefill rate's inverse, in ms)
+  for (double rate : pp) ttft.push_back(1e3 * static_cast<double>(FLAGS_prompt_tokens) / rate);
   const int64_t bytes = weight_bytes_per_token(*model);
   const double bandwidth = static_cast<double>(bytes) * tg_rate;
+  // Decode after longer prompts: what attention over a long context costs per token.
+  std::vector<std::pair<int64_t, double>> at_depth;
+  for (const std::string& item : split_list(FLAGS_depths)) {
+    const int64_t depth = std::stoll(item);
+    if (depth < 1 || depth + FLAGS_gen_tokens > FLAGS_ctx)
+      throw std::runtime_error(fmt::format("--depths {}: needs 1 <= depth and depth + --gen_tokens <= --ctx {}", depth,
+                                           FLAGS_ctx));
+    std::vector<int32_t> long_prompt(static_cast<size_t>(depth));
+    for (int32_t& t : long_prompt) t = token(rng);
+    std::vector<double> rates;
+    for (int64_t r = 0; r < FLAGS_repeats; ++r)
+      rates.push_back(static_cast<double>(FLAGS_gen_tokens - 1) / time_one(*model, long_prompt, FLAGS_gen_tokens).decode_s);
+    at_depth.emplace_back(depth, median(rates));
+  }
+  const PeakBandwidth peak = FLAGS_peak_bytes > 0
+                                 ? measure_peak_bandwidth(model->device(), static_cast<uint64_t>(FLAGS_peak_bytes) / 16 * 16)
+                                 : PeakBandwidth{};
   nlohmann::ordered_json profile;
   if (FLAGS_profile) profile = profile_steps(*model, prompt);
 
@@ -137,8 +161,14 @@ int run_bench(const Args& args) {
                              {"decode_tok_s", tg_rate},
                              {"prefill_tok_s_runs", pp},
                              {"decode_tok_s_runs", tg},
+                             {"time_to_first_token_ms", median(ttft)},
                              {"weight_bytes_per_token", bytes},
-                             {"decode_weight_gb_s", bandwidth / 1e9}};
+                             {"decode_weight_gb_s", bandwidth / 1e9},
+                             {"peak_read_gb_s", peak.read_gb_s},
+                             {"peak_copy_gb_s", peak.copy_gb_s}};
+    nlohmann::ordered_json depths = nlohmann::ordered_json::array();
+    for (const auto& [depth, rate] : at_depth) depths.push_back({{"prompt_tokens", depth}, {"decode_tok_s", rate}});
+    j["decode_at_depth"] = depths;
     if (FLAGS_profile) j["profile"] = profile;
     fmt::print("{}\n", j.dump(2));
     return 0;
@@ -146,8 +176,14 @@ int run_bench(const Args& args) {
   fmt::print("model {} ({}), {} repeats after a {:.1f} s warm-up\n", args[0], model->spec().family, FLAGS_repeats,
              warmup_s);
   fmt::print("  pp{:<6} {:10.1f} tok/s\n", FLAGS_prompt_tokens, pp_rate);
+  fmt::print("  pp{:<6} {:10.1f} ms to the first token\n", FLAGS_prompt_tokens, median(ttft));
   fmt::print("  tg{:<6} {:10.2f} tok/s  ({:.2f} ms/token; {:.2f} GB of weights per token -> {:.1f} GB/s)\n",
              FLAGS_gen_tokens, tg_rate, 1e3 / tg_rate, static_cast<double>(bytes) / 1e9, bandwidth / 1e9);
+  for (const auto& [depth, rate] : at_depth)
+    fmt::print("  tg{:<6} {:10.2f} tok/s after a {}-token prompt\n", FLAGS_gen_tokens, rate, depth);
+  if (peak.read_gb_s > 0)
+    fmt::print("  device: {:.1f} GB/s read, {:.1f} GB/s copy (measured); decode reads weights at {:.0f}% of the read peak\n",
+               peak.read_gb_s, peak.copy_gb_s, 100 * bandwidth / 1e9 / peak.read_gb_s);
   if (FLAGS_profile) {
     for (const auto& [label, step] : profile.items()) {
       fmt::print("{}: {} dispatches, {:.1f} us of GPU time\n", label, step["dispatches"].get<size_t>(),

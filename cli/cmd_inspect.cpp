@@ -201,11 +201,14 @@ void print_dump_after(const artifact::Contents& c) {
       if (FLAGS_json) after.push_back({{"pass", "(lowered)"}, {"ir", it->second}});
       else out("// ----- {}: lowered -----\n{}", g->graph.name, it->second);
     }
-    passes::run_passes(m, c.passes, [&](std::string_view pass, const ir::Module& now) {
-      if (FLAGS_dump_after != "all" && FLAGS_dump_after != pass) return;
-      if (FLAGS_json) after.push_back({{"pass", pass}, {"ir", ir::print(now)}});
-      else out("// ----- {}: after {} -----\n{}", g->graph.name, pass, ir::print(now));
-    });
+    passes::run_passes(
+        m, c.passes,
+        [&](std::string_view pass, const ir::Module& now) {
+          if (FLAGS_dump_after != "all" && FLAGS_dump_after != pass) return;
+          if (FLAGS_json) after.push_back({{"pass", pass}, {"ir", ir::print(now)}});
+          else out("// ----- {}: after {} -----\n{}", g->graph.name, pass, ir::print(now));
+        },
+        g->max_symbols);  // the row bounds the graph was compiled with
     if (FLAGS_json) out("{}\n", json{{"graph", g->graph.name}, {"after", after}}.dump(2));
   }
 }
@@ -328,9 +331,12 @@ void dump_all(const Inspected& in, const std::filesystem::path& dir) {
     ir::Module m = ir::parse_module(it->second, g.graph.name);
     write_file(dir / "passes" / g.graph.name / "00_lowered.ir", it->second);
     int step = 0;
-    passes::run_passes(m, c.passes, [&](std::string_view pass, const ir::Module& now) {
-      write_file(dir / "passes" / g.graph.name / fmt::format("{:02}_after_{}.ir", ++step, pass), ir::print(now));
-    });
+    passes::run_passes(
+        m, c.passes,
+        [&](std::string_view pass, const ir::Module& now) {
+          write_file(dir / "passes" / g.graph.name / fmt::format("{:02}_after_{}.ir", ++step, pass), ir::print(now));
+        },
+        g.max_symbols);
   }
   const artifact::KernelTable table = artifact::kernel_table(c);
   for (size_t i = 0; i < table.kernels.size(); ++i) {

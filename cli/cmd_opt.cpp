@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "ir/text.h"
 #include "passes/pass.h"
 
@@ -21,6 +22,9 @@ DEFINE_string(passes, "",
 DEFINE_string(dump_after, "",
               "print the module to stderr after this pass of --passes, or after every pass "
               "with 'all'");
+DEFINE_string(max_symbols, "",
+              "the largest value of symbols, comma-separated name=value (e.g. tokens=4): what the "
+              "engine tells passes about a graph's rows (split-decode-attention acts on few rows)");
 
 namespace vkllm::cli {
 namespace {
@@ -36,26 +40,33 @@ std::string read_input(const std::string& path) {
   return text;
 }
 
-std::vector<std::string> split_pass_list(const std::string& list) {
-  std::vector<std::string> names;
-  size_t start = 0;
-  while (start <= list.size()) {
-    size_t end = std::min(list.find(',', start), list.size());
-    if (end > start) names.push_back(list.substr(start, end - start));
-    start = end + 1;
+passes::SymbolBounds parse_bounds(const std::string& list) {
+  passes::SymbolBounds bounds;
+  for (const std::string& item : split_list(list)) {
+    const size_t eq = item.find('=');
+    size_t used = 0;
+    int64_t value = -1;
+    try {
+      if (eq != std::string::npos) value = std::stoll(item.substr(eq + 1), &used);
+    } catch (const std::exception&) {
+    }
+    if (eq == std::string::npos || eq == 0 || used == 0 || eq + 1 + used != item.size() || value < 0)
+      throw std::invalid_argument(fmt::format("--max_symbols: '{}' is not name=value with a value >= 0", item));
+    bounds[item.substr(0, eq)] = value;
   }
-  return names;
+  return bounds;
 }
 
 }  // namespace
 
 int run_opt(const Args& args) {
   if (args.size() != 1) {
-    fmt::print(stderr, "usage: vkllm opt FILE.ir|- [--passes a,b,c] [--dump-after=PASS|all]\n");
+    fmt::print(stderr, "usage: vkllm opt FILE.ir|- [--passes a,b,c] [--dump-after=PASS|all] [--max_symbols s=N,...]\n");
     return 2;
   }
-  const std::vector<std::string> names = split_pass_list(FLAGS_passes);
+  const std::vector<std::string> names = split_list(FLAGS_passes);
   for (const std::string& n : names) passes::get_pass(n);  // a typo fails before the file is read
+  const passes::SymbolBounds bounds = parse_bounds(FLAGS_max_symbols);
   if (!FLAGS_dump_after.empty() && FLAGS_dump_after != "all" &&
       std::find(names.begin(), names.end(), FLAGS_dump_after) == names.end())
     throw std::invalid_argument(
@@ -69,10 +80,13 @@ int run_opt(const Args& args) {
     fmt::print(stderr, "{}\n", e.what());
     return 1;
   }
-  passes::run_passes(module, names, [](std::string_view pass, const ir::Module& m) {
-    if (FLAGS_dump_after == "all" || FLAGS_dump_after == pass)
-      fmt::print(stderr, "// ----- after {} -----\n{}", pass, ir::print(m));
-  });
+  passes::run_passes(
+      module, names,
+      [](std::string_view pass, const ir::Module& m) {
+        if (FLAGS_dump_after == "all" || FLAGS_dump_after == pass)
+          fmt::print(stderr, "// ----- after {} -----\n{}", pass, ir::print(m));
+      },
+      bounds);
   fmt::print("{}", ir::print(module));
   return 0;
 }

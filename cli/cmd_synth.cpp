@@ -12,7 +12,7 @@
 #include "frontends/checkpoint/safetensors.h"
 #include "frontends/model/synth.h"
 
-DEFINE_string(family, "", "model family: llama, mistral, qwen2, qwen3, gemma2, gemma3, qwen35");
+DEFINE_string(family, "", "model family: llama, mistral, qwen2, qwen3, gemma2, gemma3, qwen35, qwen3_next");
 DEFINE_string(preset, "tiny", "shape preset (see 'vkllm synth --list')");
 DEFINE_uint64(seed, 0, "random seed: synth writes the same weights, run and chat sample the same tokens for the same seed (run/chat default: random)");
 DEFINE_string(dtype, "bfloat16", "weight dtype: bfloat16, float16 or float32");

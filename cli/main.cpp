@@ -14,7 +14,7 @@ const std::vector<Command>& commands() {
       {"doctor", "list Vulkan devices and their features; say which one vkllm will use",
        "vkllm doctor [--device N|NAME] [--json]", run_doctor},
       {"opt", "parse textual IR, run passes, print the result",
-       "vkllm opt FILE.ir|- [--passes a,b,c] [--dump-after=PASS|all]", run_opt},
+       "vkllm opt FILE.ir|- [--passes a,b,c] [--dump-after=PASS|all] [--max_symbols s=N,...]", run_opt},
       {"exec", "compile textual IR to kernels, run it on the device, compare with the reference",
        "vkllm exec FILE.ir [--graph NAME] [--bind sym=N,...] [--check] [--profile]", run_exec},
       {"tokenize", "text (one JSON string per line on stdin) to token ids", "vkllm tokenize --model DIR",

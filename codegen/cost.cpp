@@ -76,7 +76,8 @@ DispatchCost dispatch_cost(const CompiledGraph& cg, size_t index, const std::map
       c.flops = 2 * static_cast<uint64_t>(s.dim(q, 0) * s.dim(q, 1) * s.dim(k, 0) * (s.dim(q, 2) + s.dim(v, 2)));
       break;
     }
-    case K::PagedAttention: {
+    case K::PagedAttention:
+    case K::PagedAttentionPartial: {  // the partials (its result) are written by the default above
       const ValueId q = op.inputs[0], kc = op.inputs[1], vc = op.inputs[2], table = op.inputs[3];
       int64_t keys = s.dim(table, 1) * s.dim(kc, 1);
       if (auto it = bind.find(kContextBinding); it != bind.end()) keys = std::min(keys, it->second);

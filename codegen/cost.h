@@ -11,7 +11,7 @@
 //   - attention: every row sees all S keys (an upper bound for causal rows): 2·T·Hq·S·(D + Dv);
 //   - paged_attention: every row sees `context` keys (the binding named kContextBinding, else the
 //     most a sequence can hold, M·B; at most `window` when set): reads those K/V rows (Hkv heads each)
-//     once per row, 2·T·Hq·L·(D + Dv) FLOPs;
+//     once per row, 2·T·Hq·L·(D + Dv) FLOPs; paged_attention_partial the same, writing its partials;
 //   - kv_write: reads x and slots, writes T rows of the cache;
 //   - conv1d: 2·T·C·K FLOPs; gated_delta_net: 7·T·Hv·Dk·Dv FLOPs, and one state read and written
 //     per row (at most S of them; rows chained within one sequence share it, so this is an upper bound);

@@ -60,6 +60,15 @@ ir::HostTensor ArtifactSource::tensor(const std::string& name) const {
   return t;
 }
 
+std::optional<std::span<const uint8_t>> ArtifactSource::mapped_weight(const std::string& name, const ir::Type& type) const {
+  const artifact::WeightEntry* w = artifact_.find_weight(name);
+  if (!w) return std::nullopt;
+  if (!(w->type == type))
+    throw artifact::ArtifactError(fmt::format("{}: weight '{}' is stored as {}; its graph reads {}", artifact_.origin(),
+                                              name, ir::to_string(w->type), ir::to_string(type)));
+  return artifact_.weight_data(name);
+}
+
 frontends::Tokenizer load_model_tokenizer(const std::filesystem::path& path) {
   if (artifact::is_artifact(path)) {
     const artifact::Artifact a = artifact::Artifact::open(path);

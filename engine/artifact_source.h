@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "artifact/artifact.h"
@@ -25,6 +26,10 @@ class ArtifactSource : public frontends::ModelSource {
   std::vector<std::string> tensor_names() const override;
   std::optional<frontends::SourceTensor> find(const std::string& name) const override;
   ir::HostTensor tensor(const std::string& name) const override;
+  // The stored bytes of weight `name` in the mapping, checksum verified, without a copy (what
+  // Model::load uploads from: runtime::ModelBuffers::set_mapped_weights); nullopt when the artifact
+  // holds no such weight. Throws ArtifactError when it holds it as another type than `type`.
+  std::optional<std::span<const uint8_t>> mapped_weight(const std::string& name, const ir::Type& type) const;
 
   const artifact::Artifact& artifact() const { return artifact_; }
 

@@ -44,8 +44,10 @@ const std::vector<std::string>& forward_passes() {
   // Fusions (passes/README.md) before dce, which removes what they leave unused. The prologue
   // fusions (fuse-rms-norm-matmul, fuse-swiglu-matmul, fuse-geglu-matmul) stay out: measured on the
   // H200 they slow decode 114 -> 87 tok/s, since each weight row re-applies the prologue to x
-  // (bench/results/2026-12-03-h200-fusion/).
-  static const std::vector<std::string> passes = {"dedupe-weights", "fuse-matmul-add", "dce"};
+  // (bench/results/2026-12-03-h200-fusion/). split-decode-attention acts on decode graphs only (by
+  // their row bound, forward_max_symbols).
+  static const std::vector<std::string> passes = {"dedupe-weights", "fuse-matmul-add", "split-decode-attention",
+                                                  "dce"};
   return passes;
 }
 
@@ -79,6 +81,8 @@ OpenedModel open_model(const std::filesystem::path& path, const ModelOptions& op
   m.spec = frontends::describe_model(m.source->config(), m.source->generation_config());
   if (std::optional<frontends::WeightQuant> q = frontends::parse_weight_quant(options.weight_quant))
     m.source = frontends::quantize_weights(std::move(m.source), m.spec, *q);
+  // Over the quantizing view: derived tensors are row gathers of the (quantized) stored ones.
+  m.source = frontends::with_derived_tensors(std::move(m.source), m.spec);
   return m;
 }
 
@@ -88,26 +92,29 @@ ir::Graph lower_forward_graph(const frontends::ModelSource& source, const fronte
   return frontends::build_forward_graph(spec, layout, dtype_of, with_logits, forward_graph_name(decode, with_logits));
 }
 
-ir::Graph run_forward_passes(ir::Graph lowered,
+std::map<std::string, int64_t> forward_max_symbols(const ModelOptions& options, bool decode) {
+  const int64_t max_rows = decode ? options.max_decode_rows : options.prefill_chunk;
+  return {{frontends::kRowsSymbol, max_rows}, {frontends::kOutRowsSymbol, max_rows}};
+}
+
+ir::Graph run_forward_passes(ir::Graph lowered, const std::map<std::string, int64_t>& max_symbols,
                              const std::function<void(std::string_view pass, const ir::Module&)>& after_pass) {
   ir::Module module;
   module.graphs.push_back(std::move(lowered));
-  passes::run_passes(module, forward_passes(), after_pass);
+  passes::run_passes(module, forward_passes(), after_pass, max_symbols);
   return std::move(module.graphs[0]);
 }
 
 codegen::CompiledGraph codegen_forward_graph(const ir::Graph& g, const ModelOptions& options,
                                              const codegen::TargetCaps& caps, bool decode) {
-  const int64_t max_rows = decode ? options.max_decode_rows : options.prefill_chunk;
-  const std::map<std::string, int64_t> max_symbols{{frontends::kRowsSymbol, max_rows},
-                                                   {frontends::kOutRowsSymbol, max_rows}};
-  return codegen::compile_graph(g, caps, max_symbols);
+  return codegen::compile_graph(g, caps, forward_max_symbols(options, decode));
 }
 
 codegen::CompiledGraph compile_forward_graph(const frontends::ModelSource& source, const frontends::ModelSpec& spec,
                                              const frontends::CacheLayout& layout, const ModelOptions& options,
                                              const codegen::TargetCaps& caps, bool decode, bool with_logits) {
-  return codegen_forward_graph(run_forward_passes(lower_forward_graph(source, spec, layout, decode, with_logits)),
+  return codegen_forward_graph(run_forward_passes(lower_forward_graph(source, spec, layout, decode, with_logits),
+                                                  forward_max_symbols(options, decode)),
                                options, caps, decode);
 }
 
@@ -125,7 +132,7 @@ CompiledModel compile_model(const frontends::ModelSource& source, const frontend
       ir::Graph lowered = lower_forward_graph(source, spec, c.layout, decode, with_logits);
       c.lowered_ir[name] = ir::print(lowered);
       if (stage) stage(fmt::format("passes on {}: {}", name, fmt::join(forward_passes(), ", ")));
-      const ir::Graph optimized = run_forward_passes(std::move(lowered));
+      const ir::Graph optimized = run_forward_passes(std::move(lowered), forward_max_symbols(options, decode));
       if (stage) stage(fmt::format("generating and compiling the kernels of {}", name));
       c.graphs.push_back(codegen_forward_graph(optimized, options, caps, decode));
     }

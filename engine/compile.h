@@ -32,19 +32,24 @@ std::string forward_graph_name(bool decode, bool with_logits);  // "prefill", "d
 // option out of range.
 frontends::CacheLayout cache_layout_for(const ModelOptions& options);
 
-// Opens a model (HF or MLX folder, GGUF file), describes it and applies options.weight_quant.
+// Opens a model (HF or MLX folder, GGUF file), describes it and applies options.weight_quant; the
+// source also serves the tensors the spec derives from stored ones (frontends::with_derived_tensors).
 struct OpenedModel {
   std::unique_ptr<frontends::ModelSource> source;
   frontends::ModelSpec spec;
 };
 OpenedModel open_model(const std::filesystem::path& path, const ModelOptions& options);
 
-// The three steps of compiling a forward graph: lowering (frontends), forward_passes() (`after_pass`
-// sees the module after each: vkllm inspect --dump-after), codegen for `caps` with the graph's row
-// bounds (prefill_chunk or max_decode_rows).
+// The largest value each symbol of a forward graph takes: its rows, up to options.prefill_chunk or
+// options.max_decode_rows. Passes (split-decode-attention) and codegen specialize on them.
+std::map<std::string, int64_t> forward_max_symbols(const ModelOptions& options, bool decode);
+
+// The three steps of compiling a forward graph: lowering (frontends), forward_passes() with the
+// graph's forward_max_symbols (`after_pass` sees the module after each: vkllm inspect --dump-after),
+// codegen for `caps` with the same bounds.
 ir::Graph lower_forward_graph(const frontends::ModelSource& source, const frontends::ModelSpec& spec,
                               const frontends::CacheLayout& layout, bool decode, bool with_logits);
-ir::Graph run_forward_passes(ir::Graph lowered,
+ir::Graph run_forward_passes(ir::Graph lowered, const std::map<std::string, int64_t>& max_symbols,
                              const std::function<void(std::string_view pass, const ir::Module&)>& after_pass = {});
 codegen::CompiledGraph codegen_forward_graph(const ir::Graph& g, const ModelOptions& options,
                                              const codegen::TargetCaps& caps, bool decode);

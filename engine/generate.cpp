@@ -4,50 +4,52 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <numeric>
 
 namespace vkllm::engine {
 namespace {
 
-// Runs the prompt through the model in chunks. Returns the last step's result (the rows asked for
-// in `want_all ? every row : the last row`), concatenating logits over chunks when `with_logits`.
-// `sampling` (optional) chooses the last row's token when only that row is wanted.
-StepResult prefill(Model& model, SequenceCache& seq, std::span<const int32_t> prompt, bool want_all, bool with_logits,
-                   const RowSampling* sampling = nullptr) {
-  const int64_t chunk = model.options().prefill_chunk;
+// Runs the prompt through the model in chunks and returns the last chunk's step, whose one wanted
+// row is the prompt's last (its token chosen under `sampling`, default greedy). `logits` (optional)
+// receives the logits of every prompt row (`all_rows`) or of the last, concatenated over chunks.
+const StepResult& prefill(Model& model, SequenceCache& seq, std::span<const int32_t> prompt,
+                          const RowSampling* sampling, ir::HostTensor* logits = nullptr, bool all_rows = false) {
+  const auto chunk = static_cast<size_t>(model.options().prefill_chunk);
   const SequenceCache* seqs[] = {&seq};
-  StepResult total;
   std::vector<StepRow> rows;
-  for (size_t begin = 0; begin < prompt.size(); begin += static_cast<size_t>(chunk)) {
-    const size_t end = std::min(prompt.size(), begin + static_cast<size_t>(chunk));
+  std::vector<int32_t> slots(std::min(chunk, prompt.size())), wanted;
+  rows.reserve(slots.size());
+  wanted.reserve(slots.size());
+  if (logits) *logits = ir::HostTensor{};
+  const StepResult* last = nullptr;
+  for (size_t begin = 0; begin < prompt.size(); begin += chunk) {
+    const size_t end = std::min(prompt.size(), begin + chunk), n = end - begin;
+    const bool final_chunk = end == prompt.size();
     const int32_t first_pos = static_cast<int32_t>(seq.length());
-    std::vector<int32_t> slots = seq.append(static_cast<int64_t>(end - begin));
+    seq.append(std::span(slots).first(n));
     rows.clear();
-    for (size_t i = begin; i < end; ++i)
-      rows.push_back({prompt[i], first_pos + static_cast<int32_t>(i - begin), slots[i - begin], 0});
-    std::vector<int32_t> wanted;
-    std::span<const RowSampling> row_sampling;
-    if (want_all) {
-      wanted.resize(rows.size());
+    for (size_t i = 0; i < n; ++i) rows.push_back({prompt[begin + i], first_pos + static_cast<int32_t>(i), slots[i], 0});
+    wanted.clear();
+    if (logits && all_rows) {
+      wanted.resize(n);
       std::iota(wanted.begin(), wanted.end(), 0);
-    } else if (end == prompt.size()) {
-      wanted.push_back(static_cast<int32_t>(rows.size() - 1));
-      if (sampling) row_sampling = {sampling, 1};
+    } else if (final_chunk) {
+      wanted.push_back(static_cast<int32_t>(n - 1));
     }
-    StepResult r = model.step(rows, seqs, wanted, with_logits && !wanted.empty(), row_sampling);
-    total.next_tokens.insert(total.next_tokens.end(), r.next_tokens.begin(), r.next_tokens.end());
-    total.next_scores.insert(total.next_scores.end(), r.next_scores.begin(), r.next_scores.end());
-    if (with_logits && !wanted.empty()) {
-      if (total.logits.bytes.empty()) {
-        total.logits = std::move(r.logits);
+    // With every row wanted the last chunk's token is its last row's, chosen greedily.
+    const std::span<const RowSampling> row_sampling =
+        sampling && final_chunk && wanted.size() == 1 ? std::span<const RowSampling>(sampling, 1) : std::span<const RowSampling>();
+    last = &model.step(rows, seqs, wanted, logits && !wanted.empty(), row_sampling);
+    if (logits && !wanted.empty()) {
+      if (logits->bytes.empty()) {
+        *logits = last->logits;
       } else {
-        total.logits.shape[0] += r.logits.shape[0];
-        total.logits.bytes.insert(total.logits.bytes.end(), r.logits.bytes.begin(), r.logits.bytes.end());
+        logits->shape[0] += last->logits.shape[0];
+        logits->bytes.insert(logits->bytes.end(), last->logits.bytes.begin(), last->logits.bytes.end());
       }
     }
   }
-  return total;
+  return *last;
 }
 
 void check_prompt(const Model& model, std::span<const int32_t> prompt, int64_t extra) {
@@ -79,15 +81,21 @@ Generation generate(Model& model, std::span<const int32_t> prompt, const Generat
   check_sampling(options.sampling);
   SequenceCache seq(model.blocks(), model.cache_layout().max_blocks_per_seq);
   Generation g;
-  // The sequence so far: what the penalties look at. Reserved once, so the decode loop allocates nothing.
-  std::vector<int32_t> context(prompt.begin(), prompt.end());
-  context.reserve(prompt.size() + static_cast<size_t>(std::max<int64_t>(options.max_tokens, 0)));
+  // The sequence so far (what the penalties look at) and the result, reserved once (check_prompt
+  // bounds max_tokens by the context), so the decode loop allocates nothing.
+  const auto most_tokens = static_cast<size_t>(std::max<int64_t>(options.max_tokens, 0));
+  std::vector<int32_t> context;
+  context.reserve(prompt.size() + most_tokens);
+  context.assign(prompt.begin(), prompt.end());
+  g.tokens.reserve(most_tokens);
+  g.logprobs.reserve(most_tokens);
   RowSampling sampling{options.sampling, context, 0};
-  StepResult first = prefill(model, seq, prompt, false, false, &sampling);
+  const StepResult& first = prefill(model, seq, prompt, &sampling);
   int32_t token = first.next_tokens.back();
   float logprob = first.next_scores.back();
   const SequenceCache* seqs[] = {&seq};
   const int32_t wanted[] = {0};
+  int32_t slot = 0;
   while (true) {
     if (std::find(options.eos_ids.begin(), options.eos_ids.end(), token) != options.eos_ids.end()) {
       g.finish = FinishReason::Eos;
@@ -105,11 +113,11 @@ Generation generate(Model& model, std::span<const int32_t> prompt, const Generat
       break;
     }
     const int32_t pos = static_cast<int32_t>(seq.length());
-    const int32_t slot = seq.append(1)[0];
+    seq.append({&slot, 1});
     const StepRow row{token, pos, slot, 0};
     sampling.context = context;
     sampling.token_index = static_cast<int64_t>(g.tokens.size());
-    StepResult r = model.step({&row, 1}, seqs, wanted, false, {&sampling, 1});
+    const StepResult& r = model.step({&row, 1}, seqs, wanted, false, {&sampling, 1});
     token = r.next_tokens[0];
     logprob = r.next_scores[0];
   }
@@ -119,7 +127,9 @@ Generation generate(Model& model, std::span<const int32_t> prompt, const Generat
 ir::HostTensor prompt_logits(Model& model, std::span<const int32_t> prompt, bool all_positions) {
   check_prompt(model, prompt, 0);
   SequenceCache seq(model.blocks(), model.cache_layout().max_blocks_per_seq);
-  return prefill(model, seq, prompt, all_positions, true).logits;
+  ir::HostTensor logits;
+  prefill(model, seq, prompt, nullptr, &logits, all_positions);
+  return logits;
 }
 
 }  // namespace vkllm::engine

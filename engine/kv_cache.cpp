@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace vkllm::engine {
@@ -40,6 +41,7 @@ void BlockPool::give_back_state_slot(int32_t slot) {
 
 SequenceCache::SequenceCache(BlockPool& pool, int64_t max_blocks) : pool_(pool), max_blocks_(max_blocks) {
   if (pool_.state_slots() > 0) state_slot_ = pool_.take_state_slot();
+  blocks_.reserve(static_cast<size_t>(std::max<int64_t>(max_blocks, 0)));
 }
 
 SequenceCache::~SequenceCache() {
@@ -56,6 +58,14 @@ int32_t SequenceCache::exchange_state_slot(int32_t slot) {
 int64_t SequenceCache::capacity() const { return max_blocks_ * pool_.block_size(); }
 
 std::vector<int32_t> SequenceCache::append(int64_t n) {
+  if (n < 0) throw std::invalid_argument("append of a negative number of positions");
+  std::vector<int32_t> slots(static_cast<size_t>(n));
+  append(std::span<int32_t>(slots));
+  return slots;
+}
+
+void SequenceCache::append(std::span<int32_t> slots) {
+  const auto n = static_cast<int64_t>(slots.size());
   const int64_t bs = pool_.block_size();
   if (length_ + n > capacity())
     throw ContextOverflow(fmt::format("context overflow: {} tokens exceed the maximum context of {} tokens",
@@ -70,13 +80,11 @@ std::vector<int32_t> SequenceCache::append(int64_t n) {
     }
     throw;
   }
-  std::vector<int32_t> slots(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     int64_t p = length_ + i;
     slots[static_cast<size_t>(i)] = static_cast<int32_t>(blocks_[static_cast<size_t>(p / bs)] * bs + p % bs);
   }
   length_ += n;
-  return slots;
 }
 
 void SequenceCache::truncate(int64_t new_length) {

@@ -5,6 +5,7 @@
 // slots of `gdn_state.N` / `conv_state.N`; the pool hands those state slots out too.
 #pragma once
 #include <cstdint>
+#include <span>
 #include <stdexcept>
 #include <vector>
 
@@ -57,6 +58,9 @@ class SequenceCache {
   // Makes room for `n` more positions (taking blocks as needed) and returns their cache slots
   // (block * block_size + offset). Throws ContextOverflow or CacheFull, leaving the sequence as it was.
   std::vector<int32_t> append(int64_t n);
+  // The same for slots.size() positions, writing their slots into `slots`: allocates nothing (the
+  // block list is reserved at construction), for the per-step path.
+  void append(std::span<int32_t> slots);
   // Forgets positions from `new_length` on (e.g. rejected draft tokens); frees whole unused blocks.
   void truncate(int64_t new_length);
   // The block-table row: the sequence's blocks, padded with -1 to max_blocks.

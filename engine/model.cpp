@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstring>
 #include <set>
 
 #include "codegen/compile_graph.h"
@@ -78,6 +77,14 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
   m->sample_params_.assign(max_rows * ir::kSampleParamColumns, 0.0f);
   m->sample_rng_.assign(max_rows * 2, 0);
   m->sample_history_.assign(max_rows * static_cast<size_t>(l.sample_history), -1);
+  for (std::vector<int32_t>* v : {&m->row_tokens_, &m->row_pos_, &m->row_slots_, &m->row_seq_, &m->next_tokens_})
+    v->assign(max_rows, 0);
+  m->next_scores_.assign(max_rows, 0.0f);
+  m->state_src_.reserve(max_rows);
+  m->state_dst_.reserve(max_rows);
+  m->sequence_seen_.assign(static_cast<size_t>(l.max_seqs), 0);
+  m->rows_symbol_ = &m->step_symbols_.emplace(frontends::kRowsSymbol, 0).first->second;
+  m->out_rows_symbol_ = &m->step_symbols_.emplace(frontends::kOutRowsSymbol, 0).first->second;
   const bool recurrent = m->spec_.has_linear_attention();
   m->blocks_ = std::make_unique<BlockPool>(l.num_blocks, l.block_size, recurrent ? l.state_slots : 0);
   m->block_table_.assign(static_cast<size_t>(l.max_seqs * l.max_blocks_per_seq), -1);
@@ -92,6 +99,13 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
           dir.string(), target.name, m->device_->info().name, fmt::join(missing, "; ")));
   }
   m->buffers_ = std::make_unique<runtime::ModelBuffers>(*m->device_);
+  if (compiled) {
+    // The artifact's weights are in their kernel formats already: uploaded from the mapping, no copy.
+    const auto* artifact_source = static_cast<const ArtifactSource*>(m->source_.get());
+    m->buffers_->set_mapped_weights([artifact_source](const std::string& name, const ir::Type& type) {
+      return artifact_source->mapped_weight(name, type);
+    });
+  }
   return m;
 }
 
@@ -166,22 +180,25 @@ void Model::fill_sampling_inputs(std::span<const RowSampling> sampling, size_t r
   }
 }
 
-StepResult Model::step(std::span<const StepRow> rows, std::span<const SequenceCache* const> sequences,
-                       std::span<const int32_t> wanted, bool with_logits, std::span<const RowSampling> sampling) {
+const StepResult& Model::step(std::span<const StepRow> rows, std::span<const SequenceCache* const> sequences,
+                              std::span<const int32_t> wanted, bool with_logits, std::span<const RowSampling> sampling) {
   if (!spec_.has_linear_attention()) return step(rows, sequences, wanted, with_logits, {}, {}, sampling);
+  if (sequences.size() > sequence_seen_.size())
+    throw std::invalid_argument(fmt::format("{} sequences in one step; the model was compiled for {}", sequences.size(),
+                                            sequence_seen_.size()));
   // Recurrent state: each sequence's rows form one chain, from its slot (zeros at position 0) to its slot.
   const size_t n = rows.size();
   state_src_.assign(n, -1);
   state_dst_.assign(n, -1);
-  std::vector<bool> seen(sequences.size(), false);
+  std::fill(sequence_seen_.begin(), sequence_seen_.end(), 0);
   for (size_t i = 0; i < n; ++i) {
     const int32_t s = rows[i].seq_row;
     if (s < 0 || static_cast<size_t>(s) >= sequences.size())
       throw std::invalid_argument("a row refers to a sequence outside the step");
     const bool first = i == 0 || rows[i - 1].seq_row != s, last = i + 1 == n || rows[i + 1].seq_row != s;
-    if (first && seen[static_cast<size_t>(s)])
+    if (first && sequence_seen_[static_cast<size_t>(s)])
       throw std::invalid_argument("the rows of one sequence must be contiguous in a step (recurrent state chains)");
-    seen[static_cast<size_t>(s)] = true;
+    sequence_seen_[static_cast<size_t>(s)] = 1;
     const int32_t slot = sequences[static_cast<size_t>(s)]->state_slot();
     if (slot < 0) throw std::logic_error("a sequence of a model with recurrent layers has no state slot");
     if (first) state_src_[i] = rows[i].pos == 0 ? -2 : slot;
@@ -190,9 +207,9 @@ StepResult Model::step(std::span<const StepRow> rows, std::span<const SequenceCa
   return step(rows, sequences, wanted, with_logits, state_src_, state_dst_, sampling);
 }
 
-StepResult Model::step(std::span<const StepRow> rows, std::span<const SequenceCache* const> sequences,
-                       std::span<const int32_t> wanted, bool with_logits, std::span<const int32_t> state_src,
-                       std::span<const int32_t> state_dst, std::span<const RowSampling> sampling) {
+const StepResult& Model::step(std::span<const StepRow> rows, std::span<const SequenceCache* const> sequences,
+                              std::span<const int32_t> wanted, bool with_logits, std::span<const int32_t> state_src,
+                              std::span<const int32_t> state_dst, std::span<const RowSampling> sampling) {
   if (rows.empty()) throw std::invalid_argument("a step needs at least one row");
   if (!sampling.empty() && sampling.size() != wanted.size())
     throw std::invalid_argument(fmt::format("{} sampling entries for {} wanted rows", sampling.size(), wanted.size()));
@@ -218,12 +235,11 @@ StepResult Model::step(std::span<const StepRow> rows, std::span<const SequenceCa
   runtime::GraphExecutor& exec = executor_for(rows.size(), with_logits);
   last_executor_ = &exec;
   const size_t n = rows.size();
-  std::vector<int32_t> tokens(n), pos(n), slots(n), row_seq(n);
   for (size_t i = 0; i < n; ++i) {
-    tokens[i] = rows[i].token;
-    pos[i] = rows[i].pos;
-    slots[i] = rows[i].slot;
-    row_seq[i] = rows[i].seq_row;
+    row_tokens_[i] = rows[i].token;
+    row_pos_[i] = rows[i].pos;
+    row_slots_[i] = rows[i].slot;
+    row_seq_[i] = rows[i].seq_row;
     if (rows[i].token < 0 || rows[i].token >= spec_.vocab_size)
       throw std::invalid_argument(fmt::format("token id {} is outside the vocabulary (0..{})", rows[i].token, spec_.vocab_size - 1));
     if (rows[i].seq_row < 0 || static_cast<size_t>(rows[i].seq_row) >= sequences.size())
@@ -232,12 +248,12 @@ StepResult Model::step(std::span<const StepRow> rows, std::span<const SequenceCa
   std::fill(block_table_.begin(), block_table_.end(), -1);
   for (size_t s = 0; s < sequences.size(); ++s)
     sequences[s]->fill_block_row(block_table_.data() + s * static_cast<size_t>(layout_.max_blocks_per_seq));
-  auto bytes = [](const auto& v) { return v.size() * sizeof(v[0]); };
-  exec.set_input("tokens", tokens.data(), bytes(tokens));
-  exec.set_input("pos", pos.data(), bytes(pos));
-  exec.set_input("slots", slots.data(), bytes(slots));
-  exec.set_input("row_seq", row_seq.data(), bytes(row_seq));
-  exec.set_input("block_table", block_table_.data(), bytes(block_table_));
+  const size_t row_bytes = n * sizeof(int32_t);
+  exec.set_input("tokens", row_tokens_.data(), row_bytes);
+  exec.set_input("pos", row_pos_.data(), row_bytes);
+  exec.set_input("slots", row_slots_.data(), row_bytes);
+  exec.set_input("row_seq", row_seq_.data(), row_bytes);
+  exec.set_input("block_table", block_table_.data(), block_table_.size() * sizeof(int32_t));
   exec.set_input("out_rows", wanted.data(), wanted.size() * sizeof(int32_t));
   fill_sampling_inputs(sampling, wanted.size());
   exec.set_input("sample_params", sample_params_.data(), wanted.size() * ir::kSampleParamColumns * sizeof(float));
@@ -248,16 +264,24 @@ StepResult Model::step(std::span<const StepRow> rows, std::span<const SequenceCa
     exec.set_input("state_src", state_src.data(), state_src.size() * sizeof(int32_t));
     exec.set_input("state_dst", state_dst.data(), state_dst.size() * sizeof(int32_t));
   }
-  exec.run({{frontends::kRowsSymbol, static_cast<int64_t>(n)}, {frontends::kOutRowsSymbol, static_cast<int64_t>(wanted.size())}});
+  *rows_symbol_ = static_cast<int64_t>(n);
+  *out_rows_symbol_ = static_cast<int64_t>(wanted.size());
+  exec.run(step_symbols_);
 
-  StepResult r;
-  ir::HostTensor next = exec.read_output("next_token");
-  r.next_tokens.resize(wanted.size());
-  std::memcpy(r.next_tokens.data(), next.data(), wanted.size() * sizeof(int32_t));
-  ir::HostTensor scores = exec.read_output("next_score");
-  r.next_scores.resize(wanted.size());
-  std::memcpy(r.next_scores.data(), scores.data(), wanted.size() * sizeof(float));
-  if (with_logits) r.logits = exec.read_output("logits");
+  StepResult& r = result_;
+  const size_t chosen = exec.read_output("next_token", std::as_writable_bytes(std::span(next_tokens_))) / sizeof(int32_t);
+  exec.read_output("next_score", std::as_writable_bytes(std::span(next_scores_)));
+  r.next_tokens = std::span<const int32_t>(next_tokens_).first(chosen);
+  r.next_scores = std::span<const float>(next_scores_).first(chosen);
+  // Logits are a test and `vkllm logits` path: their buffer grows to the largest step that asked.
+  r.logits.bytes.clear();
+  r.logits.shape.clear();
+  if (with_logits) {
+    r.logits.dtype = exec.output_dtype("logits");
+    r.logits.bytes.resize(exec.output_bytes("logits"));
+    exec.read_output("logits", std::as_writable_bytes(std::span(r.logits.bytes)));
+    r.logits.shape.assign({static_cast<int64_t>(wanted.size()), spec_.vocab_size});
+  }
   return r;
 }
 

@@ -16,6 +16,7 @@
 #include "frontends/model/lower.h"
 #include "frontends/model/model_spec.h"
 #include "ir/host_tensor.h"
+#include "ir/reference.h"
 
 namespace vkllm::runtime {
 class Device;
@@ -60,10 +61,12 @@ struct RowSampling {
                                       // selects the noise (draw_key)
 };
 
+// What a step chose. It lives in buffers the Model sized at load and reuses, so a step allocates
+// nothing: valid until the model's next step (copy what must outlive it).
 struct StepResult {
-  std::vector<int32_t> next_tokens;  // the chosen token of each wanted row
-  std::vector<float> next_scores;    // its log-probability under the row's sampling (ir/README.md "sample")
-  ir::HostTensor logits;             // [wanted rows, vocab] when asked for
+  std::span<const int32_t> next_tokens;  // the chosen token of each wanted row
+  std::span<const float> next_scores;    // its log-probability under the row's sampling (ir/README.md "sample")
+  ir::HostTensor logits;                 // [wanted rows, vocab] when asked for, else empty
 };
 
 class Model {
@@ -88,7 +91,8 @@ class Model {
   // One forward pass. `sequences[i]` supplies block-table row i; `wanted` lists the row indices
   // (into `rows`) whose next token (and logits, if `with_logits`) are returned, in that order.
   // `sampling[i]` says how wanted row i's token is chosen; empty: greedy for every row.
-  StepResult step(std::span<const StepRow> rows, std::span<const SequenceCache* const> sequences,
+  // Once the graphs a step needs are compiled, a step allocates no host memory.
+  const StepResult& step(std::span<const StepRow> rows, std::span<const SequenceCache* const> sequences,
                   std::span<const int32_t> wanted, bool with_logits, std::span<const RowSampling> sampling = {});
   // The same with explicit recurrent-state slots per row (models with Gated DeltaNet layers; the
   // plain step derives them: a sequence's first row starts from its state slot, or from zeros at
@@ -97,11 +101,13 @@ class Model {
   // A speculative verify of k tokens of one sequence passes src = {seq.state_slot(), -1, ...} and
   // dst = k scratch slots (blocks().take_state_slot()); accepting j of them is
   // seq.exchange_state_slot(dst[j - 1]) (and truncating its KV): a state is chosen, never re-run or copied.
-  StepResult step(std::span<const StepRow> rows, std::span<const SequenceCache* const> sequences,
+  const StepResult& step(std::span<const StepRow> rows, std::span<const SequenceCache* const> sequences,
                   std::span<const int32_t> wanted, bool with_logits, std::span<const int32_t> state_src,
                   std::span<const int32_t> state_dst, std::span<const RowSampling> sampling = {});
   // The current contents of persistent state `name` (e.g. "gdn_state.0"), for tests and debugging.
   ir::HostTensor read_state(const std::string& name);
+  // The device buffers of weights and states (sizes, how the weights were uploaded).
+  const runtime::ModelBuffers& buffers() const { return *buffers_; }
 
   // GPU time of every dispatch of the last step (timestamp queries; `vkllm bench --profile`).
   // Profiling records a second command buffer per graph once; steps stay allocation-free.
@@ -129,6 +135,17 @@ class Model {
   std::vector<float> sample_params_;
   std::vector<int32_t> sample_rng_, sample_history_;
   std::vector<int32_t> state_src_, state_dst_;  // derived per step by the plain step()
+  // Per-step host buffers, sized once at load for the largest step: the row inputs, the outputs
+  // read back, which sequences a step has seen, and the step's symbol values (entries made once,
+  // values written in place).
+  std::vector<int32_t> row_tokens_, row_pos_, row_slots_, row_seq_;
+  std::vector<int32_t> next_tokens_;
+  std::vector<float> next_scores_;
+  std::vector<char> sequence_seen_;
+  ir::SymbolBindings step_symbols_;
+  int64_t* rows_symbol_ = nullptr;
+  int64_t* out_rows_symbol_ = nullptr;
+  StepResult result_;
 };
 
 }  // namespace vkllm::engine

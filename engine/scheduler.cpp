@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <numeric>
 
 #include "engine/generate.h"
 
@@ -89,6 +88,15 @@ bool Scheduler::fits(const Sequence& s) const {
 }
 
 void Scheduler::work() {
+  // The step buffers, sized once for the largest step (a prefill chunk or every running sequence),
+  // so steps allocate nothing.
+  const auto most_rows = static_cast<size_t>(std::max(model_.options().prefill_chunk, max_running_));
+  active_.reserve(static_cast<size_t>(max_running_));
+  step_sequences_.reserve(static_cast<size_t>(max_running_));
+  row_sampling_.reserve(static_cast<size_t>(max_running_));
+  step_rows_.reserve(most_rows);
+  step_wanted_.reserve(most_rows);
+  step_slots_.assign(most_rows, 0);
   while (true) {
     std::vector<std::unique_ptr<Sequence>> cancelled;
     {
@@ -138,17 +146,18 @@ void Scheduler::prefill_chunk() {
   const std::vector<int32_t>& prompt = s.request.prompt;
   const size_t n = std::min(prompt.size() - s.prefilled, static_cast<size_t>(model_.options().prefill_chunk));
   const int32_t first_pos = static_cast<int32_t>(s.cache->length());
-  StepResult r;
+  const StepResult* r = nullptr;
   try {
-    std::vector<int32_t> slots = s.cache->append(static_cast<int64_t>(n));
-    std::vector<StepRow> rows;
+    const std::span<int32_t> slots = std::span(step_slots_).first(n);
+    s.cache->append(slots);
+    step_rows_.clear();
     for (size_t i = 0; i < n; ++i)
-      rows.push_back({prompt[s.prefilled + i], first_pos + static_cast<int32_t>(i), slots[i], 0});
-    std::vector<int32_t> wanted;
-    if (s.prefilled + n == prompt.size()) wanted.push_back(static_cast<int32_t>(n - 1));
+      step_rows_.push_back({prompt[s.prefilled + i], first_pos + static_cast<int32_t>(i), slots[i], 0});
+    step_wanted_.clear();
+    if (s.prefilled + n == prompt.size()) step_wanted_.push_back(static_cast<int32_t>(n - 1));
     const SequenceCache* seqs[] = {s.cache.get()};
     const RowSampling first{s.request.sampling, s.context, 0};
-    r = model_.step(rows, seqs, wanted, false, {&first, wanted.size()});
+    r = &model_.step(step_rows_, seqs, step_wanted_, false, {&first, step_wanted_.size()});
   } catch (const std::exception& e) {
     finish(s, RequestEnd::Failed, fmt::format("prefill failed: {}", e.what()));
     return;
@@ -156,36 +165,39 @@ void Scheduler::prefill_chunk() {
   s.prefilled += n;
   if (s.prefilled == prompt.size()) {
     s.decoding = true;
-    deliver(s, r.next_tokens[0]);
+    deliver(s, r->next_tokens[0]);
   }
 }
 
 // One row per decoding sequence, all in one forward pass; row i reads block-table row i.
 void Scheduler::decode_step() {
-  std::vector<Sequence*> active;
+  std::vector<Sequence*>& active = active_;
+  active.clear();
   for (auto& s : running_)
     if (s->decoding && !s->ended) active.push_back(s.get());
   if (active.empty()) return;
-  std::vector<StepRow> rows;
-  std::vector<const SequenceCache*> seqs;
+  step_rows_.clear();
+  step_sequences_.clear();
+  step_wanted_.clear();
   row_sampling_.clear();
-  StepResult r;
+  const StepResult* r = nullptr;
   try {
     for (size_t i = 0; i < active.size(); ++i) {
       SequenceCache& cache = *active[i]->cache;
       const int32_t pos = static_cast<int32_t>(cache.length());
-      rows.push_back({active[i]->next_token, pos, cache.append(1)[0], static_cast<int32_t>(i)});
-      seqs.push_back(&cache);
+      int32_t slot = 0;
+      cache.append({&slot, 1});
+      step_rows_.push_back({active[i]->next_token, pos, slot, static_cast<int32_t>(i)});
+      step_sequences_.push_back(&cache);
+      step_wanted_.push_back(static_cast<int32_t>(i));
       row_sampling_.push_back({active[i]->request.sampling, active[i]->context, active[i]->generated});
     }
-    std::vector<int32_t> wanted(active.size());
-    std::iota(wanted.begin(), wanted.end(), 0);
-    r = model_.step(rows, seqs, wanted, false, row_sampling_);
+    r = &model_.step(step_rows_, step_sequences_, step_wanted_, false, row_sampling_);
   } catch (const std::exception& e) {
     for (Sequence* s : active) finish(*s, RequestEnd::Failed, fmt::format("decode step failed: {}", e.what()));
     return;
   }
-  for (size_t i = 0; i < active.size(); ++i) deliver(*active[i], r.next_tokens[i]);
+  for (size_t i = 0; i < active.size(); ++i) deliver(*active[i], r->next_tokens[i]);
 }
 
 // The same stop order as engine::generate: end-of-sequence (not delivered), then the callback's

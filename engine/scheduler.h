@@ -93,7 +93,12 @@ class Scheduler {
   int64_t max_running_;
   int64_t reserved_blocks_ = 0;  // blocks running sequences may still take (worker only)
   std::vector<std::unique_ptr<Sequence>> running_;  // worker only
-  std::vector<RowSampling> row_sampling_;            // decode_step's, reused (worker only)
+  // A step's buffers, reserved once by the worker and reused so steps allocate nothing (worker only).
+  std::vector<Sequence*> active_;
+  std::vector<StepRow> step_rows_;
+  std::vector<const SequenceCache*> step_sequences_;
+  std::vector<int32_t> step_wanted_, step_slots_;
+  std::vector<RowSampling> row_sampling_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

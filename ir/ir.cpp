@@ -131,6 +131,15 @@ ValueId Builder::paged_attention(ValueId q, ValueId k_cache, ValueId v_cache, Va
   if (softcap != 0.0) a["softcap"] = softcap;
   return emit(OpKind::PagedAttention, {q, k_cache, v_cache, block_table, row_seq, pos}, std::move(a))[0];
 }
+ValueId Builder::paged_attention_partial(ValueId q, ValueId k_cache, ValueId v_cache, ValueId block_table,
+                                         ValueId row_seq, ValueId pos, double scale, int64_t window, double softcap,
+                                         int64_t splits, int64_t granule) {
+  Attrs a{{"scale", scale}, {"splits", splits}, {"granule", granule}};
+  if (window) a["window"] = window;
+  if (softcap != 0.0) a["softcap"] = softcap;
+  return emit(OpKind::PagedAttentionPartial, {q, k_cache, v_cache, block_table, row_seq, pos}, std::move(a))[0];
+}
+ValueId Builder::attention_combine(ValueId partials) { return emit(OpKind::AttentionCombine, {partials})[0]; }
 ValueId Builder::embedding(ValueId table, ValueId ids) { return emit(OpKind::Embedding, {table, ids})[0]; }
 ValueId Builder::matmul(ValueId x, ValueId w) { return emit(OpKind::MatMul, {x, w})[0]; }
 ValueId Builder::add(ValueId a, ValueId b) { return emit(OpKind::Add, {a, b})[0]; }

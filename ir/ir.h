@@ -176,6 +176,11 @@ class Builder {
   ValueId kv_write(ValueId cache, ValueId x, ValueId slots);
   ValueId paged_attention(ValueId q, ValueId k_cache, ValueId v_cache, ValueId block_table, ValueId row_seq,
                           ValueId pos, double scale, int64_t window = 0, double softcap = 0.0);
+  // Split attention (ir/README.md): attention_combine(paged_attention_partial(...)) is paged_attention.
+  ValueId paged_attention_partial(ValueId q, ValueId k_cache, ValueId v_cache, ValueId block_table, ValueId row_seq,
+                                  ValueId pos, double scale, int64_t window, double softcap, int64_t splits,
+                                  int64_t granule);
+  ValueId attention_combine(ValueId partials);
   std::pair<ValueId, ValueId> conv1d(ValueId x, ValueId w, ValueId state, bool silu);
   // Paged form: state[S, K-1, C] holds one window per slot, written in place (ir/README.md).
   std::pair<ValueId, ValueId> conv1d(ValueId x, ValueId w, ValueId state, ValueId src_slot, ValueId dst_slot,

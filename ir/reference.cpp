@@ -368,17 +368,22 @@ struct AttentionParams {
   int64_t head_dim, v_dim;
   double scale, softcap;
 };
-void attend(const double* q_row, const std::vector<const double*>& k_rows, const std::vector<const double*>& v_rows,
-            const AttentionParams& a, double* out_row) {
-  if (k_rows.empty()) return;  // no visible key: the row stays zero
-  std::vector<double> weight(k_rows.size());
+// score(s) of ir/README.md "attention" for each key row.
+std::vector<double> attention_scores(const double* q_row, const std::vector<const double*>& k_rows,
+                                     const AttentionParams& a) {
+  std::vector<double> score(k_rows.size());
   for (size_t i = 0; i < k_rows.size(); ++i) {
     double dot = 0.0;
     for (int64_t d = 0; d < a.head_dim; ++d) dot += q_row[d] * k_rows[i][d];
-    double score = a.scale * dot;
-    if (a.softcap > 0) score = a.softcap * std::tanh(score / a.softcap);
-    weight[i] = score;
+    score[i] = a.scale * dot;
+    if (a.softcap > 0) score[i] = a.softcap * std::tanh(score[i] / a.softcap);
   }
+  return score;
+}
+void attend(const double* q_row, const std::vector<const double*>& k_rows, const std::vector<const double*>& v_rows,
+            const AttentionParams& a, double* out_row) {
+  if (k_rows.empty()) return;  // no visible key: the row stays zero
+  std::vector<double> weight = attention_scores(q_row, k_rows, a);
   const double max = *std::max_element(weight.begin(), weight.end());
   double sum = 0.0;
   for (double& w : weight) sum += w = std::exp(w - max);
@@ -462,42 +467,49 @@ Results eval_KvWrite(const OpCall& c) {
   return {std::move(cache)};
 }
 
-Results eval_PagedAttention(const OpCall& c) {
-  const std::vector<double> q = values(c.operand(0)), k = values(c.operand(1)), v = values(c.operand(2));
+// The cache rows (block · B + row) of the keys query row t of a paged_attention-like op sees, in
+// position order; none for a row at a negative position (padding: row_seq unread). A sequence outside
+// the block table, or a key outside it or the cache, is an error.
+std::vector<int64_t> paged_visible_rows(const OpCall& c, int64_t t) {
   const HostTensor &block_table = c.operand(3), &row_seq = c.operand(4), &pos = c.operand(5);
-  const int64_t rows = c.in_shape(0)[0], q_heads = c.in_shape(0)[1], head_dim = c.in_shape(0)[2];
-  const int64_t blocks = c.in_shape(1)[0], block_size = c.in_shape(1)[1], kv_heads = c.in_shape(1)[2];
-  const int64_t v_dim = c.in_shape(2)[3];
+  const int64_t blocks = c.in_shape(1)[0], block_size = c.in_shape(1)[1];
   const int64_t sequences = c.in_shape(3)[0], table_width = c.in_shape(3)[1];
-  const int64_t group = q_heads / kv_heads;
-  const AttentionParams params = attention_params(c, head_dim, v_dim);
+  std::vector<int64_t> cache_rows;
+  const auto p = static_cast<int64_t>(pos.get(t));
+  if (p < 0) return cache_rows;
+  const auto seq = static_cast<int64_t>(row_seq.get(t));
+  if (seq < 0 || seq >= sequences)
+    throw IrError(fmt::format("row {} (position {}): row_seq = {} is not a sequence of the block table (0 <= row_seq "
+                              "< {})",
+                              t, p, seq, sequences));
+  if (block_size == 0) throw IrError(fmt::format("row {} (position {}): the cache blocks hold no rows", t, p));
+  for (int64_t s = first_visible(c, p); s <= p; ++s) {
+    const int64_t slot = s / block_size;
+    if (slot >= table_width)
+      throw IrError(fmt::format("row {} (sequence {}, position {}) needs block {} of its sequence but the block "
+                                "table holds {} per sequence",
+                                t, seq, p, slot, table_width));
+    const auto block = static_cast<int64_t>(block_table.get(seq * table_width + slot));
+    if (block < 0 || block >= blocks)
+      throw IrError(fmt::format("row {} (sequence {}, position {}): block_table[{}, {}] = {} is not a cache block "
+                                "(0 <= id < {})",
+                                t, seq, p, seq, slot, block, blocks));
+    cache_rows.push_back(block * block_size + s % block_size);
+  }
+  return cache_rows;
+}
 
-  std::vector<double> out(static_cast<size_t>(rows * q_heads * v_dim), 0.0);
-  std::vector<int64_t> cache_rows;  // of the visible keys of one query row
+// Calls attend_head(t, h, q_row, k_rows, v_rows) for every query row t and head h of a
+// paged_attention-like op, with the key and value rows the row sees in position order.
+template <typename AttendHead>
+void for_each_paged_head(const OpCall& c, AttendHead attend_head) {
+  const std::vector<double> q = values(c.operand(0)), k = values(c.operand(1)), v = values(c.operand(2));
+  const int64_t rows = c.in_shape(0)[0], q_heads = c.in_shape(0)[1], head_dim = c.in_shape(0)[2];
+  const int64_t kv_heads = c.in_shape(1)[2], v_dim = c.in_shape(2)[3];
+  const int64_t group = q_heads / kv_heads;
   std::vector<const double*> k_rows, v_rows;
   for (int64_t t = 0; t < rows; ++t) {
-    const auto p = static_cast<int64_t>(pos.get(t));
-    if (p < 0) continue;  // no visible key (padding): zeros, row_seq unread
-    const auto seq = static_cast<int64_t>(row_seq.get(t));
-    if (seq < 0 || seq >= sequences)
-      throw IrError(fmt::format("row {} (position {}): row_seq = {} is not a sequence of the block table (0 <= row_seq "
-                                "< {})",
-                                t, p, seq, sequences));
-    if (block_size == 0) throw IrError(fmt::format("row {} (position {}): the cache blocks hold no rows", t, p));
-    cache_rows.clear();
-    for (int64_t s = first_visible(c, p); s <= p; ++s) {
-      const int64_t slot = s / block_size;
-      if (slot >= table_width)
-        throw IrError(fmt::format("row {} (sequence {}, position {}) needs block {} of its sequence but the block "
-                                  "table holds {} per sequence",
-                                  t, seq, p, slot, table_width));
-      const auto block = static_cast<int64_t>(block_table.get(seq * table_width + slot));
-      if (block < 0 || block >= blocks)
-        throw IrError(fmt::format("row {} (sequence {}, position {}): block_table[{}, {}] = {} is not a cache block "
-                                  "(0 <= id < {})",
-                                  t, seq, p, seq, slot, block, blocks));
-      cache_rows.push_back(block * block_size + s % block_size);
-    }
+    const std::vector<int64_t> cache_rows = paged_visible_rows(c, t);
     for (int64_t h = 0; h < q_heads; ++h) {
       const int64_t kv_h = h / group;
       k_rows.clear();
@@ -506,9 +518,75 @@ Results eval_PagedAttention(const OpCall& c) {
         k_rows.push_back(k.data() + (row * kv_heads + kv_h) * head_dim);
         v_rows.push_back(v.data() + (row * kv_heads + kv_h) * v_dim);
       }
-      attend(q.data() + (t * q_heads + h) * head_dim, k_rows, v_rows, params,
-             out.data() + (t * q_heads + h) * v_dim);
+      attend_head(t, h, q.data() + (t * q_heads + h) * head_dim, k_rows, v_rows);
     }
+  }
+}
+
+Results eval_PagedAttention(const OpCall& c) {
+  const int64_t q_heads = c.in_shape(0)[1], v_dim = c.in_shape(2)[3];
+  const AttentionParams params = attention_params(c, c.in_shape(0)[2], v_dim);
+  std::vector<double> out(static_cast<size_t>(product(c.out_shape[0])), 0.0);
+  for_each_paged_head(c, [&](int64_t t, int64_t h, const double* q_row, const std::vector<const double*>& k_rows,
+                             const std::vector<const double*>& v_rows) {
+    attend(q_row, k_rows, v_rows, params, out.data() + (t * q_heads + h) * v_dim);
+  });
+  return {c.result(0, out)};
+}
+
+// ir/README.md "split attention": a row's n visible keys go to runs of c = granule · ⌈n / (granule ·
+// splits)⌉ consecutive keys; entry j holds run j's (o[0..Dv), m, l), zeros when the run is empty.
+Results eval_PagedAttentionPartial(const OpCall& c) {
+  const int64_t q_heads = c.in_shape(0)[1], v_dim = c.in_shape(2)[3];
+  const int64_t splits = c.op.attr_int("splits"), granule = c.op.attr_int("granule");
+  const AttentionParams params = attention_params(c, c.in_shape(0)[2], v_dim);
+  const int64_t entry = v_dim + 2;
+  std::vector<double> out(static_cast<size_t>(product(c.out_shape[0])), 0.0);
+  for_each_paged_head(c, [&](int64_t t, int64_t h, const double* q_row, const std::vector<const double*>& k_rows,
+                             const std::vector<const double*>& v_rows) {
+    const auto n = static_cast<int64_t>(k_rows.size());
+    if (n == 0) return;
+    const std::vector<double> score = attention_scores(q_row, k_rows, params);
+    const int64_t run = granule * ((n + granule * splits - 1) / (granule * splits));
+    for (int64_t j = 0; j < splits && j * run < n; ++j) {
+      const auto begin = static_cast<size_t>(j * run), end = static_cast<size_t>(std::min(n, (j + 1) * run));
+      double* e = out.data() + ((t * q_heads + h) * splits + j) * entry;
+      const double m = *std::max_element(score.begin() + static_cast<std::ptrdiff_t>(begin),
+                                         score.begin() + static_cast<std::ptrdiff_t>(end));
+      double l = 0.0;
+      for (size_t i = begin; i < end; ++i) {
+        const double w = std::exp(score[i] - m);
+        l += w;
+        for (int64_t d = 0; d < v_dim; ++d) e[d] += w * v_rows[i][d];
+      }
+      e[v_dim] = m;
+      e[v_dim + 1] = l;
+    }
+  });
+  return {c.result(0, out)};
+}
+
+// ir/README.md "split attention": the entries with l > 0, rescaled to their common maximum.
+Results eval_AttentionCombine(const OpCall& c) {
+  const std::vector<double> partials = values(c.operand(0));
+  const int64_t heads = product(c.in_shape(0), 0, 2), splits = c.in_shape(0)[2], entry = c.in_shape(0)[3];
+  const int64_t v_dim = entry - 2;
+  std::vector<double> out(static_cast<size_t>(heads * v_dim), 0.0);
+  for (int64_t i = 0; i < heads; ++i) {
+    const double* entries = partials.data() + i * splits * entry;
+    double m = -INFINITY, total = 0.0;
+    for (int64_t j = 0; j < splits; ++j)
+      if (entries[j * entry + v_dim + 1] > 0) m = std::max(m, entries[j * entry + v_dim]);
+    double* o = out.data() + i * v_dim;
+    for (int64_t j = 0; j < splits; ++j) {
+      const double* e = entries + j * entry;
+      if (!(e[v_dim + 1] > 0)) continue;
+      const double w = std::exp(e[v_dim] - m);
+      total += w * e[v_dim + 1];
+      for (int64_t d = 0; d < v_dim; ++d) o[d] += w * e[d];
+    }
+    if (total > 0)
+      for (int64_t d = 0; d < v_dim; ++d) o[d] /= total;
   }
   return {c.result(0, out)};
 }

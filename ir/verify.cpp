@@ -323,7 +323,8 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       r.dim_eq(in[2].shape[0], x[0], "slots must have one entry per row of x");
       return {in[0]};
     }
-    case OpKind::PagedAttention: {
+    case OpKind::PagedAttention:
+    case OpKind::PagedAttentionPartial: {
       for (size_t i = 0; i < 3; ++i) r.dense_float(i);
       r.rank_is(0, 3);
       r.rank_is(1, 4);
@@ -344,7 +345,20 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       r.float_attr("scale", true);
       r.check(r.int_attr("window", false) >= 0, "attribute 'window' must be >= 0 (0: no window)");
       r.check(r.float_attr("softcap", false) >= 0, "attribute 'softcap' must be >= 0 (0: none)");
-      return {{DType::F32, {q[0], q[1], v[3]}}};
+      if (kind == OpKind::PagedAttention) return {{DType::F32, {q[0], q[1], v[3]}}};
+      const int64_t splits = r.int_attr("splits", true), granule = r.int_attr("granule", true);
+      r.check(splits >= 1, fmt::format("attribute 'splits' ({}) must be >= 1", splits));
+      r.check(granule >= 1, fmt::format("attribute 'granule' ({}) must be >= 1", granule));
+      r.check(v[3].is_const(), "the head dim of v_cache must be constant");
+      return {{DType::F32, {q[0], q[1], Dim::of(splits), Dim::of(v[3].value + 2)}}};
+    }
+    case OpKind::AttentionCombine: {
+      r.rank_is(0, 4);
+      r.dtype_is(0, DType::F32);
+      const Shape& p = in[0].shape;
+      r.check(p[3].is_const() && p[3].value >= 3,
+              fmt::format("{}: the last dim (value head dim + 2) must be a constant >= 3", r.desc(0)));
+      return {{DType::F32, {p[0], p[1], Dim::of(p[3].value - 2)}}};
     }
     case OpKind::Conv1d: {
       // (x, w, state[K-1, C]) or the paged form (x, w, state[S, K-1, C], src_slot, dst_slot).

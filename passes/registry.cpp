@@ -7,17 +7,33 @@
 #include "passes/pass.h"
 
 namespace vkllm::passes {
+namespace {
+
+// A pass that needs nothing but the graph.
+template <void (*Run)(ir::Graph&)>
+void graph_only(ir::Graph& g, const SymbolBounds&) {
+  Run(g);
+}
+
+}  // namespace
 
 const std::vector<Pass>& all_passes() {
   static const std::vector<Pass> table = {
-      {"dce", "remove ops none of whose results reaches a graph output", eliminate_dead_code},
-      {"dedupe-weights", "merge weight ops with the same name and type; rewire their uses", dedupe_weights},
-      {"fuse-matmul-add", "fold add(matmul(x, w), r) into the matmul's epilogue (fused_matmul)", fuse_matmul_add},
+      {"dce", "remove ops none of whose results reaches a graph output", graph_only<eliminate_dead_code>},
+      {"dedupe-weights", "merge weight ops with the same name and type; rewire their uses",
+       graph_only<dedupe_weights>},
+      {"fuse-matmul-add", "fold add(matmul(x, w), r) into the matmul's epilogue (fused_matmul)",
+       graph_only<fuse_matmul_add>},
       {"fuse-rms-norm-matmul", "fold an rms_norm read only by matmuls into their prologues (fused_matmul)",
-       fuse_rms_norm_matmul},
+       graph_only<fuse_rms_norm_matmul>},
       {"fuse-swiglu-matmul", "fold a swiglu read only by matmuls into their prologues (fused_matmul)",
-       fuse_swiglu_matmul},
-      {"fuse-geglu-matmul", "fold a geglu read only by matmuls into their prologues (fused_matmul)", fuse_geglu_matmul},
+       graph_only<fuse_swiglu_matmul>},
+      {"fuse-geglu-matmul", "fold a geglu read only by matmuls into their prologues (fused_matmul)",
+       graph_only<fuse_geglu_matmul>},
+      {"split-decode-attention",
+       "split the keys of paged_attention over a few rows (decode, by the row bounds) across workgroups: "
+       "paged_attention_partial + attention_combine",
+       split_decode_attention},
   };
   return table;
 }
@@ -32,11 +48,12 @@ const Pass& get_pass(std::string_view name) {
 }
 
 void run_passes(ir::Module& m, const std::vector<std::string>& names,
-                const std::function<void(std::string_view pass, const ir::Module&)>& after_each) {
+                const std::function<void(std::string_view pass, const ir::Module&)>& after_each,
+                const SymbolBounds& bounds) {
   std::vector<const Pass*> selected;
   for (const std::string& n : names) selected.push_back(&get_pass(n));  // all names checked before any runs
   for (const Pass* p : selected) {
-    for (ir::Graph& g : m.graphs) p->run(g);
+    for (ir::Graph& g : m.graphs) p->run(g, bounds);
     try {
       ir::verify(m);
     } catch (const ir::IrError& e) {

@@ -270,6 +270,9 @@ DeviceInfo probe(VkInstance instance, VkPhysicalDevice pd, uint32_t index, uint3
   info.storage_buffer_16bit = f11.storageBuffer16BitAccess;
   info.storage_buffer_8bit = f12.storageBuffer8BitAccess;
   info.shader_float16 = f12.shaderFloat16;
+  // With the memory model, shaders that use Device scope (glslang emits it for coherent buffers)
+  // also need vulkanMemoryModelDeviceScope: require both.
+  info.vulkan_memory_model = f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope;
   info.shader_int8 = f12.shaderInt8;
   info.buffer_device_address = f12.bufferDeviceAddress;
   const bool size_control_feature =
@@ -389,9 +392,10 @@ codegen::TargetCaps target_caps(const DeviceInfo& info) {
   caps.storage_16bit = info.storage_buffer_16bit;
   caps.storage_8bit = info.storage_buffer_8bit;
   caps.integer_dot_product = info.integer_dot_product;
-  // TargetCaps promises the fp16 16x16x16 shape accumulating in fp32.
+  // TargetCaps promises the fp16 16x16x16 shape accumulating in fp32, and shaders using it declare
+  // the Vulkan memory model (glslang does so for every GL_NV_cooperative_matrix shader).
   caps.cooperative_matrix_nv =
-      info.cooperative_matrix_nv &&
+      info.cooperative_matrix_nv && info.vulkan_memory_model &&
       std::any_of(info.cooperative_matrix_shapes.begin(), info.cooperative_matrix_shapes.end(), [](const auto& s) {
         return s.m == 16 && s.n == 16 && s.k == 16 && s.a_type == "f16" && s.b_type == "f16" && s.c_type == "f32" &&
                s.result_type == "f32";
@@ -612,6 +616,8 @@ Device::Device(const Options& options) : instance_(std::make_unique<Instance>())
   f12.bufferDeviceAddress = VK_TRUE;
   f12.storageBuffer8BitAccess = info_.storage_buffer_8bit;
   f12.shaderFloat16 = info_.shader_float16;
+  f12.vulkanMemoryModel = info_.vulkan_memory_model;
+  f12.vulkanMemoryModelDeviceScope = info_.vulkan_memory_model;
   f12.shaderInt8 = info_.shader_int8;
   VkPhysicalDeviceVulkan13Features f13{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES};
   VkPhysicalDeviceSubgroupSizeControlFeaturesEXT size_control{
@@ -751,7 +757,8 @@ void Device::wait(VkFence fence, double timeout_seconds, std::string_view what) 
         fmt::format("{}: the GPU did not finish within {} s on '{}'; the device may be hung or far "
                     "too slow for this work",
                     what, timeout_seconds, info_.name));
-  check_vk(r, fmt::format("vkWaitForFences ({})", what).c_str());
+  // Formatted only on failure: waiting is on every step's path, which allocates nothing.
+  if (r != VK_SUCCESS) check_vk(r, fmt::format("vkWaitForFences ({})", what).c_str());
 }
 
 void Device::submit_and_wait(const std::function<void(VkCommandBuffer)>& record) {

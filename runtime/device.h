@@ -69,6 +69,7 @@ struct DeviceInfo {
   bool integer_dot_product = false;
   bool cooperative_matrix_nv = false;
   std::vector<CooperativeMatrixShape> cooperative_matrix_shapes;
+  bool vulkan_memory_model = false;  // SPIR-V using cooperative matrices declares this memory model
   bool pipeline_executable_properties = false;
   bool memory_budget = false;
 

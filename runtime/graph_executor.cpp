@@ -70,7 +70,12 @@ struct GraphExecutor::Impl {
   codegen::CompiledGraph graph;
   ExecutorOptions options;
   ir::SymbolBindings max_symbols;
-  std::optional<ir::SymbolBindings> last_symbols;  // of the last completed run
+  // The symbols of the last completed run: one entry per graph symbol, made at construction and
+  // overwritten in place by each run (through last_value_of_slot), so a run allocates nothing.
+  ir::SymbolBindings last_symbols;
+  std::vector<int64_t*> last_value_of_slot;  // by graph.symbols slot: its entry in last_symbols
+  bool has_run = false;
+  std::string run_label;  // "graph @name", for errors of a run (made once: run() must not allocate)
 
   std::unique_ptr<ModelBuffers> own_model_buffers;  // when no shared ones were given
   ModelBuffers* model_buffers = nullptr;            // weights and states
@@ -101,6 +106,8 @@ struct GraphExecutor::Impl {
   CommandSet record(bool with_timestamps);
   void write_step_parameters(const ir::SymbolBindings& symbols);
   void read_timings();
+  // Output `name`, after a run (errors name the graph and its outputs).
+  const Output& ran_output(std::string_view name) const;
 };
 
 void GraphExecutor::Impl::validate_graph() {
@@ -312,6 +319,7 @@ void GraphExecutor::Impl::write_step_parameters(const ir::SymbolBindings& symbol
           fmt::format("graph @{}: symbol {}={} is outside [0, {}], the maximum its buffers were sized for", g.name, s,
                       it->second, max));
     slots[i] = static_cast<uint32_t>(it->second);
+    *last_value_of_slot[i] = it->second;
   }
   const DeviceInfo& info = device.info();
   auto* commands = static_cast<VkDispatchIndirectCommand*>(indirect.mapped());
@@ -366,6 +374,9 @@ GraphExecutor::GraphExecutor(Device& device, codegen::CompiledGraph graph, const
     throw RuntimeError("GraphExecutor: dispatches_per_submission must be at least 1");
   if (!(options.timeout_seconds > 0)) throw RuntimeError("GraphExecutor: timeout_seconds must be positive");
   impl_->max_symbols = max_symbols;
+  impl_->run_label = fmt::format("graph @{}", impl_->graph.graph.name);
+  for (const std::string& s : impl_->graph.symbols)
+    impl_->last_value_of_slot.push_back(&impl_->last_symbols.emplace(s, 0).first->second);
   impl_->validate_graph();
   impl_->allocate(weights);
   impl_->create_pipelines();
@@ -408,34 +419,59 @@ void GraphExecutor::fill_activations(uint32_t pattern) {
 
 void GraphExecutor::run(const ir::SymbolBindings& symbols) {
   Impl& im = *impl_;
-  im.last_symbols.reset();
+  im.has_run = false;
   im.write_step_parameters(symbols);
   const Impl::CommandSet& commands = im.profiling ? im.profiled : im.plain;
   im.device.submit(commands.segments, im.fence.get());
-  im.device.wait(im.fence.get(), im.options.timeout_seconds, fmt::format("graph @{}", im.graph.graph.name));
+  im.device.wait(im.fence.get(), im.options.timeout_seconds, im.run_label);
   if (im.profiling) {
     im.read_timings();
   } else {
     im.timings.clear();
   }
-  im.last_symbols = symbols;
+  im.has_run = true;
+}
+
+const GraphExecutor::Impl::Output& GraphExecutor::Impl::ran_output(std::string_view name) const {
+  const ir::Graph& g = graph.graph;
+  for (const Output& out : outputs) {
+    if (g.value(out.value).name != name) continue;
+    if (!has_run) throw RuntimeError(fmt::format("graph @{}: output '{}' read before a successful run", g.name, name));
+    return out;
+  }
+  throw RuntimeError(fmt::format("graph @{} has no output '{}' (outputs: {})", g.name, name, names_of(g, g.outputs)));
 }
 
 ir::HostTensor GraphExecutor::read_output(std::string_view name) const {
   const Impl& im = *impl_;
   const ir::Graph& g = im.graph.graph;
-  for (const Impl::Output& out : im.outputs) {
-    if (g.value(out.value).name != name) continue;
-    if (!im.last_symbols)
-      throw RuntimeError(fmt::format("graph @{}: output '{}' read before a successful run", g.name, name));
-    ir::HostTensor t;
-    t.dtype = g.type(out.value).dtype;
-    t.shape = ir::concrete_shape(g.type(out.value).shape, *im.last_symbols);
-    t.bytes.resize(value_bytes(g, out.value, *im.last_symbols));
-    if (!t.bytes.empty()) std::memcpy(t.bytes.data(), out.readback.mapped(), t.bytes.size());
-    return t;
-  }
-  throw RuntimeError(fmt::format("graph @{} has no output '{}' (outputs: {})", g.name, name, names_of(g, g.outputs)));
+  const Impl::Output& out = im.ran_output(name);
+  ir::HostTensor t;
+  t.dtype = g.type(out.value).dtype;
+  t.shape = ir::concrete_shape(g.type(out.value).shape, im.last_symbols);
+  t.bytes.resize(value_bytes(g, out.value, im.last_symbols));
+  if (!t.bytes.empty()) std::memcpy(t.bytes.data(), out.readback.mapped(), t.bytes.size());
+  return t;
+}
+
+size_t GraphExecutor::read_output(std::string_view name, std::span<std::byte> out) const {
+  const Impl& im = *impl_;
+  const ir::Graph& g = im.graph.graph;
+  const Impl::Output& o = im.ran_output(name);
+  const uint64_t bytes = value_bytes(g, o.value, im.last_symbols);
+  if (bytes > out.size())
+    throw RuntimeError(fmt::format("graph @{}: output '{}' holds {} bytes; the buffer given for it holds {}", g.name,
+                                   name, bytes, out.size()));
+  if (bytes) std::memcpy(out.data(), o.readback.mapped(), bytes);
+  return static_cast<size_t>(bytes);
+}
+
+ir::DType GraphExecutor::output_dtype(std::string_view name) const {
+  return impl_->graph.graph.type(impl_->ran_output(name).value).dtype;
+}
+
+size_t GraphExecutor::output_bytes(std::string_view name) const {
+  return static_cast<size_t>(value_bytes(impl_->graph.graph, impl_->ran_output(name).value, impl_->last_symbols));
 }
 
 void GraphExecutor::set_profiling(bool on) {

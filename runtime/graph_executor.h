@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +55,12 @@ class GraphExecutor {
   void run(const ir::SymbolBindings& symbols);
   // Graph output `name` (a value name listed in graph outputs) from the last run, as a host tensor.
   ir::HostTensor read_output(std::string_view name) const;
+  // The same into a caller-owned buffer, allocating nothing (the per-step path); returns the bytes
+  // written: the output's size under the last run's symbols. Throws when `out` is smaller.
+  size_t read_output(std::string_view name, std::span<std::byte> out) const;
+  // Dtype and bytes of output `name` under the last run's symbols (to size a read_output buffer).
+  ir::DType output_dtype(std::string_view name) const;
+  size_t output_bytes(std::string_view name) const;
   // Per-dispatch GPU times of the last run; empty unless profiling was enabled.
   void set_profiling(bool on);
   std::vector<KernelTiming> last_timings() const;

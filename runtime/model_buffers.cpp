@@ -32,14 +32,30 @@ const Buffer& ModelBuffers::weight(const std::string& name, const ir::Type& type
     return it->second.buffer;
   }
   const uint64_t bytes = bytes_of("weight", name, type);
+  if (mapped_) {
+    if (const std::optional<std::span<const uint8_t>> view = mapped_(name, type)) {
+      if (view->size() != bytes)
+        throw RuntimeError(fmt::format("weight '{}': expected {} ({} bytes), the mapped weights hold {} bytes", name,
+                                       ir::to_string(type), bytes, view->size()));
+      const Buffer& b = upload_weight(name, type, *view);
+      ++uploads_.mapped;
+      return b;
+    }
+  }
   if (!source) throw RuntimeError(fmt::format("weight '{}' is needed but no weight source was given", name));
   const ir::HostTensor data = source(name, type);
   if (data.dtype != type.dtype || data.bytes.size() != bytes)
     throw RuntimeError(fmt::format("weight '{}': expected {} ({} bytes), the weight source gave {} with {} bytes", name,
                                    ir::to_string(type), bytes, ir::name(data.dtype), data.bytes.size()));
-  Buffer b = device_.allocator().create(std::max<uint64_t>(4, (bytes + 3) / 4 * 4), MemoryKind::DeviceLocal,
+  const Buffer& b = upload_weight(name, type, data.bytes);
+  ++uploads_.copied;
+  return b;
+}
+
+const Buffer& ModelBuffers::upload_weight(const std::string& name, const ir::Type& type, std::span<const uint8_t> bytes) {
+  Buffer b = device_.allocator().create(std::max<uint64_t>(4, (bytes.size() + 3) / 4 * 4), MemoryKind::DeviceLocal,
                                         fmt::format("weight '{}'", name));
-  device_.upload(b, 0, data.bytes.data(), bytes);
+  device_.upload(b, 0, bytes.data(), bytes.size());
   return weights_.emplace(name, Entry{type, std::move(b)}).first->second.buffer;
 }
 

@@ -4,7 +4,10 @@
 // and the cache one graph writes is the cache the other reads.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
+#include <span>
 #include <string>
 
 #include "ir/host_tensor.h"
@@ -16,14 +19,28 @@ namespace vkllm::runtime {
 
 class Device;
 
+// A weight's bytes exactly as the kernels read them, already in host memory (an artifact's read-only
+// mapping): nullopt for a weight it does not hold. The bytes must stay valid while ModelBuffers uploads.
+using MappedWeightFn = std::function<std::optional<std::span<const uint8_t>>(const std::string& name, const ir::Type& type)>;
+
+// How the weights so far reached the device.
+struct WeightUploads {
+  int64_t mapped = 0;  // straight from mapped bytes (no host copy)
+  int64_t copied = 0;  // through a HostTensor the WeightFn made
+};
+
 class ModelBuffers {
  public:
   explicit ModelBuffers(Device& device);
   ModelBuffers(const ModelBuffers&) = delete;
   ModelBuffers& operator=(const ModelBuffers&) = delete;
 
-  // The buffer of weight `name` (`type` with a constant shape), uploaded from `source` on first use.
-  // A later request with another type is an error naming the weight.
+  // Weights the mapping holds are uploaded from its bytes (staging -> device), never copied into a
+  // HostTensor; the WeightFn then serves only the weights it lacks.
+  void set_mapped_weights(MappedWeightFn mapped) { mapped_ = std::move(mapped); }
+  // The buffer of weight `name` (`type` with a constant shape), uploaded on first use from the mapped
+  // weights when they hold it, else from `source`. A later request with another type is an error
+  // naming the weight.
   const Buffer& weight(const std::string& name, const ir::Type& type, const ir::WeightFn& source);
   // The buffer of state `name`, allocated and zero-filled on first use.
   const Buffer& state(const std::string& name, const ir::Type& type);
@@ -34,13 +51,18 @@ class ModelBuffers {
 
   uint64_t weight_bytes() const;
   uint64_t state_bytes() const;
+  const WeightUploads& weight_uploads() const { return uploads_; }
 
  private:
   struct Entry {
     ir::Type type;
     Buffer buffer;
   };
+  const Buffer& upload_weight(const std::string& name, const ir::Type& type, std::span<const uint8_t> bytes);
+
   Device& device_;
+  MappedWeightFn mapped_;
+  WeightUploads uploads_;
   std::map<std::string, Entry> weights_, states_;
 };
 

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
+#include <string_view>
 
 #include "server/params.h"
 
@@ -12,25 +14,57 @@ namespace {
 using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
 
+// Fields of the objects nested in a body (messages, content parts, blocks, tools), each error naming
+// the field's path: `at` is the object's ("messages[0]"), a field's is at + "." + key.
+
+// obj[key] as a string; 400 when absent or not a string.
+std::string string_field(const json& obj, const std::string& at, const char* key) {
+  if (!obj.contains(key) || !obj[key].is_string()) throw bad_request(at + "." + key, fmt::format("'{}.{}' must be a string", at, key));
+  return obj[key].get<std::string>();
+}
+
+// obj[key] as a boolean when present; 400 when not a boolean.
+std::optional<bool> boolean_field(const json& obj, const std::string& at, const char* key) {
+  if (!obj.contains(key)) return std::nullopt;
+  if (!obj[key].is_boolean()) throw bad_request(at + "." + key, fmt::format("'{}.{}' must be a boolean", at, key));
+  return obj[key].get<bool>();
+}
+
+// 400 naming the first field of `obj` that `allowed` does not list.
+void allow_fields(const json& obj, const std::string& at, std::initializer_list<std::string_view> allowed) {
+  for (const auto& [key, value] : obj.items())
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+      throw bad_request(at + "." + key, fmt::format("unsupported field '{}.{}'", at, key));
+}
+
+// The "type" of a content part or block: it must be an object with a string "type".
+std::string type_of(const json& obj, const std::string& at) {
+  if (!obj.is_object() || !obj.contains("type") || !obj["type"].is_string())
+    throw bad_request(at, fmt::format("'{}' must be an object with a string 'type'", at));
+  return obj["type"].get<std::string>();
+}
+
+// A non-empty array field (the conversation).
+const json& non_empty_array(Fields& f, const char* name) {
+  const json& value = f.required(name);
+  if (!value.is_array() || value.empty()) throw bad_request(name, fmt::format("'{}' must be a non-empty array", name));
+  return value;
+}
+
 // A message's content: a string, or an array of {"type": "text", "text": ...} parts (joined).
-// `extra_ok` names one more field a part may carry (Anthropic's cache_control hint), or nullptr.
-std::string text_content(const json& content, const std::string& where, const char* extra_ok) {
+// Anthropic parts may also carry a cache_control hint (`cache_control_ok`).
+std::string text_content(const json& content, const std::string& where, bool cache_control_ok) {
   if (content.is_string()) return content.get<std::string>();
   if (!content.is_array()) throw bad_request(where, fmt::format("'{}' must be a string or an array of text parts", where));
   std::string text;
   for (size_t j = 0; j < content.size(); ++j) {
     const json& part = content[j];
     const std::string at = fmt::format("{}[{}]", where, j);
-    if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
-      throw bad_request(at, fmt::format("'{}' must be an object with a string 'type'", at));
-    if (part["type"] != "text")
-      throw bad_request(at + ".type", fmt::format("'{}.type' is '{}'; only text parts are supported", at, part["type"].get<std::string>()));
-    if (!part.contains("text") || !part["text"].is_string())
-      throw bad_request(at + ".text", fmt::format("'{}.text' must be a string", at));
-    for (const auto& [key, value] : part.items())
-      if (key != "type" && key != "text" && !(extra_ok && key == extra_ok))
-        throw bad_request(at + "." + key, fmt::format("unsupported field '{}.{}'", at, key));
-    text += part["text"].get<std::string>();
+    if (const std::string type = type_of(part, at); type != "text")
+      throw bad_request(at + ".type", fmt::format("'{}.type' is '{}'; only text parts are supported", at, type));
+    text += string_field(part, at, "text");
+    if (cache_control_ok) allow_fields(part, at, {"type", "text", "cache_control"});
+    else allow_fields(part, at, {"type", "text"});
   }
   return text;
 }
@@ -57,7 +91,7 @@ ordered_json assistant_tool_calls(const json& calls, const std::string& where) {
     if (!c.is_object() || !c.contains("function") || !c["function"].is_object())
       throw bad_request(at, fmt::format("'{}' must be an object with a 'function'", at));
     const json& fn = c["function"];
-    if (!fn.contains("name") || !fn["name"].is_string()) throw bad_request(at + ".function.name", fmt::format("'{}.function.name' must be a string", at));
+    const std::string name = string_field(fn, at + ".function", "name");
     ordered_json arguments = ordered_json::object();
     if (fn.contains("arguments")) {
       if (!fn["arguments"].is_string()) throw bad_request(at + ".function.arguments", fmt::format("'{}.function.arguments' must be a JSON string", at));
@@ -65,26 +99,21 @@ ordered_json assistant_tool_calls(const json& calls, const std::string& where) {
       if (!arguments.is_object())
         throw bad_request(at + ".function.arguments", fmt::format("'{}.function.arguments' must hold a JSON object", at));
     }
-    ordered_json call = {{"type", "function"}, {"function", {{"name", fn["name"]}, {"arguments", arguments}}}};
-    if (c.contains("id")) {
-      if (!c["id"].is_string()) throw bad_request(at + ".id", fmt::format("'{}.id' must be a string", at));
-      call["id"] = c["id"];
-    }
+    ordered_json call = {{"type", "function"}, {"function", {{"name", name}, {"arguments", arguments}}}};
+    if (c.contains("id")) call["id"] = string_field(c, at, "id");
     out.push_back(std::move(call));
   }
   return out;
 }
 
 ordered_json chat_messages(Fields& f) {
-  const json& messages = f.required("messages");
-  if (!messages.is_array() || messages.empty()) throw bad_request("messages", "'messages' must be a non-empty array");
+  const json& messages = non_empty_array(f, "messages");
   ordered_json out = ordered_json::array();
   for (size_t i = 0; i < messages.size(); ++i) {
     const json& m = messages[i];
     const std::string at = fmt::format("messages[{}]", i);
     if (!m.is_object()) throw bad_request(at, fmt::format("'{}' must be an object", at));
-    if (!m.contains("role") || !m["role"].is_string()) throw bad_request(at + ".role", fmt::format("'{}.role' must be a string", at));
-    const std::string role = m["role"];
+    const std::string role = string_field(m, at, "role");
     if (role != "system" && role != "developer" && role != "user" && role != "assistant" && role != "tool")
       throw bad_request(at + ".role", fmt::format("'{}.role' is '{}'; supported roles: system, developer, user, assistant, tool", at, role));
     ordered_json msg = {{"role", role == "developer" ? "system" : role}};  // chat templates know "system"
@@ -93,12 +122,11 @@ ordered_json chat_messages(Fields& f) {
       if (key == "content") {
         // An assistant message that only calls tools may have no content.
         if (value.is_null() && role == "assistant" && m.contains("tool_calls")) continue;
-        msg["content"] = text_content(value, at + ".content", nullptr);
+        msg["content"] = text_content(value, at + ".content", false);
       } else if (key == "tool_calls" && role == "assistant") {
         msg["tool_calls"] = assistant_tool_calls(value, at + ".tool_calls");
       } else if (key == "name" || (key == "reasoning_content" && role == "assistant") || (key == "tool_call_id" && role == "tool")) {
-        if (!value.is_string()) throw bad_request(at + "." + key, fmt::format("'{}.{}' must be a string", at, key));
-        msg[key] = value;
+        msg[key] = string_field(m, at, key.c_str());
       } else {
         throw bad_request(at + "." + key, fmt::format("unsupported message field '{}.{}'", at, key));
       }
@@ -112,27 +140,70 @@ ordered_json chat_messages(Fields& f) {
   return out;
 }
 
-// n, stream / stream_options, stop, sampling, and the fields accepted as they change nothing here.
-void read_openai_common(Fields& f, const RequestDefaults& d, GenerationParams& p) {
+// The fields every generation endpoint shares (GenerationParams), by the names and rules of each.
+struct GenerationFields {
+  Dialect dialect;               // which sampling fields (read_sampling) and extras apply
+  const char* max_tokens;        // the length limit
+  const char* max_tokens_alias;  // an older name for it (nullptr: none); both given must agree, the alias is reported
+  bool max_tokens_required;
+  const char* stop;              // the stop strings and how many
+  size_t max_stops;
+};
+constexpr GenerationFields kChatFields{Dialect::OpenAI, "max_completion_tokens", "max_tokens", false, "stop", 4};
+constexpr GenerationFields kCompletionFields{Dialect::OpenAI, "max_tokens", nullptr, false, "stop", 4};
+constexpr GenerationFields kMessagesFields{Dialect::Anthropic, "max_tokens", nullptr, true, "stop_sequences", 16};
+
+// OpenAI's own: n, stream_options, ignore_eos, and the fields accepted as they change nothing here.
+void read_openai_extras(Fields& f, GenerationParams& p) {
   if (auto n = f.integer("n", 1, 128); n && *n != 1) throw bad_request("n", "only n = 1 is supported", "unsupported_parameter");
-  p.stream = f.boolean("stream").value_or(false);
   if (const json* so = f.get("stream_options")) {
     if (!p.stream) throw bad_request("stream_options", "'stream_options' is only allowed when 'stream' is true");
     if (!so->is_object()) throw bad_request("stream_options", "'stream_options' must be an object");
-    for (const auto& [key, value] : so->items()) {
-      if (key != "include_usage") throw bad_request("stream_options." + key, fmt::format("unsupported field 'stream_options.{}'", key));
-      if (!value.is_boolean()) throw bad_request("stream_options.include_usage", "'stream_options.include_usage' must be a boolean");
-      p.include_usage = value.get<bool>();
-    }
+    allow_fields(*so, "stream_options", {"include_usage"});
+    p.include_usage = boolean_field(*so, "stream_options", "include_usage").value_or(false);
   }
-  p.stop = read_stop_strings(f, "stop", 4);
   p.ignore_eos = f.boolean("ignore_eos").value_or(false);
-  p.sampling = read_sampling(f, Dialect::OpenAI, d.sampling);
   if (f.boolean("store").value_or(false))
     throw bad_request("store", "stored completions are not supported ('store' must be false)", "unsupported_parameter");
   f.string("user");  // an end-user id for abuse monitoring: nothing to do locally
-  if (const json* metadata = f.get("metadata"); metadata && !metadata->is_object())  // tags for stored completions
+}
+
+void read_generation_fields(Fields& f, const RequestDefaults& d, const GenerationFields& g, GenerationParams& p) {
+  p.max_tokens = f.integer(g.max_tokens, 1, INT64_MAX);
+  p.max_tokens_param = g.max_tokens;
+  if (g.max_tokens_alias) {
+    if (auto alias = f.integer(g.max_tokens_alias, 1, INT64_MAX)) {
+      if (p.max_tokens && *p.max_tokens != *alias)
+        throw bad_request(g.max_tokens_alias, fmt::format("'{}' and '{}' disagree; give one of them", g.max_tokens_alias, g.max_tokens));
+      p.max_tokens = alias;
+      p.max_tokens_param = g.max_tokens_alias;
+    }
+  }
+  if (!p.max_tokens && g.max_tokens_required) f.required(g.max_tokens);  // throws
+  p.stream = f.boolean("stream").value_or(false);
+  p.stop = read_stop_strings(f, g.stop, g.max_stops);
+  p.sampling = read_sampling(f, g.dialect, d.sampling);
+  if (g.dialect == Dialect::OpenAI) {
+    read_openai_extras(f, p);
+  } else {
+    p.include_usage = true;  // Anthropic's message_delta always carries the usage
+  }
+  // OpenAI: tags for stored completions; Anthropic: {user_id}, for abuse monitoring. Nothing to do here.
+  if (const json* metadata = f.get("metadata"); metadata && !metadata->is_object())
     throw bad_request("metadata", "'metadata' must be an object");
+}
+
+// Every parser: the body as a JSON object, its `model` checked, the endpoint's fields read by `read`,
+// then a 400 naming any field nobody read.
+template <typename Request, typename Read>
+Request parse_request(const std::string& body, const RequestDefaults& d, bool model_required, Read&& read) {
+  const json j = parse_body(body);
+  Fields f(j);
+  check_model(f, d, model_required);
+  Request r;
+  read(f, r);
+  f.reject_unknown();
+  return r;
 }
 
 // `response_format`: {"type": "text"} is what happens anyway; the JSON modes would need constrained
@@ -247,38 +318,25 @@ void anthropic_message(const json& m, const std::string& at, ordered_json& out) 
   for (size_t j = 0; j < content.size(); ++j) {
     const json& block = content[j];
     const std::string where = fmt::format("{}.content[{}]", at, j);
-    if (!block.is_object() || !block.contains("type") || !block["type"].is_string())
-      throw bad_request(where, fmt::format("'{}' must be an object with a string 'type'", where));
-    const std::string type = block["type"];
-    auto allow = [&](std::initializer_list<const char*> keys) {
-      for (const auto& [key, value] : block.items())
-        if (key != "type" && key != "cache_control" && std::find_if(keys.begin(), keys.end(), [&](const char* k) { return key == k; }) == keys.end())
-          throw bad_request(where + "." + key, fmt::format("unsupported field '{}.{}'", where, key));
-    };
-    auto string_field = [&](const char* key) -> std::string {
-      if (!block.contains(key) || !block[key].is_string()) throw bad_request(where + "." + key, fmt::format("'{}.{}' must be a string", where, key));
-      return block[key].get<std::string>();
-    };
+    const std::string type = type_of(block, where);
+    // Every block may carry a cache_control hint.
     if (type == "text") {
-      allow({"text"});
-      text += string_field("text");
+      allow_fields(block, where, {"type", "cache_control", "text"});
+      text += string_field(block, where, "text");
     } else if (type == "thinking" && role == "assistant") {
-      allow({"thinking", "signature"});
-      reasoning += string_field("thinking");
+      allow_fields(block, where, {"type", "cache_control", "thinking", "signature"});
+      reasoning += string_field(block, where, "thinking");
     } else if (type == "tool_use" && role == "assistant") {
-      allow({"id", "name", "input"});
+      allow_fields(block, where, {"type", "cache_control", "id", "name", "input"});
       if (!block.contains("input") || !block["input"].is_object())
         throw bad_request(where + ".input", fmt::format("'{}.input' must be an object", where));
-      tool_calls.push_back({{"id", string_field("id")}, {"type", "function"},
-                            {"function", {{"name", string_field("name")}, {"arguments", ordered_json(block["input"])}}}});
+      tool_calls.push_back({{"id", string_field(block, where, "id")}, {"type", "function"},
+                            {"function", {{"name", string_field(block, where, "name")}, {"arguments", ordered_json(block["input"])}}}});
     } else if (type == "tool_result" && role == "user") {
-      allow({"tool_use_id", "content", "is_error"});
-      std::string result = block.contains("content") ? text_content(block["content"], where + ".content", "cache_control") : "";
-      if (block.contains("is_error")) {
-        if (!block["is_error"].is_boolean()) throw bad_request(where + ".is_error", fmt::format("'{}.is_error' must be a boolean", where));
-        if (block["is_error"].get<bool>()) result = "Error: " + result;
-      }
-      out.push_back({{"role", "tool"}, {"tool_call_id", string_field("tool_use_id")}, {"content", result}});
+      allow_fields(block, where, {"type", "cache_control", "tool_use_id", "content", "is_error"});
+      std::string result = block.contains("content") ? text_content(block["content"], where + ".content", true) : "";
+      if (boolean_field(block, where, "is_error").value_or(false)) result = "Error: " + result;
+      out.push_back({{"role", "tool"}, {"tool_call_id", string_field(block, where, "tool_use_id")}, {"content", result}});
     } else {
       throw bad_request(where + ".type", fmt::format("'{}.type' is '{}'; supported: text, tool_result (user), thinking and tool_use (assistant)",
                                                     where, type));
@@ -295,15 +353,13 @@ void anthropic_message(const json& m, const std::string& at, ordered_json& out) 
 ordered_json anthropic_conversation(Fields& f) {
   ordered_json out = ordered_json::array();
   if (const json* system = f.get("system"))
-    out.push_back({{"role", "system"}, {"content", text_content(*system, "system", "cache_control")}});
-  const json& messages = f.required("messages");
-  if (!messages.is_array() || messages.empty()) throw bad_request("messages", "'messages' must be a non-empty array");
+    out.push_back({{"role", "system"}, {"content", text_content(*system, "system", true)}});
+  const json& messages = non_empty_array(f, "messages");
   for (size_t i = 0; i < messages.size(); ++i) {
     const json& m = messages[i];
     const std::string at = fmt::format("messages[{}]", i);
     if (!m.is_object()) throw bad_request(at, fmt::format("'{}' must be an object", at));
-    for (const auto& [key, value] : m.items())
-      if (key != "role" && key != "content") throw bad_request(at + "." + key, fmt::format("unsupported message field '{}.{}'", at, key));
+    allow_fields(m, at, {"role", "content"});
     if (!m.contains("role") || (m["role"] != "user" && m["role"] != "assistant"))
       throw bad_request(at + ".role", fmt::format("'{}.role' must be \"user\" or \"assistant\"", at));
     if (!m.contains("content")) throw bad_request(at + ".content", fmt::format("'{}.content' is required", at));
@@ -323,9 +379,7 @@ ordered_json read_anthropic_tools(Fields& f) {
     if (!c->is_object() || !c->contains("type") || ((*c)["type"] != "auto" && (*c)["type"] != "none"))
       throw bad_request("tool_choice", "'tool_choice' may be {\"type\": \"auto\"} or {\"type\": \"none\"}: forcing a call would need "
                         "constrained sampling", "unsupported_parameter");
-    for (const auto& [key, value] : c->items())
-      if (key != "type" && key != "disable_parallel_tool_use")
-        throw bad_request("tool_choice." + key, fmt::format("unsupported field 'tool_choice.{}'", key));
+    allow_fields(*c, "tool_choice", {"type", "disable_parallel_tool_use"});
     if (c->contains("disable_parallel_tool_use"))
       throw bad_request("tool_choice.disable_parallel_tool_use", "'disable_parallel_tool_use' is not supported", "unsupported_parameter");
     choice = (*c)["type"].get<std::string>();
@@ -359,9 +413,8 @@ ThinkingParams read_anthropic_thinking(Fields& f) {
   if (!thinking->is_object() || !thinking->contains("type") || !(*thinking)["type"].is_string())
     throw bad_request("thinking", "'thinking' must be an object with a string 'type' (\"enabled\" or \"disabled\")");
   const std::string type = (*thinking)["type"];
-  for (const auto& [key, value] : thinking->items())
-    if (key != "type" && !(key == "budget_tokens" && type == "enabled"))
-      throw bad_request("thinking." + key, fmt::format("unsupported field 'thinking.{}'", key));
+  if (type == "enabled") allow_fields(*thinking, "thinking", {"type", "budget_tokens"});
+  else allow_fields(*thinking, "thinking", {"type"});
   if (type == "disabled") {
     t.enable_thinking = false;
   } else if (type == "enabled") {
@@ -380,116 +433,74 @@ ThinkingParams read_anthropic_thinking(Fields& f) {
 }  // namespace
 
 ChatRequest parse_chat_request(const std::string& body, const RequestDefaults& d) {
-  const json j = parse_body(body);
-  Fields f(j);
-  ChatRequest r;
-  check_model(f, d, true);
-  r.messages = chat_messages(f);
-  r.max_tokens = f.integer("max_completion_tokens", 1, INT64_MAX);
-  r.max_tokens_param = "max_completion_tokens";
-  if (auto legacy = f.integer("max_tokens", 1, INT64_MAX)) {
-    if (r.max_tokens && *r.max_tokens != *legacy)
-      throw bad_request("max_tokens", "'max_tokens' and 'max_completion_tokens' disagree; give one of them");
-    r.max_tokens = legacy;
-    r.max_tokens_param = "max_tokens";
-  }
-  read_openai_common(f, d, r);
-  r.thinking = read_openai_thinking(f);
-  if (f.boolean("logprobs").value_or(false)) reject_fields(f, {"logprobs"}, kNoLogprobs);
-  reject_fields(f, {"top_logprobs"}, kNoLogprobs);
-  read_response_format(f);
-  read_tools(f, r);
-  f.reject_unknown();
-  return r;
+  return parse_request<ChatRequest>(body, d, true, [&](Fields& f, ChatRequest& r) {
+    r.messages = chat_messages(f);
+    read_generation_fields(f, d, kChatFields, r);
+    r.thinking = read_openai_thinking(f);
+    if (f.boolean("logprobs").value_or(false)) reject_fields(f, {"logprobs"}, kNoLogprobs);
+    reject_fields(f, {"top_logprobs"}, kNoLogprobs);
+    read_response_format(f);
+    read_tools(f, r);
+  });
 }
 
 CompletionRequest parse_completion_request(const std::string& body, const RequestDefaults& d) {
-  const json j = parse_body(body);
-  Fields f(j);
-  CompletionRequest r;
-  check_model(f, d, true);
-  // `prompt`: a string, a list of token ids, or a list holding one of those.
-  const json& prompt = f.required("prompt");
-  const json* one = &prompt;
-  if (prompt.is_array() && prompt.size() == 1 && (prompt[0].is_string() || prompt[0].is_array())) one = &prompt[0];
-  if (one->is_string()) {
-    r.text = one->get<std::string>();
-  } else if (one->is_array() && !one->empty() && (*one)[0].is_number()) {
-    r.tokens = token_ids(*one, "prompt", d.vocab_size);
-  } else if (prompt.is_array() && prompt.size() > 1 && (prompt[0].is_string() || prompt[0].is_array())) {
-    throw bad_request("prompt", "only one prompt per request is supported", "unsupported_parameter");
-  } else {
-    throw bad_request("prompt", "'prompt' must be a string, a non-empty list of token ids, or a list with one of those");
-  }
-  r.max_tokens = f.integer("max_tokens", 1, INT64_MAX);
-  r.max_tokens_param = "max_tokens";
-  read_openai_common(f, d, r);
-  if (f.boolean("echo").value_or(false)) reject_fields(f, {"echo"}, "returning the prompt with the completion is not implemented");
-  reject_fields(f, {"suffix"}, "insertion is not implemented");
-  reject_fields(f, {"logprobs"}, kNoLogprobs);
-  if (auto best_of = f.integer("best_of", 1, 20); best_of && *best_of != 1)
-    throw bad_request("best_of", "only best_of = 1 is supported", "unsupported_parameter");
-  f.reject_unknown();
-  return r;
+  return parse_request<CompletionRequest>(body, d, true, [&](Fields& f, CompletionRequest& r) {
+    // `prompt`: a string, a list of token ids, or a list holding one of those.
+    const json& prompt = f.required("prompt");
+    const json* one = &prompt;
+    if (prompt.is_array() && prompt.size() == 1 && (prompt[0].is_string() || prompt[0].is_array())) one = &prompt[0];
+    if (one->is_string()) {
+      r.text = one->get<std::string>();
+    } else if (one->is_array() && !one->empty() && (*one)[0].is_number()) {
+      r.tokens = token_ids(*one, "prompt", d.vocab_size);
+    } else if (prompt.is_array() && prompt.size() > 1 && (prompt[0].is_string() || prompt[0].is_array())) {
+      throw bad_request("prompt", "only one prompt per request is supported", "unsupported_parameter");
+    } else {
+      throw bad_request("prompt", "'prompt' must be a string, a non-empty list of token ids, or a list with one of those");
+    }
+    read_generation_fields(f, d, kCompletionFields, r);
+    if (f.boolean("echo").value_or(false)) reject_fields(f, {"echo"}, "returning the prompt with the completion is not implemented");
+    reject_fields(f, {"suffix"}, "insertion is not implemented");
+    reject_fields(f, {"logprobs"}, kNoLogprobs);
+    if (auto best_of = f.integer("best_of", 1, 20); best_of && *best_of != 1)
+      throw bad_request("best_of", "only best_of = 1 is supported", "unsupported_parameter");
+  });
 }
 
 MessagesRequest parse_messages_request(const std::string& body, const RequestDefaults& d) {
-  const json j = parse_body(body);
-  Fields f(j);
-  MessagesRequest r;
-  check_model(f, d, true);
-  r.messages = anthropic_conversation(f);
-  r.max_tokens = f.integer("max_tokens", 1, INT64_MAX);
-  if (!r.max_tokens) f.required("max_tokens");  // throws: Anthropic requires it
-  r.max_tokens_param = "max_tokens";
-  r.stop = read_stop_strings(f, "stop_sequences", 16);
-  r.stream = f.boolean("stream").value_or(false);
-  r.include_usage = true;  // message_delta always carries the usage
-  r.sampling = read_sampling(f, Dialect::Anthropic, d.sampling);
-  if (const json* metadata = f.get("metadata"); metadata && !metadata->is_object())  // {user_id}, for abuse monitoring
-    throw bad_request("metadata", "'metadata' must be an object");
-  r.tools = read_anthropic_tools(f);
-  r.thinking = read_anthropic_thinking(f);
-  f.reject_unknown();
-  return r;
+  return parse_request<MessagesRequest>(body, d, true, [&](Fields& f, MessagesRequest& r) {
+    r.messages = anthropic_conversation(f);
+    read_generation_fields(f, d, kMessagesFields, r);
+    r.tools = read_anthropic_tools(f);
+    r.thinking = read_anthropic_thinking(f);
+  });
 }
 
 CountTokensRequest parse_count_tokens_request(const std::string& body, const RequestDefaults& d) {
-  const json j = parse_body(body);
-  Fields f(j);
-  check_model(f, d, true);
-  CountTokensRequest r;
-  r.messages = anthropic_conversation(f);
-  r.tools = read_anthropic_tools(f);
-  r.thinking = read_anthropic_thinking(f);
-  f.reject_unknown();
-  return r;
+  return parse_request<CountTokensRequest>(body, d, true, [&](Fields& f, CountTokensRequest& r) {
+    r.messages = anthropic_conversation(f);
+    r.tools = read_anthropic_tools(f);
+    r.thinking = read_anthropic_thinking(f);
+  });
 }
 
 TokenizeRequest parse_tokenize_request(const std::string& body, const RequestDefaults& d) {
-  const json j = parse_body(body);
-  Fields f(j);
-  check_model(f, d, false);
-  TokenizeRequest r;
-  const std::optional<std::string> prompt = f.string("prompt");
-  if (!prompt) f.required("prompt");  // throws
-  r.prompt = *prompt;
-  r.add_special_tokens = f.boolean("add_special_tokens").value_or(true);
-  f.reject_unknown();
-  return r;
+  return parse_request<TokenizeRequest>(body, d, false, [&](Fields& f, TokenizeRequest& r) {
+    const std::optional<std::string> prompt = f.string("prompt");
+    if (!prompt) f.required("prompt");  // throws
+    r.prompt = *prompt;
+    r.add_special_tokens = f.boolean("add_special_tokens").value_or(true);
+  });
 }
 
 DetokenizeRequest parse_detokenize_request(const std::string& body, const RequestDefaults& d) {
-  const json j = parse_body(body);
-  Fields f(j);
-  check_model(f, d, false);
-  DetokenizeRequest r;
-  const json& tokens = f.required("tokens");
-  if (!tokens.is_array()) throw bad_request("tokens", "'tokens' must be an array of token ids");
-  r.tokens = token_ids(tokens, "tokens", d.vocab_size);
-  r.skip_special_tokens = f.boolean("skip_special_tokens").value_or(false);
-  f.reject_unknown();
-  return r;
+  return parse_request<DetokenizeRequest>(body, d, false, [&](Fields& f, DetokenizeRequest& r) {
+    const json& tokens = f.required("tokens");
+    if (!tokens.is_array()) throw bad_request("tokens", "'tokens' must be an array of token ids");
+    r.tokens = token_ids(tokens, "tokens", d.vocab_size);
+    r.skip_special_tokens = f.boolean("skip_special_tokens").value_or(false);
+  });
 }
 
 }  // namespace vkllm::server

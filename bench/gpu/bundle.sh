@@ -9,7 +9,7 @@ rm -rf .gpu .gpu.tar.xz /tmp/vkllm-gpu-bin && mkdir -p /tmp/vkllm-gpu-bin
 bins=("$build/vkllm" "$build/tests/ops/ops_kernels_test" "$build/tests/runtime/graph_executor_test"
       "$build/tests/runtime/pipeline_test" "$build/tests/runtime/allocator_test" "$build/tests/engine/engine_model_test"
       "$build/tests/engine/engine_qwen35_test" "$build/tests/engine/engine_sampling_test"
-      "$build/tests/engine/engine_quantized_model_test")
+      "$build/tests/engine/engine_quantized_model_test" "$build/tests/engine/engine_qwen3_next_test")
 for b in "${bins[@]}"; do strip --strip-debug -o "/tmp/vkllm-gpu-bin/$(basename "$b")" "$b"; done
 ../shared/gpu/bundle.sh .gpu /tmp/vkllm-gpu-bin/*
 # The NVIDIA Vulkan driver is reached through libGLX_nvidia, which needs glvnd (libGLdispatch,

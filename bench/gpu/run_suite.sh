@@ -14,7 +14,7 @@ source .gpu/env.sh
 export VKLLM_CACHE_DIR=/tmp/vkllm-cache
 vkllm doctor --json > "$OUT/doctor.json" 2>&1; vkllm doctor 2>&1 | tail -25
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$OUT/gpu.txt" 2>&1
-for t in ops_kernels_test graph_executor_test pipeline_test allocator_test engine_model_test engine_qwen35_test \
+for t in ops_kernels_test graph_executor_test pipeline_test allocator_test engine_model_test engine_qwen35_test engine_qwen3_next_test \
          engine_sampling_test engine_quantized_model_test; do
   [ -x ".gpu/bin/$t" ] || continue
   timeout 300 ".gpu/bin/$t" --gtest_output="json:$OUT/$t.json" > "$OUT/$t.log" 2>&1

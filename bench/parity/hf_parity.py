@@ -16,7 +16,8 @@ from transformers import AutoModelForCausalLM
 
 PRESETS = [("qwen3", "qwen3-0.6b"), ("qwen2", "qwen2.5-0.5b"), ("llama", "llama3.2-1b"),
            ("gemma3", "gemma3-1b"), ("gemma2", "gemma2-2b"), ("mistral", "mistral-7b"),
-           ("qwen35", "qwen35-0.8b"), ("qwen35", "qwen35-9b")]
+           ("qwen35", "qwen35-0.8b"), ("qwen35", "qwen35-9b"),
+           ("qwen3_next", "tiny"), ("qwen3_next", "qwen3-next-80b-a3b-dense")]
 
 
 def tokens_for(vocab, n):
@@ -26,6 +27,16 @@ def tokens_for(vocab, n):
 
 def load_hf(d, config):
     kw = dict(dtype=torch.float32, attn_implementation="eager")
+    if config.get("model_type") == "qwen3_next":
+        # Qwen3NextForCausalLM (transformers >= 4.57) with num_experts 0: every MLP dense. It reads the
+        # fused in_proj_qkvz / in_proj_ba as stored and ignores mtp.* (_keys_to_ignore_on_load_unexpected);
+        # a weight it did not load would be left random, so none may be missing.
+        model, info = AutoModelForCausalLM.from_pretrained(d, output_loading_info=True, **kw)
+        if type(model).__name__ != "Qwen3NextForCausalLM":
+            raise RuntimeError(f"transformers loaded {type(model).__name__}, not Qwen3NextForCausalLM")
+        if info["missing_keys"]:
+            raise RuntimeError(f"transformers did not load these weights: {sorted(info['missing_keys'])[:8]}")
+        return model
     if "text_config" not in config:
         return AutoModelForCausalLM.from_pretrained(d, **kw)
     # A multimodal checkpoint (Qwen3_5ForConditionalGeneration): load the published class and run its
@@ -93,12 +104,12 @@ def main():
         print(json.dumps(r), flush=True)
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
-    print(f"{'family':8} {'preset':14} {'max rel err':>12} {'top-1':>7}")
+    print(f"{'family':10} {'preset':24} {'max rel err':>12} {'top-1':>7}")
     for r in results:
         if "error" in r:
-            print(f"{r['family']:8} {r['preset']:14} ERROR")
+            print(f"{r['family']:10} {r['preset']:24} ERROR")
         else:
-            print(f"{r['family']:8} {r['preset']:14} {r['max_rel_err']:12.3e} {r['top1_agreement']:7.3f}")
+            print(f"{r['family']:10} {r['preset']:24} {r['max_rel_err']:12.3e} {r['top1_agreement']:7.3f}")
 
 
 if __name__ == "__main__":

@@ -95,6 +95,8 @@ KernelPlan emit_rope(const EmitContext& ctx);
 // attention.cpp
 KernelPlan emit_attention(const EmitContext& ctx);
 KernelPlan emit_paged_attention(const EmitContext& ctx);
+KernelPlan emit_paged_attention_partial(const EmitContext& ctx);
+KernelPlan emit_attention_combine(const EmitContext& ctx);
 // cache.cpp
 KernelPlan emit_kv_write(const EmitContext& ctx);
 // conv1d.cpp

@@ -1,14 +1,12 @@
 // matmul: out[m, n] = sum_k x[m, k] * w[n, k].
 //
-// Two kernels. The row-vector kernel (f32 activations, f32/f16/bf16 weights, K a multiple of 8,
-// subgroup arithmetic): each subgroup owns whole weight rows, every lane reads 16 bytes of the row
-// per step (8 halves or 4 floats: full-width coalesced loads, the weight streamed once per row
-// tile), and a subgroupAdd finishes each dot product — no shared memory, no barrier. This is the
-// decode kernel: its speed is the rate weights stream from memory.
-// Quantized weights (every quantized IR dtype) take a row-vector variant: lanes own
-// 32-value chunks of a weight row, load a chunk's packed bytes (16-byte loads for q4_K/q5_K, 8-byte for
-// qa4/qa8, 4-byte for qa4h/qa8h, 4-byte windows for the ggml layouts that are only 2-byte aligned)
-// and dequantize them in registers.
+// Decode (few rows, f32 activations, subgroup arithmetic): the matrix-vector kernels of
+// matmul_quantized.cpp — float weights (f32/f16/bf16, K a multiple of 8: one 16-byte load per lane
+// step) and every quantized dtype. A workgroup owns R weight rows, its invocations split K, each x
+// element read serves all R rows, and quantized values are dequantized with integer bit tricks and
+// the scales factored out of each group. Their speed is the rate weights stream from memory.
+// Prefill (a row bound above kTiledMinRows, any dtype, no rms_norm prologue): the tiled kernels of
+// matmul_tiled.cpp — shared-memory tiles, f32 FMA or NV cooperative matrices (tensor cores).
 // The general kernel (any dtype, quantized weights included): one workgroup computes a tile of TM
 // rows x TN columns; its invocations split K, each accumulating all TM*TN partial dot products in
 // f32, and a single multi-value workgroup reduction leaves output j of the tile in invocation j.
@@ -83,78 +81,6 @@ bool row_vector_kernel_fits(const EmitContext& ctx) {
          (w == ir::DType::F32 || w == ir::DType::F16 || w == ir::DType::BF16) && k.is_const() && k.value % 8 == 0;
 }
 
-KernelPlan emit_row_vector_matmul(const EmitContext& ctx, const Fusion& f, int64_t n, int64_t const_rows,
-                                  const std::vector<std::string>& row_symbols) {
-  const ir::Shape& x = ctx.input(0).shape;
-  const ir::DType w = ctx.input(1).dtype;
-  const int64_t k = ctx.input(1).shape[1].value;
-  const int64_t per_load = w == ir::DType::F32 ? 4 : 8;  // weights per 16-byte load
-  const int64_t tile_m = row_symbols.empty() ? std::min<int64_t>(std::max<int64_t>(const_rows, 1), 4) : 4;
-  // Weight rows per workgroup, shared out over its subgroups: one per subgroup (of 4 on NVIDIA) for
-  // narrow outputs so they still fill the GPU (N = 1024: 256 workgroups), two for wide ones.
-  const int64_t tile_n = n >= 8192 ? 8 : 4;
-  const uint32_t local = std::min<uint32_t>(128, ctx.caps.max_workgroup_invocations);
-
-  std::string unpack;
-  if (w == ir::DType::F32)
-    unpack = "  wv[0] = uintBitsToFloat(u.x); wv[1] = uintBitsToFloat(u.y); wv[2] = uintBitsToFloat(u.z); "
-             "wv[3] = uintBitsToFloat(u.w);\n";
-  else if (w == ir::DType::BF16)
-    unpack = "  for (uint q = 0u; q < 4u; ++q) { wv[2u * q] = uintBitsToFloat(u[q] << 16); "
-             "wv[2u * q + 1u] = uintBitsToFloat(u[q] & 0xffff0000u); }\n";
-  else
-    unpack = "  for (uint q = 0u; q < 4u; ++q) { vec2 h = unpackHalf2x16(u[q]); wv[2u * q] = h.x; wv[2u * q + 1u] = h.y; }\n";
-
-  KernelPlan plan;
-  plan.name = kernel_name(ctx, fmt::format("n{}_rowvec{}x{}{}", n, tile_m, tile_n, f.tag));
-  plan.arg_names = f.arg_names;
-  plan.local_size = local;
-  plan.grid[0] = GridDim{(n + tile_n - 1) / tile_n, {}, 1};
-  plan.grid[1] = GridDim{const_rows, row_symbols, tile_m};
-  const std::map<std::string, std::string> vars{{"TM", glsl_uint(tile_m)},       {"TN", glsl_uint(tile_n)},
-                                                {"M", ctx.product(x, 0, x.size() - 1)}, {"N", glsl_uint(n)},
-                                                {"K", glsl_uint(k)},             {"KL", glsl_uint(k / per_load)},
-                                                {"P", glsl_uint(per_load)},      {"UNPACK", unpack},
-                                                {"ROW_SS", f.prologue == "rms_norm" ? "subgroupAdd(ss[m])" : "0.0"}};
-  plan.body = f.glsl + render(R"(
-layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer WideU { uvec4 v[]; };
-layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer WideF { vec4 v[]; };
-void unpack_weights(uvec4 u, out float wv[$P]) {
-$UNPACK}
-void main() {
-  const uint TM = $TM, TN = $TN, P = $P;
-  uint row0 = gl_WorkGroupID.y * TM, col0 = gl_WorkGroupID.x * TN;
-  uint rows = min(TM, $M - row0);
-  WideU w16 = WideU(args.w);
-  WideF x16 = WideF(args.x);
-  // Subgroup-uniform loop: each subgroup takes whole weight rows of the tile.
-  for (uint r = gl_SubgroupID; r < TN && col0 + r < $N; r += gl_NumSubgroups) {
-    uint col = col0 + r;
-    float acc[TM], ss[TM];
-    for (uint m = 0u; m < TM; ++m) { acc[m] = 0.0; ss[m] = 0.0; }
-    for (uint kl = gl_SubgroupInvocationID; kl < $KL; kl += gl_SubgroupSize) {
-      float wv[P];
-      unpack_weights(w16.v[col * $KL + kl], wv);
-      for (uint m = 0u; m < TM; ++m) {
-        if (m >= rows) break;
-        uint xq = ((row0 + m) * $K + kl * P) / 4u;  // x in vec4 units
-        for (uint q = 0u; q < P / 4u; ++q) {
-          vec4 xv = fused_x4(x16.v[xq + q], 4u * (xq + q), kl * P + 4u * q, ss[m]);
-          acc[m] += dot(xv, vec4(wv[4u * q], wv[4u * q + 1u], wv[4u * q + 2u], wv[4u * q + 3u]));
-        }
-      }
-    }
-    for (uint m = 0u; m < TM; ++m) {
-      float total = subgroupAdd(acc[m]), row_ss = $ROW_SS;
-      uint o = (row0 + m) * $N + col;
-      if (subgroupElect() && m < rows) st_result(o, fused_out(total, row_ss, o));
-    }
-  }
-}
-)", vars);
-  return plan;
-}
-
 }  // namespace
 
 // Lowers matmul and fused_matmul (the emitter table maps both here).
@@ -174,7 +100,9 @@ KernelPlan emit_matmul(const EmitContext& ctx) {
     if (x[i].is_const()) const_rows *= x[i].value;
     else row_symbols.push_back(x[i].sym);
   }
-  if (row_vector_kernel_fits(ctx)) return emit_row_vector_matmul(ctx, f, n, const_rows, row_symbols);
+  // Many rows (prefill): shared-memory tiles reuse each weight across the tile's rows.
+  if (tiled_kernel_fits(ctx, f)) return emit_tiled_matmul(ctx, f, tile_math_for(ctx));
+  if (row_vector_kernel_fits(ctx)) return emit_float_matvec(ctx, f, n, const_rows, row_symbols);
   if (quantized_row_vector_kernel_fits(ctx))
     return emit_quantized_row_vector_matmul(ctx, f, n, const_rows, row_symbols);
 

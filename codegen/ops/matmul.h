@@ -1,6 +1,7 @@
 // The matmul kernel generators (codegen/ops/matmul*.cpp) and what they share: the fused_matmul
 // hooks. emit_matmul (matmul.cpp) picks a kernel by weight dtype and row count.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,9 +21,28 @@ struct Fusion {
 // The hooks of this op: identity for a plain matmul (matmul.cpp says what each hook computes).
 Fusion fusion_of(const EmitContext& ctx);
 
-// Quantized weights, few rows: lanes own 32-value chunks of a weight row (matmul_quantized.cpp).
+// Few rows (decode): matrix-vector kernels (matmul_quantized.cpp) — a workgroup owns R weight rows,
+// its invocations split K, and each x element read serves all R rows. Quantized weights:
 bool quantized_row_vector_kernel_fits(const EmitContext& ctx);
 KernelPlan emit_quantized_row_vector_matmul(const EmitContext& ctx, const Fusion& f, int64_t n, int64_t const_rows,
                                             const std::vector<std::string>& row_symbols);
+// f32 / f16 / bf16 weights, K a multiple of 8 (row_vector_kernel_fits in matmul.cpp checks the rest).
+KernelPlan emit_float_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64_t const_rows,
+                             const std::vector<std::string>& row_symbols);
+
+// Many rows (prefill): tiled kernels with shared-memory tiles (matmul_tiled.cpp).
+// The largest row count (product of x's leading dims at their max_symbols bounds); nullopt when a
+// row symbol has no bound.
+std::optional<int64_t> matmul_row_bound(const EmitContext& ctx);
+// Row bounds above this take the tiled kernels; decode graphs (a few rows) keep the row-vector ones.
+constexpr int64_t kTiledMinRows = 16;
+// The row bound is known and large, the prologue is not rms_norm, and the device's limits fit.
+bool tiled_kernel_fits(const EmitContext& ctx, const Fusion& f);
+// How a tile's products are computed: f32 FMAs, VK_NV_cooperative_matrix fragments, or those
+// fragments emulated in plain GLSL (to test the cooperative kernel on devices without them).
+enum class TileMath { Fma, CooperativeMatrixNV, EmulatedCooperativeMatrix };
+// CooperativeMatrixNV when the caps offer it (fp16 16x16x16, 32-lane subgroups, enough shared memory).
+TileMath tile_math_for(const EmitContext& ctx);
+KernelPlan emit_tiled_matmul(const EmitContext& ctx, const Fusion& f, TileMath math);
 
 }  // namespace vkllm::codegen::ops

@@ -1,8 +1,59 @@
-// The quantized row-vector matmul kernel (emit_matmul in matmul.cpp picks it): every quantized IR
-// dtype, f32 activations, subgroup arithmetic. Lanes own 32-value chunks of a weight row, load the
-// chunk's packed bytes and dequantize them in registers, computing each value exactly as the
-// element reader ld_w does; a subgroupAdd finishes each dot product.
+// The matrix-vector ("matvec") kernels emit_matmul (matmul.cpp) picks for few activation rows with f32
+// activations and subgroup arithmetic: every quantized weight dtype here, and f32/f16/bf16 weights
+// through emit_float_matvec (when row_vector_kernel_fits in matmul.cpp).
+//
+// Decode is bandwidth-bound only if the kernel retires each weight byte in few instructions. Layout:
+// - A workgroup owns R weight rows (R = 2..8, more for wider N so that N = 1024 still gives 256
+//   workgroups) and TM activation rows; ALL its invocations split K between them: invocation i takes
+//   the i-th, (i + local)-th, ... lane unit of every row (a unit = 32 or 64 values: one or two blocks,
+//   a sub-block pair of q4_K, ...), so a warp reads contiguous bytes of R rows at once.
+// - Per unit, a lane loads the R rows' packed words (all loads issued together), then reads each x
+//   vec4 of the unit ONCE per activation row (after the fused_x4 prologue hook) and applies it to the
+//   R rows: x traffic and the prologue's cost are divided by R.
+// - Dequantization never converts an integer to float with I2F (an eighth-rate unit on NVIDIA: 16
+//   per SM per clock, too few for the 4.8e12 4.5-bit weights/s that 2.7 TB/s means). A field of
+//   b bits at bit p (p + b <= 23; higher fields are shifted down by 16 first) becomes a float by
+//   masking it into the mantissa of 2^(23-p): uintBitsToFloat((w & mask) ^ (exponent | sign flip))
+//   = 2^(23-p) + q exactly, and subtracting 2^(23-p) + offset gives q - offset exactly (offset: 8 for
+//   q4_0, 32 for q6_K, 128 with the top bit flipped for int8). Per weight: one LOP3, one FADD, one FFMA.
+// - Scales factor out of each scale group: Σ d·(q−8)·x = d·Σ(q−8)·x; affine and K-quant mins:
+//   Σ (s·q + b)·x = s·Σq·x + b·Σx, with Σx computed once per group and activation row and shared by
+//   the R rows. So the kernel's weights are exact integers and its sums reassociate those of the
+//   reference (which rounds d·q per value): outputs differ from it by f32 rounding only, and the
+//   tests compare within 1e-4 of the largest output, as for every f32 matmul (tests/ops/op_harness.cpp).
+// - Partial sums: subgroupAdd, then one shared-memory pass across the subgroups (one barrier).
+//
+// Cost per 32 weights and activation row, one lane's share (R = 4, TM = 1), counted from the GLSL
+// (hand estimates of NVIDIA SASS, not measured: ld = weight loads, x-ld = 16-byte x loads; int =
+// LOP3/SHF/IADD on the half-rate integer pipe; I2F = int→float conversions, 16 per SM per clock;
+// fp = FADD/FMUL/FFMA, full rate):
+//   format  bytes | before: ld + x-ld, int, I2F, fp   (slots) | after: ld + x-ld, int, I2F, fp  (slots)
+//   q4_0    18    |        5 + 8,  ~90,  32,  ~72      (~207) |       4.5 + 2,  ~38,   0, ~66   (~111)
+//   q4_K    18    |        3 + 8,  ~80,  34, ~106      (~231) |       1.5 + 2,  ~46,   2, ~77   (~129)
+//   q8_0    34    |        9 + 8,  ~92,  32,  ~72      (~213) |       8.5 + 2,  ~40,   0, ~66   (~117)
+// "before": the previous kernel (one weight row per subgroup; per value a shift and mask, an I2F and
+// `precise` d·(q−8) or (d·sc)·q − m, a vec4 dot; x re-read for every weight row; q4_0/q8_0 blocks
+// through half-word-shifted windows). "after": this kernel; q4_0/q8_0 rows with an even number of
+// blocks take block pairs (36 / 68 bytes, 4-byte aligned: every field at a fixed bit position, no
+// shifting), per value one LOP3 (mask and exponent/sign xor), one FADD, one FFMA, plus one SHF per
+// word for the fields above bit 19; q4_K adds Σx (one FADD per x value, shared by the R rows) and the
+// 6-bit scale decode (~20 integer ops per 64 values and row).
+// Budget: at 2.7 TB/s an H200 (132 SMs x 4 schedulers, ~1.98 GHz) must retire 4.8e12 4.5-bit
+// weights/s, i.e. ~7 issue slots per weight and lane at full issue rate (~13 for q8_0): the previous
+// kernel needed ~6.5 plus 1 I2F per weight — and the I2F unit alone caps it at 132·16·1.98e9 =
+// 4.2e12 weights/s; this one needs ~3.5 (q4_0) to ~4 (q4_K), leaving room for the prologue hooks and
+// for latency. Why no 16-byte-aligned repack of q4_0 / q8_0 / q6_K: with block pairs the 2-byte
+// alignment costs no instruction for q4_0 / q8_0, and q6_K's windows (~1 instruction per weight) fit
+// its budget (6.56 bits per weight: ~10 slots); a repack would save at most ~4 of ~110 slots per 32
+// weights and needs a new dtype in every reader.
+// In a GPU profile (`vkllm bench --profile`) the kernels are named ..._qmatvec<TM>x<R>u<U> (U:
+// values per lane unit; u64 = block or sub-block pairs) and ..._matvec<TM>x<R> for float weights;
+// `vkllm inspect MODEL --kernel N --stats` shows the driver's register count for one of them.
 #include <fmt/format.h>
+
+#include <bit>
+#include <cmath>
+#include <functional>
 
 #include "codegen/glsl_compiler.h"
 #include "codegen/ops/glsl.h"
@@ -11,178 +62,413 @@
 namespace vkllm::codegen::ops {
 namespace {
 
-// GLSL that fills `float wv[32]` with the values of 32-value chunk c of the weight (chunks counted
-// over the whole tensor, row after row), computing each value exactly as the element reader ld_w does.
-std::string chunk_loader(ir::DType w) {
-  switch (w) {
-    case ir::DType::Q8_0:  // 34 bytes: f16 d, 32 x int8
-      return R"(void load_chunk(uint c, out float wv[32]) {
-  uint a[9];
-  load_window9(c * 34u, a);
-  float d = unpackHalf2x16(a[0]).x;
-  for (uint j = 0u; j < 32u; ++j)
-    wv[j] = d * float(bitfieldExtract(int(a[(j + 2u) >> 2u]), int(((j + 2u) & 3u) * 8u), 8));
-}
-)";
-    case ir::DType::Q4_0:  // 18 bytes: f16 d, byte j = element j (low nibble) and j + 16 (high)
-      return R"(void load_chunk(uint c, out float wv[32]) {
-  uint a[5];
-  load_window5(c * 18u, a);
-  float d = unpackHalf2x16(a[0]).x;
-  for (uint j = 0u; j < 16u; ++j) {
-    uint byte_ = (a[(j + 2u) >> 2u] >> (((j + 2u) & 3u) * 8u)) & 255u;
-    wv[j] = d * float(int(byte_ & 15u) - 8);
-    wv[j + 16u] = d * float(int(byte_ >> 4u) - 8);
+// Where one quantized value lives in a unit's words: `bits` bits at bit `pos` of word `word`, meaning
+// that unsigned number minus `offset`; `flip`: the field is two's complement (its top bit is flipped
+// first, so the number is q + 2^(bits-1) and offset is 2^(bits-1)).
+struct Field {
+  int word, pos, bits, offset = 0;
+  bool flip = false;
+};
+
+// One lane's share of a weight row and how to read it. The GLSL defines
+//   uint unit_column(uint u): column of the unit's first value (values then lie at x_offsets),
+//   void load_unit(uint row, uint u, out uint w[words], out float scale[groups], out float bias[groups]):
+// the unit's words (fields are read from them) and per group its scale and bias, such that value j
+// of the unit (in unit order) equals scale[g]·q_j + bias[g] for its group g = j / (values / groups).
+struct UnitFormat {
+  int values = 32, words = 0, groups = 1;
+  bool bias = false;    // a nonzero bias (needs Σx per group)
+  bool scaled = true;   // false: float weights, value j is the expression itself (scale 1, no groups)
+  std::function<std::string(int j, const std::string& w)> value;  // GLSL float of value j from array w
+  std::vector<int> x_offsets;  // per vec4 of the unit: column offset from unit_column(u)
+  std::string glsl;
+};
+
+// The exact float of a field: see the top of this file.
+std::string field_value(const Field& f, const std::string& w) {
+  int pos = f.pos;
+  std::string word = fmt::format("{}[{}]", w, f.word);
+  if (pos + f.bits > 23) {
+    pos -= 16;
+    word = "(" + word + " >> 16u)";
   }
+  const uint32_t mask = ((1u << f.bits) - 1u) << pos;
+  const uint32_t flip = f.flip ? (1u << (f.bits - 1)) << pos : 0u;
+  const uint32_t exponent = static_cast<uint32_t>(150 - pos) << 23;  // 2^(23 - pos)
+  return fmt::format("(uintBitsToFloat(({} & {:#x}u) ^ {:#x}u) - {})", word, mask, flip | exponent,
+                     glsl_float(std::ldexp(1.0, 23 - pos) + f.offset));
 }
-)";
-    case ir::DType::Q4_K:  // 144 bytes = 9 x 16: header (d, dmin, 12 scale bytes), 128 nibble bytes
-    case ir::DType::Q5_K:  // 176 bytes = 11 x 16: the same with 32 bytes of fifth bits before the nibbles
-      return render(R"(uint header_byte(uvec4 h, uint i) { return (h[i >> 2u] >> ((i & 3u) * 8u)) & 255u; }
-void load_chunk(uint c, out float wv[32]) {
-  W16 b = W16(args.w);
-  uint block = (c >> 3u) * $UNITS, s = c & 7u;
-  uvec4 h = b.v[block];
-  uint sc, mn;
-  if (s < 4u) {
-    sc = header_byte(h, 4u + s) & 63u;
-    mn = header_byte(h, 8u + s) & 63u;
-  } else {
-    sc = (header_byte(h, 8u + s) & 15u) | ((header_byte(h, s) >> 6u) << 4u);
-    mn = (header_byte(h, 8u + s) >> 4u) | ((header_byte(h, 4u + s) >> 6u) << 4u);
-  }
-  vec2 dm = unpackHalf2x16(h.x);
-  precise float d1 = dm.x * float(sc);
-  precise float m1 = dm.y * float(mn);
-  uint shift = (s & 1u) * 4u;
-  for (uint half_ = 0u; half_ < 2u; ++half_) {
-    uvec4 q = b.v[block + $QS + 2u * (s >> 1u) + half_];
-    uvec4 fifth = $FIFTH_LOAD;
-    for (uint word = 0u; word < 4u; ++word)
-      for (uint k = 0u; k < 4u; ++k) {
-        uint v = ((q[word] >> (8u * k + shift)) & 15u) | (((fifth[word] >> (8u * k + s)) & 1u) << 4u);
-        precise float p = d1 * float(v);
-        wv[16u * half_ + 4u * word + k] = p - m1;
+
+UnitFormat quantized_unit(int values, int words, int groups, bool bias, std::vector<Field> fields,
+                          std::string glsl, const std::string& column = "") {
+  UnitFormat u;
+  u.values = values;
+  u.words = words;
+  u.groups = groups;
+  u.bias = bias;
+  u.value = [fields = std::move(fields)](int j, const std::string& w) { return field_value(fields.at(j), w); };
+  for (int q = 0; q < values / 4; ++q) u.x_offsets.push_back(4 * q);
+  u.glsl = "uint unit_column(uint u) { return " + (column.empty() ? "u * " + glsl_uint(values) : column) + "; }\n" +
+           std::move(glsl);
+  return u;
+}
+
+// ggml q4_0 (18-byte blocks: f16 d, byte k = values k (low nibble) and k + 16 (high)) and q8_0 (34
+// bytes: f16 d, 32 int8). Rows of an even number of blocks: a unit is a block pair, 4-byte aligned,
+// read as whole words at fixed positions. Otherwise a unit is one block, read through a window of
+// words shifted by a half word when the block starts at 2 mod 4.
+UnitFormat ggml_legacy_unit(ir::DType w, int64_t blocks_per_row) {
+  const bool q8 = w == ir::DType::Q8_0;
+  const int block_bytes = q8 ? 34 : 18;
+  std::vector<Field> fields;
+  // Block b of the unit has its quants from byte `first` on.
+  auto add_block = [&](int first) {
+    for (int k = 0; k < (q8 ? 32 : 16); ++k) {
+      const int byte = first + k, word = byte / 4, pos = 8 * (byte % 4);
+      if (q8) fields.push_back({word, pos, 8, 128, true});
+      else fields.push_back({word, pos, 4, 8});
+    }
+    if (!q8)
+      for (int k = 0; k < 16; ++k) {
+        const int byte = first + k;
+        fields.push_back({byte / 4, 8 * (byte % 4) + 4, 4, 8});
       }
-  }
+  };
+  if (blocks_per_row % 2 == 0) {
+    const int words = block_bytes * 2 / 4;  // 9 or 17
+    add_block(2);
+    add_block(block_bytes + 2);
+    return quantized_unit(64, words, 2, false, std::move(fields),
+                          render(R"(
+void load_unit(uint row, uint u, out uint w[$W], out float scale[2], out float bias[2]) {
+  U32s b = U32s(args.w);
+  uint base = (row * $PAIRS + u) * $WU;
+  for (uint i = 0u; i < $WU; ++i) w[i] = b.v[base + i];
+  scale[0] = unpackHalf2x16(w[0]).x;
+  scale[1] = unpackHalf2x16(w[$D1]).y;
+  bias[0] = 0.0;
+  bias[1] = 0.0;
 }
-)", w == ir::DType::Q5_K ? std::map<std::string, std::string>{{"UNITS", "11u"}, {"QS", "3u"}, {"FIFTH_LOAD", "b.v[block + 1u + half_]"}}
-                         : std::map<std::string, std::string>{{"UNITS", "9u"}, {"QS", "1u"}, {"FIFTH_LOAD", "uvec4(0u)"}});
-    case ir::DType::Q6_K:  // 210 bytes: ql[128], qh[64], int8 scales[16], f16 d
-      return R"(void load_chunk(uint c, out float wv[32]) {
-  uint o = (c >> 3u) * 210u, s = c & 7u, h = s >> 2u, qt = s & 3u;
-  uint lows[9], highs[9];
-  load_window9(o + 64u * h + 32u * (qt & 1u), lows);
-  load_window9(o + 128u + 32u * h, highs);
+)", {{"W", std::to_string(words)}, {"WU", glsl_uint(words)}, {"PAIRS", glsl_uint(blocks_per_row / 2)},
+                              {"D1", std::to_string(words / 2)}}));
+  }
+  add_block(2);
+  const int words = q8 ? 9 : 5;
+  return quantized_unit(32, words, 1, false, std::move(fields),
+                        render(R"(
+void load_unit(uint row, uint u, out uint w[$W], out float scale[1], out float bias[1]) {
+  load_window$W((row * $BLOCKS + u) * $BYTES, w);
+  scale[0] = unpackHalf2x16(w[0]).x;
+  bias[0] = 0.0;
+}
+)", {{"W", std::to_string(words)},
+     {"BLOCKS", glsl_uint(blocks_per_row)}, {"BYTES", glsl_uint(block_bytes)}}));
+}
+
+// ggml q4_K (144 bytes = 9 x 16: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 bytes of
+// nibbles) and q5_K (176 bytes: the same with 32 bytes of fifth bits before the nibbles). Sub-blocks
+// 2k and 2k+1 share 32 bytes (low and high nibbles), so a unit is that pair: 64 values, groups of 32.
+UnitFormat k_quant_unit(ir::DType w, int64_t blocks_per_row) {
+  const bool q5 = w == ir::DType::Q5_K;
+  std::vector<Field> fields;
+  for (int half = 0; half < 2; ++half)
+    for (int l = 0; l < 32; ++l) {
+      if (q5) fields.push_back({8 * half + l / 4, 8 * (l % 4), 5});  // fifth bit merged by load_unit
+      else fields.push_back({l / 4, 8 * (l % 4) + 4 * half, 4});
+    }
+  // Scales of sub-blocks j = 2k, 2k+1 (ggml get_scale_min_k4) from the 12 bytes S at header bytes 4..15:
+  // j < 4: sc = S[j] & 63, m = S[j+4] & 63; j >= 4: sc = (S[j+4] & 15) | (S[j-4] >> 6) << 4,
+  // m = (S[j+4] >> 4) | (S[j] >> 6) << 4. For a pair both come from one halfword of h.y, h.z, h.w.
+  const std::string quants =
+      q5 ? R"(  uvec4 q0 = b.v[block + 3u + 2u * k], q1 = b.v[block + 4u + 2u * k];
+  uvec4 h0 = b.v[block + 1u], h1 = b.v[block + 2u];
+  for (uint i = 0u; i < 4u; ++i) {
+    w[i] = (q0[i] & 0x0f0f0f0fu) | (((h0[i] >> (2u * k)) & 0x01010101u) << 4u);
+    w[4u + i] = (q1[i] & 0x0f0f0f0fu) | (((h1[i] >> (2u * k)) & 0x01010101u) << 4u);
+    w[8u + i] = ((q0[i] >> 4u) & 0x0f0f0f0fu) | (((h0[i] >> (2u * k + 1u)) & 0x01010101u) << 4u);
+    w[12u + i] = ((q1[i] >> 4u) & 0x0f0f0f0fu) | (((h1[i] >> (2u * k + 1u)) & 0x01010101u) << 4u);
+  }
+)"
+         : R"(  uvec4 q0 = b.v[block + 1u + 2u * k], q1 = b.v[block + 2u + 2u * k];
+  for (uint i = 0u; i < 4u; ++i) {
+    w[i] = q0[i];
+    w[4u + i] = q1[i];
+  }
+)";
+  return quantized_unit(
+      64, q5 ? 16 : 8, 2, true, std::move(fields),
+      render(R"(void load_unit(uint row, uint u, out uint w[$W], out float scale[2], out float bias[2]) {
+  W16 b = W16(args.w);
+  uint block = (row * $BLOCKS + (u >> 2u)) * $UNITS, k = u & 3u;
+  uvec4 h = b.v[block];
+$QUANTS  uint shift = (k & 1u) * 16u;
+  uint a = h.y >> shift, bm = h.z >> shift, c = h.w >> shift;
+  bool high = k >= 2u;
+  uint sc = high ? (c & 0x0f0fu) | ((a >> 2u) & 0x3030u) : a & 0x3f3fu;
+  uint mn = high ? ((c >> 4u) & 0x0f0fu) | ((bm >> 2u) & 0x3030u) : bm & 0x3f3fu;
+  vec2 dm = unpackHalf2x16(h.x);
+  precise float d0 = dm.x * float(sc & 255u), d1 = dm.x * float(sc >> 8u);
+  precise float m0 = dm.y * float(mn & 255u), m1 = dm.y * float(mn >> 8u);
+  scale[0] = d0;
+  scale[1] = d1;
+  bias[0] = -m0;
+  bias[1] = -m1;
+}
+)", {{"W", q5 ? "16" : "8"}, {"BLOCKS", glsl_uint(blocks_per_row)}, {"UNITS", q5 ? "11u" : "9u"},
+     {"QUANTS", quants}}));
+}
+
+// ggml q6_K (210 bytes: ql[128], qh[64], int8 scales[16], f16 d). Unit (h, i) of a block holds
+// l = 8i..8i+7 of half h for the four quarters t: low nibbles from ql[64h + l] (t = 0, 2) and
+// ql[64h + 32 + l] (t = 1, 3), two high bits from qh[32h + l], scale scales[8h + l/16 + 2t]; its
+// values are the columns 128h + 32t + l, in groups of 8 by t. Pieces are read through windows.
+UnitFormat q6_k_unit(int64_t blocks_per_row) {
+  std::vector<Field> fields;
+  for (int t = 0; t < 4; ++t)
+    for (int l = 0; l < 8; ++l) fields.push_back({2 * t + l / 4, 8 * (l % 4), 6, 32});
+  UnitFormat u = quantized_unit(32, 8, 4, false, std::move(fields),
+                                render(R"(uvec2 window2(uint a) {
+  U32s b = U32s(args.w);
+  uint w = a >> 2u, r0 = b.v[w], r1 = b.v[w + 1u], r2 = b.v[w + 2u];
+  bool odd = (a & 2u) != 0u;
+  return uvec2(funnel(r0, r1, odd), funnel(r1, r2, odd));
+}
+void load_unit(uint row, uint u, out uint w[8], out float scale[4], out float bias[4]) {
+  uint o = (row * $BLOCKS + (u >> 3u)) * 210u, h = (u >> 2u) & 1u, i = u & 3u;
+  uvec2 la = window2(o + 64u * h + 8u * i), lb = window2(o + 64u * h + 32u + 8u * i);
+  uvec2 hq = window2(o + 128u + 32u * h + 8u * i), sc = window2(o + 192u + 8u * h);
+  for (uint c = 0u; c < 2u; ++c) {
+    w[c] = (la[c] & 0x0f0f0f0fu) | ((hq[c] << 4u) & 0x30303030u);
+    w[2u + c] = (lb[c] & 0x0f0f0f0fu) | ((hq[c] << 2u) & 0x30303030u);
+    w[4u + c] = ((la[c] >> 4u) & 0x0f0f0f0fu) | (hq[c] & 0x30303030u);
+    w[6u + c] = ((lb[c] >> 4u) & 0x0f0f0f0fu) | ((hq[c] >> 2u) & 0x30303030u);
+  }
   float d = unpackHalf2x16(halfword_at(o + 208u)).x;
-  uint scales = halfword_at(o + 192u + 8u * h + 2u * qt);
-  precise float ds0 = d * float(bitfieldExtract(int(scales), 0, 8));
-  precise float ds1 = d * float(bitfieldExtract(int(scales), 8, 8));
-  uint low_shift = qt < 2u ? 0u : 4u, high_shift = 2u * qt;
-  for (uint l = 0u; l < 32u; ++l) {
-    uint shift = (l & 3u) * 8u;
-    uint q = ((lows[l >> 2u] >> (shift + low_shift)) & 15u) | (((highs[l >> 2u] >> (shift + high_shift)) & 3u) << 4u);
-    precise float v = (l < 16u ? ds0 : ds1) * float(int(q) - 32);
-    wv[l] = v;
+  for (uint t = 0u; t < 4u; ++t) {
+    uint s = (i >> 1u) + 2u * t;
+    precise float ds = d * float(bitfieldExtract(int(sc[s >> 2u]), int((s & 3u) * 8u), 8));
+    scale[t] = ds;
+    bias[t] = 0.0;
   }
 }
-)";
-    case ir::DType::QA4:  // 24 bytes = 3 x 8: f32 scale, f32 bias, 32 nibbles in order
-      return R"(void load_chunk(uint c, out float wv[32]) {
-  W8 b = W8(args.w);
-  uvec2 sb = b.v[c * 3u];
-  float scale = uintBitsToFloat(sb.x), bias = uintBitsToFloat(sb.y);
-  for (uint p = 0u; p < 2u; ++p) {
-    uvec2 q = b.v[c * 3u + 1u + p];
-    for (uint k = 0u; k < 16u; ++k) {
-      precise float v = scale * float((q[k >> 3u] >> ((k & 7u) * 4u)) & 15u);
-      wv[16u * p + k] = v + bias;
-    }
-  }
+)", {{"BLOCKS", glsl_uint(blocks_per_row)}}),
+                                "(u >> 3u) * 256u + ((u >> 2u) & 1u) * 128u + (u & 3u) * 8u");
+  u.x_offsets.clear();
+  for (int q = 0; q < 8; ++q) u.x_offsets.push_back(32 * (q / 2) + 4 * (q % 2));
+  return u;
 }
+
+// The affine formats (value = scale·q + bias, unsigned q in order, `bits` per value): qa4/qa8 (f32
+// scale and bias, 8-byte aligned blocks of 32), qa4h/qa8h (f16 pair in one word, 32 values) and their
+// _g64 forms (64 values per block; a unit is half a block). A unit is 32 values: `bits` words.
+UnitFormat affine_unit(ir::DType w, int64_t k) {
+  const int bits = (w == ir::DType::QA4 || w == ir::DType::QA4H || w == ir::DType::QA4H_G64) ? 4 : 8;
+  const bool f32_header = w == ir::DType::QA4 || w == ir::DType::QA8;
+  const int block_values = ir::info(w).block_elems, block_words = static_cast<int>(ir::info(w).block_bytes) / 4;
+  const int per_word = 32 / bits;
+  std::vector<Field> fields;
+  for (int j = 0; j < 32; ++j) fields.push_back({j / per_word, bits * (j % per_word), bits});
+  const std::string header = f32_header ? R"(  scale[0] = uintBitsToFloat(b.v[block]);
+  bias[0] = uintBitsToFloat(b.v[block + 1u]);
+)"
+                                        : R"(  vec2 sb = unpackHalf2x16(b.v[block]);
+  scale[0] = sb.x;
+  bias[0] = sb.y;
 )";
-    case ir::DType::QA8:  // 40 bytes = 5 x 8: f32 scale, f32 bias, 32 bytes in order
-      return R"(void load_chunk(uint c, out float wv[32]) {
-  W8 b = W8(args.w);
-  uvec2 sb = b.v[c * 5u];
-  float scale = uintBitsToFloat(sb.x), bias = uintBitsToFloat(sb.y);
-  for (uint p = 0u; p < 4u; ++p) {
-    uvec2 q = b.v[c * 5u + 1u + p];
-    for (uint k = 0u; k < 8u; ++k) {
-      precise float v = scale * float((q[k >> 2u] >> ((k & 3u) * 8u)) & 255u);
-      wv[8u * p + k] = v + bias;
-    }
-  }
-}
-)";
-    case ir::DType::QA4H:  // 20 bytes = 5 words: f16 scale and bias, 32 nibbles in order
-    case ir::DType::QA4H_G64:  // 36 bytes = 9 words: f16 scale and bias, 64 nibbles; chunk = a half
-      return render(R"(void load_chunk(uint c, out float wv[32]) {
+  return quantized_unit(
+      32, bits, 1, true, std::move(fields),
+      render(R"(void load_unit(uint row, uint u, out uint w[$B], out float scale[1], out float bias[1]) {
   U32s b = U32s(args.w);
-  uint block = (c / $CHUNKS) * $WORDS, first = block + 1u + (c % $CHUNKS) * 4u;
-  vec2 sb = unpackHalf2x16(b.v[block]);
-  for (uint p = 0u; p < 4u; ++p) {
-    uint q = b.v[first + p];
-    for (uint k = 0u; k < 8u; ++k) {
-      precise float v = sb.x * float((q >> (k * 4u)) & 15u);
-      wv[8u * p + k] = v + sb.y;
-    }
-  }
+  uint c = row * $CHUNKS + u;  // 32-value chunk of the tensor (rows hold whole blocks)
+  uint block = (c / $CPB) * $BW, first = block + $HW + (c % $CPB) * $BU;
+$HEADER  for (uint i = 0u; i < $BU; ++i) w[i] = b.v[first + i];
 }
-)", w == ir::DType::QA4H ? std::map<std::string, std::string>{{"CHUNKS", "1u"}, {"WORDS", "5u"}}
-                         : std::map<std::string, std::string>{{"CHUNKS", "2u"}, {"WORDS", "9u"}});
-    case ir::DType::QA8H:  // 36 bytes = 9 words: f16 scale and bias, 32 bytes in order
-    case ir::DType::QA8H_G64:  // 68 bytes = 17 words: f16 scale and bias, 64 bytes; chunk = a half
-      return render(R"(void load_chunk(uint c, out float wv[32]) {
-  U32s b = U32s(args.w);
-  uint block = (c / $CHUNKS) * $WORDS, first = block + 1u + (c % $CHUNKS) * 8u;
-  vec2 sb = unpackHalf2x16(b.v[block]);
-  for (uint p = 0u; p < 8u; ++p) {
-    uint q = b.v[first + p];
-    for (uint k = 0u; k < 4u; ++k) {
-      precise float v = sb.x * float((q >> (k * 8u)) & 255u);
-      wv[4u * p + k] = v + sb.y;
-    }
-  }
+)", {{"B", std::to_string(bits)}, {"BU", glsl_uint(bits)}, {"CHUNKS", glsl_uint(k / 32)},
+     {"CPB", glsl_uint(block_values / 32)},
+     {"BW", glsl_uint(block_words)}, {"HW", f32_header ? "2u" : "1u"}, {"HEADER", header}}));
 }
-)", w == ir::DType::QA8H ? std::map<std::string, std::string>{{"CHUNKS", "1u"}, {"WORDS", "9u"}}
-                         : std::map<std::string, std::string>{{"CHUNKS", "2u"}, {"WORDS", "17u"}});
+
+UnitFormat quantized_unit_format(ir::DType w, int64_t k) {
+  const int64_t blocks_per_row = k / ir::info(w).block_elems;
+  switch (w) {
+    case ir::DType::Q4_0:
+    case ir::DType::Q8_0: return ggml_legacy_unit(w, blocks_per_row);
+    case ir::DType::Q4_K:
+    case ir::DType::Q5_K: return k_quant_unit(w, blocks_per_row);
+    case ir::DType::Q6_K: return q6_k_unit(blocks_per_row);
+    case ir::DType::QA4:
+    case ir::DType::QA8:
+    case ir::DType::QA4H:
+    case ir::DType::QA8H:
+    case ir::DType::QA4H_G64:
+    case ir::DType::QA8H_G64: return affine_unit(w, k);
     default: throw CompileError(fmt::format("{} is not a quantized weight type", ir::name(w)));
   }
 }
 
-}  // namespace
-
-bool quantized_row_vector_kernel_fits(const EmitContext& ctx) {
-  const ir::DType w = ctx.input(1).dtype;
-  return ctx.caps.subgroup_arithmetic && ctx.input(0).dtype == ir::DType::F32 && ir::is_quantized(w) &&
-         ctx.input(1).shape[1].is_const();
+// Float weights: a unit is one 16-byte load (8 halves or 4 floats), values converted exactly.
+UnitFormat float_unit(ir::DType w, int64_t k) {
+  UnitFormat u;
+  u.scaled = false;
+  u.values = w == ir::DType::F32 ? 4 : 8;
+  u.words = 4;
+  if (w == ir::DType::F32)
+    u.value = [](int j, const std::string& a) { return fmt::format("uintBitsToFloat({}[{}])", a, j); };
+  else if (w == ir::DType::BF16)
+    u.value = [](int j, const std::string& a) {
+      return j % 2 == 0 ? fmt::format("uintBitsToFloat({}[{}] << 16u)", a, j / 2)
+                        : fmt::format("uintBitsToFloat({}[{}] & 0xffff0000u)", a, j / 2);
+    };
+  else
+    u.value = [](int j, const std::string& a) {
+      return fmt::format("unpackHalf2x16({}[{}]).{}", a, j / 2, j % 2 == 0 ? "x" : "y");
+    };
+  for (int q = 0; q < u.values / 4; ++q) u.x_offsets.push_back(4 * q);
+  u.glsl = render(R"(uint unit_column(uint u) { return u * $V; }
+void load_unit(uint row, uint u, out uint w[4], out float scale[1], out float bias[1]) {
+  uvec4 v = W16(args.w).v[row * $UNITS + u];
+  for (uint i = 0u; i < 4u; ++i) w[i] = v[i];
+  scale[0] = 1.0;
+  bias[0] = 0.0;
+}
+)", {{"V", glsl_uint(u.values)}, {"UNITS", glsl_uint(k / u.values)}});
+  return u;
 }
 
-KernelPlan emit_quantized_row_vector_matmul(const EmitContext& ctx, const Fusion& f, int64_t n,
-                                            int64_t const_rows, const std::vector<std::string>& row_symbols) {
+// Activation rows per workgroup: the row count when it (or its bound) is at most 4, else 4.
+int64_t activation_rows_per_group(const EmitContext& ctx, int64_t const_rows,
+                                  const std::vector<std::string>& row_symbols) {
+  int64_t bound = std::max<int64_t>(const_rows, 1);
+  for (const std::string& s : row_symbols) {
+    const std::optional<int64_t> v = ctx.max_value(ir::Dim::symbol(s));
+    if (!v) return 4;
+    bound *= std::max<int64_t>(*v, 1);
+    if (bound >= 4) return 4;
+  }
+  return std::min<int64_t>(bound, 4);
+}
+
+// Weight rows per workgroup: as many as registers allow (R·TM accumulators and partial sums, R units
+// of words) while the grid keeps >= 256 workgroups (N = 1024: R = 4), at least 2, and at most 65535
+// workgroups along x.
+int64_t weight_rows_per_group(int64_t n, int64_t tm, int words) {
+  int64_t r = 8;
+  while (r > 2 && (r * tm > 16 || r * words > 64 || (n + r - 1) / r < 256)) r /= 2;
+  while ((n + r - 1) / r > 65535) r *= 2;
+  return r;
+}
+
+// The kernel: see the top of this file.
+KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64_t const_rows,
+                       const std::vector<std::string>& row_symbols, const UnitFormat& unit, const std::string& kind) {
   const ir::Shape& x = ctx.input(0).shape;
   const int64_t k = ctx.input(1).shape[1].value;
-  const int64_t tile_m = row_symbols.empty() ? std::min<int64_t>(std::max<int64_t>(const_rows, 1), 4) : 4;
-  const int64_t tile_n = 8;
-  const uint32_t local = std::min<uint32_t>(128, ctx.caps.max_workgroup_invocations);
+  const int64_t units_per_row = k / unit.values;
+  const int64_t tm = activation_rows_per_group(ctx, const_rows, row_symbols);
+  const int64_t r_rows = weight_rows_per_group(n, tm, unit.words);
+  const uint32_t local = std::min<uint32_t>(
+      std::clamp<uint32_t>(std::bit_ceil(static_cast<uint32_t>(std::min<int64_t>(units_per_row, 128))), 32, 128),
+      ctx.caps.max_workgroup_invocations);
+  const bool rms = f.prologue == "rms_norm";
+  const int64_t sums = tm * r_rows + (rms ? tm : 0);  // per subgroup: the dot products, then Σx² per row
+  const int G = unit.groups, per_group_vec4 = unit.values / 4 / G;
 
+  // Straight-line GLSL for one unit (`body`, then the subgroup sums: `reduction`): every array index
+  // is a constant, so everything stays in registers.
+  std::string body, reduction;
+  std::string* out = &body;
+  auto line = [&out](int indent, const std::string& s) { *out += std::string(indent, ' ') + s + "\n"; };
+  // Code for activation rows m = 0..tm-1: row 0 always exists, row m only when rows > m (nested so a
+  // single row costs one branch).
+  auto for_rows = [&](int indent, const std::function<void(int, int)>& emit) {
+    emit(0, indent);
+    for (int m = 1; m < tm; ++m) {
+      line(indent + 2 * (m - 1), fmt::format("if (rows > {}u) {{", m));
+      emit(m, indent + 2 * m);
+    }
+    for (int m = static_cast<int>(tm) - 1; m >= 1; --m) line(indent + 2 * (m - 1), "}");
+  };
+  for (int r = 0; r < r_rows; ++r)
+    line(4, fmt::format("uint w{0}[{1}]; float scale{0}[{2}], bias{0}[{2}]; "
+                        "load_unit(wrow{0}, u, w{0}, scale{0}, bias{0});",
+                        r, unit.words, G));
+  line(4, "uint column = unit_column(u);");
+  if (unit.scaled)
+    for (int m = 0; m < tm; ++m) {
+      std::string decl = "float ";
+      for (int r = 0; r < r_rows; ++r) decl += fmt::format("{}p{}_{} = 0.0", r ? ", " : "", m, r);
+      if (unit.bias) decl += fmt::format(", sx{} = 0.0", m);
+      line(4, decl + ";");
+    }
+  for (int q = 0; q < unit.values / 4; ++q) {
+    const int off = unit.x_offsets.at(q);
+    line(4, fmt::format("{{  // values {}..{}", 4 * q, 4 * q + 3));
+    for (int r = 0; r < r_rows; ++r) {
+      const std::string w = fmt::format("w{}", r);
+      line(6, fmt::format("vec4 q{} = vec4({}, {}, {}, {});", r, unit.value(4 * q, w), unit.value(4 * q + 1, w),
+                          unit.value(4 * q + 2, w), unit.value(4 * q + 3, w)));
+    }
+    for_rows(6, [&](int m, int in) {
+      line(in, "{");
+      line(in + 2, fmt::format("uint e = (row0 + {}u) * {} + column + {}u;", m, glsl_uint(k), off));
+      line(in + 2, fmt::format("vec4 xv = fused_x4(x16.v[e >> 2u], e, column + {}u, ss{});", off, m));
+      if (unit.bias) line(in + 2, fmt::format("sx{} += (xv.x + xv.y) + (xv.z + xv.w);", m));
+      for (int r = 0; r < r_rows; ++r) {
+        const std::string p = unit.scaled ? fmt::format("p{}_{}", m, r) : fmt::format("acc{}_{}", m, r);
+        line(in + 2, fmt::format("{0} = fma(xv.x, q{1}.x, {0}); {0} = fma(xv.y, q{1}.y, {0}); "
+                                 "{0} = fma(xv.z, q{1}.z, {0}); {0} = fma(xv.w, q{1}.w, {0});",
+                                 p, r));
+      }
+      line(in, "}");
+    });
+    line(4, "}");
+    if (unit.scaled && (q + 1) % per_group_vec4 == 0) {
+      const int g = (q + 1) / per_group_vec4 - 1;
+      for_rows(4, [&](int m, int in) {
+        for (int r = 0; r < r_rows; ++r)
+          line(in, fmt::format("acc{0}_{1} += scale{1}[{2}] * p{0}_{1}{3}; p{0}_{1} = 0.0;", m, r, g,
+                               unit.bias ? fmt::format(" + bias{}[{}] * sx{}", r, g, m) : ""));
+        if (unit.bias) line(in, fmt::format("sx{} = 0.0;", m));
+      });
+    }
+  }
+
+  std::string declarations;
+  for (int r = 0; r < r_rows; ++r)
+    declarations += fmt::format("  uint wrow{} = min(col0 + {}u, {} - 1u);\n", r, r, glsl_uint(n));
+  for (int m = 0; m < tm; ++m) {
+    declarations += fmt::format("  float ss{} = 0.0", m);
+    for (int r = 0; r < r_rows; ++r) declarations += fmt::format(", acc{}_{} = 0.0", m, r);
+    declarations += ";\n";
+  }
+  out = &reduction;
+  for_rows(2, [&](int m, int in) {
+    for (int r = 0; r < r_rows; ++r)
+      line(in, fmt::format("sum = subgroupAdd(acc{0}_{1}); if (subgroupElect()) matvec_part[base + {2}u] = sum;", m,
+                           r, m * r_rows + r));
+    if (rms)
+      line(in, fmt::format("sum = subgroupAdd(ss{0}); if (subgroupElect()) matvec_part[base + {1}u] = sum;", m,
+                           tm * r_rows + m));
+  });
+
+  const std::string weights_tag = unit.scaled ? "u" + std::to_string(unit.values) : "";
   KernelPlan plan;
-  plan.name = kernel_name(ctx, fmt::format("n{}_qrowvec{}x{}{}", n, tile_m, tile_n, f.tag));
+  plan.name = kernel_name(ctx, fmt::format("n{}_{}{}x{}{}{}", n, kind, tm, r_rows, weights_tag, f.tag));
   plan.arg_names = f.arg_names;
   plan.local_size = local;
-  plan.grid[0] = GridDim{(n + tile_n - 1) / tile_n, {}, 1};
-  plan.grid[1] = GridDim{const_rows, row_symbols, tile_m};
-  const std::map<std::string, std::string> vars{{"TM", glsl_uint(tile_m)}, {"TN", glsl_uint(tile_n)},
-                                                {"M", ctx.product(x, 0, x.size() - 1)}, {"N", glsl_uint(n)},
-                                                {"K", glsl_uint(k)}, {"KC", glsl_uint(k / 32)},
-                                                {"ROW_SS", f.prologue == "rms_norm" ? "subgroupAdd(ss[m])" : "0.0"}};
+  plan.grid[0] = GridDim{(n + r_rows - 1) / r_rows, {}, 1};
+  plan.grid[1] = GridDim{const_rows, row_symbols, tm};
+  const std::map<std::string, std::string> vars{
+      {"TM", glsl_uint(tm)},      {"R", glsl_uint(r_rows)},        {"M", ctx.product(x, 0, x.size() - 1)},
+      {"N", glsl_uint(n)},        {"UNITS", glsl_uint(units_per_row)}, {"L", glsl_uint(local)},
+      {"J", glsl_uint(sums)},     {"PARTS", std::to_string(local * sums)},
+      {"DECLS", declarations},    {"BODY", body},                  {"REDUCE", reduction},
+      {"ROW_SS", rms ? fmt::format("matvec_part[s * {} + {} + m]", glsl_uint(sums), glsl_uint(tm * r_rows)) : "0.0"}};
   plan.body = f.glsl + R"(
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer W16 { uvec4 v[]; };
-layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer W8 { uvec2 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) readonly buffer U32s { uint v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer WideF { vec4 v[]; };
-// The 2-byte-aligned ggml blocks (q8_0, q4_0, q6_K) are read in 32-bit words: load_windowN(o, a)
+// The 2-byte-aligned ggml blocks (q8_0, q4_0, q6_K) are partly read in 32-bit words: load_windowN(o, a)
 // loads the N aligned words from o rounded down to 4 bytes and, when o is not 4-byte aligned, shifts
 // them by a half word, so a[i] holds bytes o + 4i .. o + 4i + 3 — except that the top half of a[N-1]
 // is then missing. The words read lie in [o - 2, o + 4N): callers need bytes up to o + 4N - 2, so
@@ -208,37 +494,52 @@ void load_window5(uint o, out uint a[5]) {
   a[4] = funnel(r[4], 0u, odd);
 }
 uint halfword_at(uint o) { return (U32s(args.w).v[o >> 2u] >> ((o & 2u) * 8u)) & 0xffffu; }
-)" + chunk_loader(ctx.input(1).dtype) + render(R"(
+)" + unit.glsl + render(R"(
+shared float matvec_part[$PARTS];  // [subgroup][sum]: sized for subgroups of one invocation
 void main() {
-  const uint TM = $TM, TN = $TN;
-  uint row0 = gl_WorkGroupID.y * TM, col0 = gl_WorkGroupID.x * TN;
-  uint rows = min(TM, $M - row0);
+  uint row0 = gl_WorkGroupID.y * $TM, col0 = gl_WorkGroupID.x * $R;
+  uint rows = min($TM, $M - row0);
   WideF x16 = WideF(args.x);
-  // Subgroup-uniform loop: each subgroup takes whole weight rows of the tile; lanes take chunks.
-  for (uint r = gl_SubgroupID; r < TN && col0 + r < $N; r += gl_NumSubgroups) {
-    uint col = col0 + r;
-    float acc[TM], ss[TM];
-    for (uint m = 0u; m < TM; ++m) { acc[m] = 0.0; ss[m] = 0.0; }
-    for (uint kc = gl_SubgroupInvocationID; kc < $KC; kc += gl_SubgroupSize) {
-      float wv[32];
-      load_chunk(col * $KC + kc, wv);
-      for (uint m = 0u; m < TM; ++m) {
-        if (m >= rows) break;
-        uint xq = ((row0 + m) * $K + kc * 32u) / 4u;  // x in vec4 units
-        for (uint q = 0u; q < 8u; ++q)
-          acc[m] += dot(fused_x4(x16.v[xq + q], 4u * (xq + q), kc * 32u + 4u * q, ss[m]),
-                        vec4(wv[4u * q], wv[4u * q + 1u], wv[4u * q + 2u], wv[4u * q + 3u]));
-      }
+  // Weight rows past N re-read row N - 1 (in bounds); their sums are never stored.
+$DECLS  for (uint u = gl_LocalInvocationIndex; u < $UNITS; u += $L) {
+$BODY  }
+  uint base = gl_SubgroupID * $J;
+  float sum;
+$REDUCE  barrier();
+  uint t = gl_LocalInvocationIndex, m = t / $R, r = t % $R;
+  if (t < $TM * $R && m < rows && col0 + r < $N) {
+    float total = 0.0, row_ss = 0.0;
+    for (uint s = 0u; s < gl_NumSubgroups; ++s) {
+      total += matvec_part[s * $J + t];
+      row_ss += $ROW_SS;
     }
-    for (uint m = 0u; m < TM; ++m) {
-      float total = subgroupAdd(acc[m]), row_ss = $ROW_SS;
-      uint o = (row0 + m) * $N + col;
-      if (subgroupElect() && m < rows) st_result(o, fused_out(total, row_ss, o));
-    }
+    uint o = (row0 + m) * $N + col0 + r;
+    st_result(o, fused_out(total, row_ss, o));
   }
 }
 )", vars);
   return plan;
+}
+
+}  // namespace
+
+bool quantized_row_vector_kernel_fits(const EmitContext& ctx) {
+  const ir::DType w = ctx.input(1).dtype;
+  return ctx.caps.subgroup_arithmetic && ctx.input(0).dtype == ir::DType::F32 && ir::is_quantized(w) &&
+         ctx.input(1).shape[1].is_const();
+}
+
+KernelPlan emit_quantized_row_vector_matmul(const EmitContext& ctx, const Fusion& f, int64_t n,
+                                            int64_t const_rows, const std::vector<std::string>& row_symbols) {
+  const ir::DType w = ctx.input(1).dtype;
+  return emit_matvec(ctx, f, n, const_rows, row_symbols, quantized_unit_format(w, ctx.input(1).shape[1].value),
+                     "qmatvec");
+}
+
+KernelPlan emit_float_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64_t const_rows,
+                             const std::vector<std::string>& row_symbols) {
+  return emit_matvec(ctx, f, n, const_rows, row_symbols, float_unit(ctx.input(1).dtype, ctx.input(1).shape[1].value),
+                     "matvec");
 }
 
 }  // namespace vkllm::codegen::ops

@@ -2,6 +2,7 @@
 // Semantics follow Hugging Face transformers' modeling files for each family.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
@@ -194,33 +195,23 @@ void describe_gemma(const ConfigReader& c, ModelSpec& m, bool gemma3) {
   for (LayerSpec& l : m.layers) l.rope = l.kind == LayerKind::SlidingAttention ? local : global;
 }
 
-// Qwen3.5 (HF models/qwen3_5): every full_attention_interval-th layer is gated softmax attention,
-// the others Gated DeltaNet. Qwen3_5ForConditionalGeneration (the published checkpoints) nests the
-// text model's fields under text_config and stores its weights under model.language_model. beside
-// the vision tower (model.visual., unused here); Qwen3_5ForCausalLM is the flat text-only form.
-void describe_qwen35(const ConfigReader& top, ModelSpec& m) {
-  const bool nested = top.arch == "Qwen3_5ForConditionalGeneration";
-  if (nested && (!top.has("text_config") || !top.j["text_config"].is_object()))
-    throw FormatError(fmt::format("config.json ({}): 'text_config' must be an object", top.arch));
-  const ConfigReader c = nested ? ConfigReader{top.j["text_config"], top.arch} : top;
-  if (nested) {
-    m.weight_prefix = "model.language_model.";
-    m.ignored_tensor_prefixes = {"model.visual."};
-  }
+// The hybrid text model Qwen3.5 and Qwen3-Next share (HF models/qwen3_5, models/qwen3_next), from its
+// flat config fields: every full_attention_interval-th layer is gated softmax attention, the others
+// Gated DeltaNet; zero-centred norms. `family_name` is for messages, `default_theta` the family's
+// rope_theta default.
+void read_hybrid_text(const ConfigReader& c, ModelSpec& m, const char* family_name, double default_theta) {
   read_common(c, m);
   // The GDN conv applies hidden_act too (HF causal_conv1d_fn); the conv1d op knows SiLU.
   if (m.activation != Activation::Silu)
-    throw FormatError(fmt::format("config.json ({}): hidden_act must be silu for Qwen3.5", c.arch));
-  // HF Qwen3_5TextConfig defaults.
+    throw FormatError(fmt::format("config.json ({}): hidden_act must be silu for {}", c.arch, family_name));
+  // HF config defaults (Qwen3_5TextConfig and Qwen3NextConfig agree on these).
   m.head_dim = c.integer("head_dim", 256);
   if (m.head_dim <= 0 || m.head_dim % 2 != 0)
     throw FormatError(fmt::format("config.json ({}): head_dim ({}) must be positive and even", c.arch, m.head_dim));
   m.attn_scale = 1.0 / std::sqrt(static_cast<double>(m.head_dim));
-  m.tie_word_embeddings = nested ? top.boolean("tie_word_embeddings", c.boolean("tie_word_embeddings", false))
-                                 : c.boolean("tie_word_embeddings", false);
-  m.norm_offset = 1.0;  // Qwen3_5RMSNorm: x * (1 + w), trunk, q/k and MTP norms alike
+  m.norm_offset = 1.0;  // Qwen3_5RMSNorm / Qwen3NextRMSNorm: x * (1 + w), trunk, q/k and MTP norms alike
   m.qk_norm = true;
-  // Qwen3_5Attention always doubles q_proj and gates; the config's attn_output_gate is not read by HF.
+  // The attention always doubles q_proj and gates; a config's attn_output_gate is not read by HF.
   m.attn_output_gate = true;
   m.qkv_bias = m.o_bias = c.boolean("attention_bias", false);
   m.linear_num_key_heads = c.integer("linear_num_key_heads", 16);
@@ -234,7 +225,6 @@ void describe_qwen35(const ConfigReader& top, ModelSpec& m) {
                                   "linear_num_value_heads ({}) a multiple of linear_num_key_heads ({}) and "
                                   "linear_conv_kernel_dim >= 2",
                                   c.arch, m.linear_num_value_heads, m.linear_num_key_heads));
-  m.mtp_layers = c.integer("mtp_num_hidden_layers", 0);
 
   m.layers.assign(static_cast<size_t>(m.num_layers), {});
   if (c.has("layer_types")) {
@@ -256,12 +246,7 @@ void describe_qwen35(const ConfigReader& top, ModelSpec& m) {
   }
 
   // Partial rotary over the first int(head_dim * partial_rotary_factor) dims of each head (HF
-  // compute_default_rope_parameters), rotate_half (neox) layout. The text model's rotary embedding
-  // is multimodal (M-RoPE): three position ids per token (temporal, height, width), their frequencies
-  // interleaved by mrope_section (Qwen3_5TextRotaryEmbedding.recomposition_frequencies). For text,
-  // Qwen3_5Model.get_rope_index and Qwen3_5TextModel.forward give all three the same position
-  // (arange(text_len) expanded to 3 rows), so every frequency slot sees the one position and M-RoPE
-  // is exactly 1-D RoPE; mrope_section and mrope_interleaved are therefore not read.
+  // compute_default_rope_parameters), rotate_half (neox) layout.
   double partial = c.number("partial_rotary_factor", 0.25);
   if (c.has("rope_parameters") && c.j["rope_parameters"].is_object())
     partial = ConfigReader{c.j["rope_parameters"], c.arch}.number("partial_rotary_factor", partial);
@@ -269,8 +254,70 @@ void describe_qwen35(const ConfigReader& top, ModelSpec& m) {
   if (rot <= 0 || rot > m.head_dim || rot % 2 != 0)
     throw FormatError(fmt::format("config.json ({}): partial_rotary_factor {} gives {} rotary dims of head_dim {}; "
                                   "they must be even and in (0, head_dim]", c.arch, partial, rot, m.head_dim));
-  RopeSpec r = rope_for(c, "full_attention", 10000000.0, rot);
+  RopeSpec r = rope_for(c, "full_attention", default_theta, rot);
   for (LayerSpec& l : m.layers) l.rope = r;
+}
+
+// Qwen3.5 (HF models/qwen3_5). Qwen3_5ForConditionalGeneration (the published checkpoints) nests the
+// text model's fields under text_config and stores its weights under model.language_model. beside
+// the vision tower (model.visual., unused here); Qwen3_5ForCausalLM is the flat text-only form.
+// The text model's rotary embedding is multimodal (M-RoPE): three position ids per token (temporal,
+// height, width), their frequencies interleaved by mrope_section
+// (Qwen3_5TextRotaryEmbedding.recomposition_frequencies). For text, Qwen3_5Model.get_rope_index and
+// Qwen3_5TextModel.forward give all three the same position (arange(text_len) expanded to 3 rows), so
+// every frequency slot sees the one position and M-RoPE is exactly 1-D RoPE; mrope_section and
+// mrope_interleaved are therefore not read.
+void describe_qwen35(const ConfigReader& top, ModelSpec& m) {
+  const bool nested = top.arch == "Qwen3_5ForConditionalGeneration";
+  if (nested && (!top.has("text_config") || !top.j["text_config"].is_object()))
+    throw FormatError(fmt::format("config.json ({}): 'text_config' must be an object", top.arch));
+  const ConfigReader c = nested ? ConfigReader{top.j["text_config"], top.arch} : top;
+  if (nested) {
+    m.weight_prefix = "model.language_model.";
+    m.ignored_tensor_prefixes = {"model.visual."};
+  }
+  read_hybrid_text(c, m, "Qwen3.5", 10000000.0);
+  m.tie_word_embeddings = nested ? top.boolean("tie_word_embeddings", c.boolean("tie_word_embeddings", false))
+                                 : c.boolean("tie_word_embeddings", false);
+  m.mtp_layers = c.integer("mtp_num_hidden_layers", 0);
+}
+
+// Qwen3-Next (HF models/qwen3_next, Qwen3NextForCausalLM): the Qwen3.5 block design (plain 1-D RoPE,
+// rope_theta default 10000) with fused GDN projections (ModelSpec::linear_fused_projections) and
+// sparse mixture-of-experts MLPs: layer i's MLP is MoE unless i is in mlp_only_layers, when
+// num_experts > 0 and (i + 1) % decoder_sparse_step == 0 (Qwen3NextDecoderLayer; HF defaults 512
+// experts, step 1). Only dense configs run here: any MoE layer is an error naming the feature.
+// MTP head: HF ignores mtp.*; vLLM (qwen3_next_mtp) reads num_nextn_predict_layers, default 1, which
+// the published configs leave out although their checkpoints hold one layer.
+void describe_qwen3_next(const ConfigReader& c, ModelSpec& m) {
+  read_hybrid_text(c, m, "Qwen3-Next", 10000.0);
+  m.linear_fused_projections = true;
+  m.mtp_layers = c.integer("num_nextn_predict_layers", 1);
+
+  const int64_t experts = c.integer("num_experts", 512), step = c.integer("decoder_sparse_step", 1);
+  std::vector<int64_t> dense_only;
+  if (c.has("mlp_only_layers")) {
+    const json& l = c.j["mlp_only_layers"];
+    const auto is_index = [](const json& e) { return e.is_number_integer(); };
+    if (!l.is_array() || !std::all_of(l.begin(), l.end(), is_index))
+      throw FormatError(fmt::format("config.json ({}): mlp_only_layers must be a list of layer indices", c.arch));
+    for (const json& e : l) dense_only.push_back(e.get<int64_t>());
+  }
+  if (experts <= 0) return;
+  if (step <= 0) throw FormatError(fmt::format("config.json ({}): decoder_sparse_step must be positive", c.arch));
+  std::vector<int64_t> moe;
+  for (int64_t i = 0; i < m.num_layers; ++i)
+    if ((i + 1) % step == 0 && std::find(dense_only.begin(), dense_only.end(), i) == dense_only.end()) moe.push_back(i);
+  if (moe.empty()) return;
+  const size_t shown = std::min<size_t>(moe.size(), 8);
+  throw FormatError(fmt::format(
+      "config.json ({}): {} {}{} {} sparse mixture-of-experts MLPs (num_experts {}, decoder_sparse_step {}), "
+      "which vkllm does not support yet; only dense Qwen3-Next configs load (num_experts 0, or every layer in "
+      "mlp_only_layers)",
+      c.arch, moe.size() > 1 ? "layers" : "layer",
+      fmt::join(moe.begin(), moe.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+      moe.size() > shown ? fmt::format(" and {} more", moe.size() - shown) : "", moe.size() > 1 ? "use" : "uses",
+      experts, step));
 }
 
 struct FamilyEntry {
@@ -287,6 +334,7 @@ const std::vector<FamilyEntry>& family_table() {
       {{"gemma2", {"Gemma2ForCausalLM"}}, [](const ConfigReader& c, ModelSpec& m) { describe_gemma(c, m, false); }},
       {{"gemma3", {"Gemma3ForCausalLM"}}, [](const ConfigReader& c, ModelSpec& m) { describe_gemma(c, m, true); }},
       {{"qwen35", {"Qwen3_5ForConditionalGeneration", "Qwen3_5ForCausalLM"}}, describe_qwen35},
+      {{"qwen3_next", {"Qwen3NextForCausalLM"}}, describe_qwen3_next},
   };
   return table;
 }

@@ -32,7 +32,7 @@ struct LayerSpec {
 };
 
 struct ModelSpec {
-  std::string family;                   // "llama", "qwen2", "qwen3", "mistral", "gemma2", "gemma3", "qwen35"
+  std::string family;                   // "llama", "qwen2", "qwen3", "mistral", "gemma2", "gemma3", "qwen35", "qwen3_next"
   std::string architecture;             // the config's architectures[0]
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
@@ -67,6 +67,11 @@ struct ModelSpec {
   int64_t linear_key_head_dim = 0;
   int64_t linear_value_head_dim = 0;
   int64_t linear_conv_kernel = 0;       // depthwise causal conv1d over the q/k/v channels
+  // Qwen3-Next: the checkpoint fuses the projections into in_proj_qkvz and in_proj_ba, rows grouped
+  // per key head (q, k, then v and z of the value heads it serves; b then a). The lowering reads the
+  // Qwen3.5 tensors (in_proj_qkv, in_proj_z, in_proj_b, in_proj_a), served as rows of the fused
+  // ones (derived_tensors).
+  bool linear_fused_projections = false;
   int64_t linear_key_dim() const { return linear_num_key_heads * linear_key_head_dim; }
   int64_t linear_value_dim() const { return linear_num_value_heads * linear_value_head_dim; }
   int64_t linear_conv_channels() const { return 2 * linear_key_dim() + linear_value_dim(); }
@@ -116,5 +121,16 @@ struct TensorSpec {
   bool optional = false;  // may be absent (MTP head); checked when present
 };
 std::vector<TensorSpec> expected_tensors(const ModelSpec& m);
+
+// A tensor the lowering reads that the checkpoint stores inside another: row r of `name` is row
+// source_rows[r] of `source` (an expected tensor), all of its columns. Qwen3-Next's fused Gated
+// DeltaNet projections (ModelSpec::linear_fused_projections) become the four Qwen3.5 ones this way;
+// the model source serves them (frontends/source: with_derived_tensors).
+struct DerivedTensor {
+  std::string name;
+  std::string source;
+  std::vector<int64_t> source_rows;
+};
+std::vector<DerivedTensor> derived_tensors(const ModelSpec& m);
 
 }  // namespace vkllm::frontends

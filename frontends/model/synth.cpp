@@ -123,6 +123,29 @@ const std::vector<SynthPreset>& preset_table() {
         {"full_attention_interval", 4}, {"linear_num_key_heads", 16}, {"linear_num_value_heads", 32},
         {"linear_key_head_dim", 128}, {"linear_value_head_dim", 128}, {"linear_conv_kernel_dim", 4},
         {"max_position_embeddings", 262144}, {"tie_word_embeddings", false}, {"mtp_num_hidden_layers", 1}}},
+      // Qwen3-Next, dense: num_experts 0 (the published checkpoints are mixture-of-experts, which
+      // vkllm does not run yet). Flat config as Qwen3NextForCausalLM's. tiny: layers [GDN, attention,
+      // GDN, attention]; 2 key heads each serving 3 value heads, key and value head sizes differing,
+      // so every piece of in_proj_qkvz's per-key-head groups has its own size. No MTP field: as in
+      // the published configs, the checkpoint holds one MTP layer (the vLLM default).
+      {"tiny", "qwen3_next",
+       {{"vocab_size", 512}, {"hidden_size", 64}, {"intermediate_size", 128}, {"num_hidden_layers", 4},
+        {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"head_dim", 32}, {"rms_norm_eps", 1e-6},
+        {"full_attention_interval", 2}, {"linear_num_key_heads", 2}, {"linear_num_value_heads", 6},
+        {"linear_key_head_dim", 32}, {"linear_value_head_dim", 16}, {"linear_conv_kernel_dim", 4},
+        {"rope_theta", 10000000.0}, {"partial_rotary_factor", 0.25}, {"max_position_embeddings", 4096},
+        {"tie_word_embeddings", false}, {"num_experts", 0}, {"decoder_sparse_step", 1},
+        {"mlp_only_layers", nlohmann::json::array()}}},
+      // The published Qwen/Qwen3-Next-80B-A3B config with its MoE MLPs replaced by dense ones of the
+      // config's intermediate_size (5120): real attention, GDN, vocabulary and layer shapes (~3.7B).
+      {"qwen3-next-80b-a3b-dense", "qwen3_next",
+       {{"vocab_size", 151936}, {"hidden_size", 2048}, {"intermediate_size", 5120}, {"num_hidden_layers", 48},
+        {"num_attention_heads", 16}, {"num_key_value_heads", 2}, {"head_dim", 256}, {"rms_norm_eps", 1e-6},
+        {"full_attention_interval", 4}, {"linear_num_key_heads", 16}, {"linear_num_value_heads", 32},
+        {"linear_key_head_dim", 128}, {"linear_value_head_dim", 128}, {"linear_conv_kernel_dim", 4},
+        {"rope_theta", 10000000.0}, {"partial_rotary_factor", 0.25}, {"max_position_embeddings", 262144},
+        {"tie_word_embeddings", false}, {"num_experts", 0}, {"decoder_sparse_step", 1},
+        {"mlp_only_layers", nlohmann::json::array()}}},
   };
   return table;
 }
@@ -148,6 +171,10 @@ FamilyText family_text(const std::string& family) {
             "add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"};
   if (family == "qwen35")
     return {"qwen3_5", "Qwen3_5ForConditionalGeneration",
+            {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"},
+            "", "<|endoftext|>", "<|im_end|>", chatml};
+  if (family == "qwen3_next")
+    return {"qwen3_next", "Qwen3NextForCausalLM",
             {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"},
             "", "<|endoftext|>", "<|im_end|>", chatml};
   if (family == "qwen2" || family == "qwen3")

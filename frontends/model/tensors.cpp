@@ -28,14 +28,20 @@ void attention_tensors(const ModelSpec& m, const std::string& l, bool optional, 
   }
 }
 
-// Gated DeltaNet (HF Qwen3_5GatedDeltaNet) of one layer, named <l>linear_attn.*.
+// Gated DeltaNet (HF Qwen3_5GatedDeltaNet, Qwen3NextGatedDeltaNet) of one layer, named <l>linear_attn.*.
 void gated_delta_net_tensors(const ModelSpec& m, const std::string& l, std::vector<TensorSpec>& out) {
   const int64_t h = m.hidden_size, hv = m.linear_num_value_heads;
   const std::string a = l + "linear_attn.";
-  out.push_back({a + "in_proj_qkv.weight", {m.linear_conv_channels(), h}, R::Projection});
-  out.push_back({a + "in_proj_z.weight", {m.linear_value_dim(), h}, R::Projection});
-  out.push_back({a + "in_proj_b.weight", {hv, h}, R::Projection});
-  out.push_back({a + "in_proj_a.weight", {hv, h}, R::Projection});
+  if (m.linear_fused_projections) {
+    // Qwen3-Next: q, k, v, z in one matrix and b, a in another (rows grouped per key head).
+    out.push_back({a + "in_proj_qkvz.weight", {m.linear_conv_channels() + m.linear_value_dim(), h}, R::Projection});
+    out.push_back({a + "in_proj_ba.weight", {2 * hv, h}, R::Projection});
+  } else {
+    out.push_back({a + "in_proj_qkv.weight", {m.linear_conv_channels(), h}, R::Projection});
+    out.push_back({a + "in_proj_z.weight", {m.linear_value_dim(), h}, R::Projection});
+    out.push_back({a + "in_proj_b.weight", {hv, h}, R::Projection});
+    out.push_back({a + "in_proj_a.weight", {hv, h}, R::Projection});
+  }
   out.push_back({a + "conv1d.weight", {m.linear_conv_channels(), 1, m.linear_conv_kernel}, R::Conv});
   out.push_back({a + "dt_bias", {hv}, R::Bias});
   out.push_back({a + "A_log", {hv}, R::Bias});
@@ -92,6 +98,39 @@ std::vector<TensorSpec> expected_tensors(const ModelSpec& m) {
       mlp_tensors(m, l, true, out);
     }
     out.push_back({"mtp.norm.weight", {h}, R::Norm, true});
+  }
+  return out;
+}
+
+// Qwen3-Next (HF Qwen3NextGatedDeltaNet.fix_query_key_value_ordering): in_proj_qkvz viewed as
+// [Hk, 2·Dk + 2·r·Dv] (r = Hv / Hk value heads per key head) splits each key head's group into its
+// q (Dk rows), k (Dk), v (r·Dv: value heads g·r … g·r + r − 1) and z (r·Dv); in_proj_ba viewed as
+// [Hk, 2·r] into b (r) and a (r). Qwen3.5's in_proj_qkv is [all q | all k | all v], head-major, and
+// in_proj_z, in_proj_b, in_proj_a are head-major too: the same rows, regrouped.
+std::vector<DerivedTensor> derived_tensors(const ModelSpec& m) {
+  std::vector<DerivedTensor> out;
+  if (!m.linear_fused_projections) return out;
+  const int64_t hk = m.linear_num_key_heads, dk = m.linear_key_head_dim;
+  const int64_t r = m.linear_num_value_heads / hk, rv = r * m.linear_value_head_dim;  // per key head
+  const int64_t qkvz_group = 2 * dk + 2 * rv, ba_group = 2 * r;
+  // Rows [offset, offset + n) of every key head's group, key head by key head.
+  auto rows_of = [&](int64_t group, int64_t offset, int64_t n, std::vector<int64_t>& rows) {
+    for (int64_t g = 0; g < hk; ++g)
+      for (int64_t j = 0; j < n; ++j) rows.push_back(g * group + offset + j);
+  };
+  for (int64_t i = 0; i < m.num_layers; ++i) {
+    if (m.layers[static_cast<size_t>(i)].kind != LayerKind::LinearAttention) continue;
+    const std::string a = fmt::format("{}layers.{}.linear_attn.", m.weight_prefix, i);
+    const std::string qkvz = a + "in_proj_qkvz.weight", ba = a + "in_proj_ba.weight";
+    DerivedTensor qkv{a + "in_proj_qkv.weight", qkvz, {}}, z{a + "in_proj_z.weight", qkvz, {}};
+    rows_of(qkvz_group, 0, dk, qkv.source_rows);            // q
+    rows_of(qkvz_group, dk, dk, qkv.source_rows);           // k
+    rows_of(qkvz_group, 2 * dk, rv, qkv.source_rows);       // v
+    rows_of(qkvz_group, 2 * dk + rv, rv, z.source_rows);    // z
+    DerivedTensor b{a + "in_proj_b.weight", ba, {}}, alpha{a + "in_proj_a.weight", ba, {}};
+    rows_of(ba_group, 0, r, b.source_rows);
+    rows_of(ba_group, r, r, alpha.source_rows);
+    for (DerivedTensor* d : {&qkv, &z, &b, &alpha}) out.push_back(std::move(*d));
   }
   return out;
 }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <map>
 
 #include "frontends/gguf/gguf_model.h"
@@ -193,6 +194,64 @@ class QuantizingSource : public ModelSource {
   std::map<std::string, ir::DType> targets_;
 };
 
+// Derived tensors (model_spec.h derived_tensors) served as row gathers of their stored tensors.
+class DerivedTensorsSource : public ModelSource {
+ public:
+  DerivedTensorsSource(std::unique_ptr<ModelSource> inner, std::vector<DerivedTensor> derived) : inner_(std::move(inner)) {
+    for (DerivedTensor& d : derived) derived_.emplace(d.name, std::move(d));
+  }
+
+  const std::filesystem::path& path() const override { return inner_->path(); }
+  std::string format() const override { return inner_->format(); }
+  const nlohmann::json& config() const override { return inner_->config(); }
+  const nlohmann::json& generation_config() const override { return inner_->generation_config(); }
+  std::vector<std::string> tensor_names() const override { return inner_->tensor_names(); }
+  const Checkpoint* checkpoint() const override { return inner_->checkpoint(); }
+
+  std::optional<SourceTensor> find(const std::string& name) const override {
+    auto it = derived_.find(name);
+    if (it == derived_.end()) return inner_->find(name);
+    std::optional<SourceTensor> s = inner_->find(it->second.source);
+    if (!s) return std::nullopt;
+    if (s->shape.size() != 2)
+      throw FormatError(fmt::format("{}: tensor '{}' has {} dims; '{}' is rows of it, so it must be a matrix",
+                                    path().string(), it->second.source, s->shape.size(), name));
+    s->shape[0] = static_cast<int64_t>(it->second.source_rows.size());
+    return s;
+  }
+
+  ir::HostTensor tensor(const std::string& name) const override {
+    auto it = derived_.find(name);
+    if (it == derived_.end()) return inner_->tensor(name);
+    const DerivedTensor& d = it->second;
+    const ir::HostTensor src = inner_->tensor(d.source);
+    const int64_t rows = src.shape.empty() ? 0 : src.shape[0];
+    const int64_t cols = src.shape.size() == 2 ? src.shape[1] : 0;
+    const int64_t row_bytes = ir::storage_bytes(src.dtype, cols);
+    if (src.shape.size() != 2 || cols % ir::info(src.dtype).block_elems != 0 || src.size_bytes() != rows * row_bytes)
+      throw FormatError(fmt::format("{}: tensor '{}' ([{}] {}) is not a matrix of whole rows, so '{}' cannot be "
+                                    "gathered from it", path().string(), d.source, fmt::join(src.shape, ", "),
+                                    ir::name(src.dtype), name));
+    ir::HostTensor out;
+    out.dtype = src.dtype;
+    out.shape = {static_cast<int64_t>(d.source_rows.size()), cols};
+    out.bytes.resize(d.source_rows.size() * static_cast<size_t>(row_bytes));
+    for (size_t r = 0; r < d.source_rows.size(); ++r) {
+      const int64_t from = d.source_rows[r];
+      if (from < 0 || from >= rows)
+        throw FormatError(fmt::format("{}: tensor '{}' has {} rows; '{}' needs row {} of it (does config.json match "
+                                      "the weights?)", path().string(), d.source, rows, name, from));
+      std::memcpy(out.bytes.data() + r * static_cast<size_t>(row_bytes),
+                  src.bytes.data() + from * row_bytes, static_cast<size_t>(row_bytes));
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<ModelSource> inner_;
+  std::map<std::string, DerivedTensor> derived_;
+};
+
 }  // namespace
 
 SourceTensor ModelSource::info(const std::string& name) const {
@@ -231,6 +290,12 @@ ir::DType fit_to_rows(ir::DType format, int64_t cols) {
 std::unique_ptr<ModelSource> quantize_weights(std::unique_ptr<ModelSource> source, const ModelSpec& spec,
                                               const WeightQuant& quant) {
   return std::make_unique<QuantizingSource>(std::move(source), spec, quant);
+}
+
+std::unique_ptr<ModelSource> with_derived_tensors(std::unique_ptr<ModelSource> source, const ModelSpec& spec) {
+  std::vector<DerivedTensor> derived = derived_tensors(spec);
+  if (derived.empty()) return source;
+  return std::make_unique<DerivedTensorsSource>(std::move(source), std::move(derived));
 }
 
 std::optional<nlohmann::json> tokenizer_json(const std::filesystem::path& model) {

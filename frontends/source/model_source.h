@@ -69,6 +69,15 @@ ir::DType fit_to_rows(ir::DType format, int64_t cols);
 std::unique_ptr<ModelSource> quantize_weights(std::unique_ptr<ModelSource> source, const ModelSpec& spec,
                                               const WeightQuant& quant);
 
+// A view of `source` that also serves the tensors `spec` derives from stored ones (derived_tensors:
+// Qwen3-Next's fused Gated DeltaNet projections as the four Qwen3.5 matrices the lowering reads):
+// each is its source tensor's rows gathered in order, in the source's kernel format. A row of a
+// block-quantized matrix is a run of whole blocks (ir/README.md), so the gather is exact for every
+// format: HF floats, MLX and GGUF repacks, and `--quant` (wrap quantize_weights' view, not the other
+// way round). tensor_names() stays the checkpoint's. Returns `source` unchanged when the spec derives
+// nothing.
+std::unique_ptr<ModelSource> with_derived_tensors(std::unique_ptr<ModelSource> source, const ModelSpec& spec);
+
 // The tokenizer.json / tokenizer_config.json of a source: the folder's files, or for a GGUF the
 // objects GgufModel derives from its metadata. nullopt when the folder has none.
 std::optional<nlohmann::json> tokenizer_json(const std::filesystem::path& model);

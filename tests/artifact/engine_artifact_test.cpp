@@ -17,6 +17,7 @@
 #include "engine/generate.h"
 #include "frontends/model/synth.h"
 #include "runtime/device.h"
+#include "runtime/model_buffers.h"
 
 namespace vkllm {
 namespace {
@@ -107,6 +108,9 @@ TEST_P(EngineArtifact, GeneratesWhatTheFolderGenerates) {
   const engine::Generation got = engine::generate(*loaded, prompt, g);
   const ir::HostTensor got_logits = engine::prompt_logits(*loaded, prompt, true);
   EXPECT_TRUE(fs::is_empty(cache)) << "loading an artifact compiled kernels";
+  // Every weight went from the mapping to the device without a HostTensor copy.
+  EXPECT_EQ(loaded->buffers().weight_uploads().copied, 0);
+  EXPECT_GT(loaded->buffers().weight_uploads().mapped, 0);
   if (old_cache) ::setenv("VKLLM_CACHE_DIR", saved.c_str(), 1);
   else ::unsetenv("VKLLM_CACHE_DIR");
 

@@ -3,17 +3,22 @@
 // with and without the fusions (printed; passes/README.md quotes them). That the fused graphs
 // compute what the unfused ones do is engine_model_test and engine_qwen35_test: they run the
 // engine (fusions on) against the reference executor on the unfused lowered graph, logits at
-// every step and greedy tokens.
+// every step and greedy tokens. split-decode-attention (decode graphs only) is also checked here on
+// the reference executor: a decode step over a long context gives the same logits with it and without.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <random>
 
 #include "codegen/ops/emitter.h"
 #include "engine/compile.h"
 #include "frontends/model/synth.h"
+#include "ir/reference.h"
 #include "passes/pass.h"
 
 namespace fs = std::filesystem;
@@ -56,26 +61,37 @@ TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualAddsIntoProjections) {
   const ir::Graph lowered = engine::lower_forward_graph(*m.source, m.spec, layout, true, true);
   ir::Module unfused{{lowered}};
   passes::run_passes(unfused, {"dedupe-weights", "dce"});
-  const ir::Graph fused = engine::run_forward_passes(lowered);
+  const ir::Graph fused = engine::run_forward_passes(lowered, engine::forward_max_symbols(options, true));
 
   std::map<ir::OpKind, int> before = kinds(unfused.graphs[0]), after = kinds(fused);
-  std::printf("%s decode step: %d dispatches unfused, %d fused (%d fused_matmul)\n", GetParam().c_str(),
-              dispatches(unfused.graphs[0]), dispatches(fused), after[ir::OpKind::FusedMatMul]);
+  // split-decode-attention: each paged_attention of the decode graph is a partial and a combine,
+  // except over a window of at most one run of keys (mistral's and gemma's tiny sliding windows).
+  const int split = after[ir::OpKind::AttentionCombine];
+  std::printf("%s decode step: %d dispatches unfused, %d fused (%d fused_matmul, %d split attention)\n",
+              GetParam().c_str(), dispatches(unfused.graphs[0]), dispatches(fused), after[ir::OpKind::FusedMatMul],
+              split);
   EXPECT_EQ(after[ir::OpKind::FusedMatMul] + after[ir::OpKind::MatMul],
             before[ir::OpKind::MatMul]);  // every matmul is still there, fused or not
+  EXPECT_EQ(after[ir::OpKind::PagedAttentionPartial], split);
+  EXPECT_EQ(after[ir::OpKind::PagedAttention] + split, before[ir::OpKind::PagedAttention]);
+  for (const ir::Op& op : fused.ops)
+    if (op.kind == ir::OpKind::PagedAttention) {
+      EXPECT_GT(op.attr_int("window", 0), 0);
+      EXPECT_LE(op.attr_int("window", 0), 32);
+    }
   // Two residual adds per layer (after o_proj and down_proj) become matmul epilogues — except in
   // Gemma, whose post-attention / post-MLP norms sit between projection and residual add. The
   // prologue fusions are not in the pipeline (engine/compile.cpp says why), so norms and gated
   // activations stay.
   const bool sandwich_norms = GetParam().rfind("gemma", 0) == 0;
   if (sandwich_norms) {
-    EXPECT_EQ(dispatches(fused), dispatches(unfused.graphs[0]));
+    EXPECT_EQ(dispatches(fused), dispatches(unfused.graphs[0]) + split);
     EXPECT_EQ(after[ir::OpKind::FusedMatMul], 0);
   } else {
     // Qwen2's q/k/v biases are adds after projections too.
     const int layers = before[ir::OpKind::PagedAttention] + before[ir::OpKind::GatedDeltaNet];
     const int folded = layers * (GetParam() == "qwen2" ? 5 : 2);
-    EXPECT_EQ(dispatches(fused), dispatches(unfused.graphs[0]) - folded);
+    EXPECT_EQ(dispatches(fused), dispatches(unfused.graphs[0]) - folded + split);
     EXPECT_EQ(after[ir::OpKind::Add], before[ir::OpKind::Add] - folded);
   }
   EXPECT_EQ(after[ir::OpKind::RmsNorm], before[ir::OpKind::RmsNorm]);
@@ -88,6 +104,75 @@ TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualAddsIntoProjections) {
 
 INSTANTIATE_TEST_SUITE_P(Families, FusionFamilyTest,
                          ::testing::Values("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "qwen35"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+// One decode step of sequence 0 at position `pos` (its earlier keys, and any recurrent state, are
+// the random contents of the states) on the reference executor; returns the logits.
+ir::HostTensor decode_logits(const ir::Graph& g, const frontends::ModelSource& source,
+                             const frontends::CacheLayout& layout, int pos) {
+  std::mt19937_64 rng(5);
+  ir::StateMap states;
+  for (const ir::Op& op : g.ops)
+    if (op.kind == ir::OpKind::State) {
+      const ir::Type& t = g.type(op.results[0]);
+      states.emplace(op.attr_str("name"), ir::HostTensor::random(t.dtype, ir::concrete_shape(t.shape, {}), rng));
+    }
+  const ir::SymbolBindings symbols{{frontends::kRowsSymbol, 1}, {frontends::kOutRowsSymbol, 1}};
+  auto filled = [&](const std::string& name, int value) {
+    const ir::Type& t = g.type(g.find(name));
+    ir::HostTensor h = ir::HostTensor::zeros(t.dtype, ir::concrete_shape(t.shape, symbols));
+    for (int64_t i = 0; i < h.numel(); ++i) h.set(i, value);
+    return h;
+  };
+  std::map<std::string, ir::HostTensor> inputs;
+  for (ir::ValueId v : g.inputs) inputs[g.value(v).name] = filled(g.value(v).name, 0);  // row 0, sequence 0, slot 0
+  inputs["tokens"] = filled("tokens", 3);
+  inputs["pos"] = filled("pos", pos);
+  inputs["slots"] = filled("slots", pos);  // blocks 0, 1, ... in order: slot = position
+  ir::HostTensor& table = inputs["block_table"];
+  for (int64_t b = 0; b < layout.max_blocks_per_seq; ++b) table.set(b, static_cast<double>(b));
+  inputs["sample_history"] = filled("sample_history", -1);
+  auto weights = [&](const std::string& name, const ir::Type&) { return source.tensor(name); };
+  const ir::ReferenceRun run = ir::run_reference(g, symbols, inputs, weights, &states);
+  for (size_t i = 0; i < g.outputs.size(); ++i)
+    if (g.value(g.outputs[i]).name == "logits") return run.outputs[i];
+  throw std::logic_error("the graph returns no logits");
+}
+
+class SplitDecodeAttentionTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SplitDecodeAttentionTest, DecodeLogitsAreTheUnsplitGraphs) {
+  engine::ModelOptions options;
+  options.max_context = 256;  // 8 splits of up to 32 keys; position 150 fills 5, the last one partly
+  options.max_sequences = 1;
+  engine::OpenedModel m = engine::open_model(synth_model(GetParam()), options);
+  const frontends::CacheLayout layout = engine::cache_layout_for(options);
+  const ir::Graph lowered = engine::lower_forward_graph(*m.source, m.spec, layout, true, true);
+  const ir::Graph split = engine::run_forward_passes(lowered, engine::forward_max_symbols(options, true));
+  const ir::Graph whole = engine::run_forward_passes(lowered, {});  // no row bound: nothing splits
+  std::map<ir::OpKind, int> k = kinds(split);
+  ASSERT_GT(k[ir::OpKind::PagedAttentionPartial], 0);
+  EXPECT_EQ(k[ir::OpKind::PagedAttention], 0);
+  EXPECT_EQ(kinds(whole)[ir::OpKind::PagedAttentionPartial], 0);
+  for (const ir::Op& op : split.ops)
+    if (op.kind == ir::OpKind::PagedAttentionPartial) {
+      EXPECT_EQ(op.attr_int("splits"), 8);
+    }
+
+  const ir::HostTensor got = decode_logits(split, *m.source, layout, 150);
+  const ir::HostTensor want = decode_logits(whole, *m.source, layout, 150);
+  ASSERT_EQ(got.numel(), want.numel());
+  double scale = 0.0, error = 0.0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    scale = std::max(scale, std::fabs(want.get(i)));
+    error = std::max(error, std::fabs(got.get(i) - want.get(i)));
+  }
+  std::printf("%s: logits differ by %.3g (max |logit| %.3g)\n", GetParam().c_str(), error, scale);
+  EXPECT_GT(scale, 0.0);
+  EXPECT_LE(error, 1e-5 * scale);  // the partials are rounded to f32; nothing else differs
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, SplitDecodeAttentionTest, ::testing::Values("llama", "qwen35"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 }  // namespace

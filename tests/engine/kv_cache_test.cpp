@@ -79,3 +79,19 @@ TEST(KvCache, StateSlotsGoOnePerSequenceAndComeBack) {
   }
   EXPECT_EQ(pool.free_state_slots(), 3);
 }
+
+TEST(KvCache, AppendIntoACallersBufferGivesTheSameSlots) {
+  BlockPool pool_a(8, 4), pool_b(8, 4);
+  SequenceCache a(pool_a, 4), b(pool_b, 4);
+  std::vector<int32_t> want = a.append(3), more = a.append(6);
+  want.insert(want.end(), more.begin(), more.end());
+  std::vector<int32_t> got(9, -7);
+  b.append(std::span(got).first(3));
+  b.append(std::span(got).subspan(3));
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(b.length(), 9);
+  std::vector<int32_t> too_many(8, -7);
+  EXPECT_THROW(b.append(std::span(too_many)), ContextOverflow);  // 17 > 4 blocks * 4
+  EXPECT_EQ(b.length(), 9);
+  EXPECT_EQ(too_many, std::vector<int32_t>(8, -7)) << "a failed append writes no slot";
+}

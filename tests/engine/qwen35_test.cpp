@@ -16,10 +16,15 @@
 #include "frontends/checkpoint/checkpoint.h"
 #include "frontends/checkpoint/safetensors.h"
 #include "frontends/model/synth.h"
-#include "ir/reference.h"
+#include "tests/engine/reference_runner.h"
 
 namespace fs = std::filesystem;
 using namespace vkllm;
+using engine_test::ReferenceModel;
+using engine_test::ReferenceWeights;
+using engine_test::expect_greedy_generation_matches;
+using engine_test::expect_prefill_and_decode_match;
+using engine_test::relative_error;
 
 namespace {
 
@@ -54,98 +59,7 @@ std::vector<int32_t> prompt_of(int n, int vocab, int salt = 0) {
 // The GDN layers of the tiny preset (layer_types [linear, full, linear, full]).
 const std::vector<std::string> kRecurrentStates = {"gdn_state.0", "conv_state.0", "gdn_state.2", "conv_state.2"};
 
-// The forward graph on the reference executor, one sequence in state slot 0, with its own states.
-class ReferenceModel {
- public:
-  explicit ReferenceModel(engine::Model& m) : m_(m), pool_(m.cache_layout().num_blocks, m.cache_layout().block_size),
-                                              seq_(pool_, m.cache_layout().max_blocks_per_seq) {
-    auto dtype_of = [&](const std::string& name) {
-      switch (m.checkpoint().tensor(name).dtype) {
-        case frontends::StDType::F16: return ir::DType::F16;
-        case frontends::StDType::F32: return ir::DType::F32;
-        default: return ir::DType::BF16;
-      }
-    };
-    graph_ = frontends::build_forward_graph(m.spec(), m.cache_layout(), dtype_of, true, "reference");
-    for (const ir::Op& op : graph_.ops)
-      if (op.kind == ir::OpKind::State) {
-        const ir::Type& t = graph_.type(op.results[0]);
-        states_[op.attr_str("name")] = ir::HostTensor::zeros(t.dtype, ir::concrete_shape(t.shape, {}));
-      }
-  }
-
-  // Feeds `tokens` (continuing the sequence); returns the logits of every row.
-  ir::HostTensor feed(const std::vector<int32_t>& tokens) {
-    const int n = static_cast<int>(tokens.size());
-    const frontends::CacheLayout& l = m_.cache_layout();
-    ir::HostTensor tok = ints({n}), pos = ints({n}), slots = ints({n}), row_seq = ints({n}), src = ints({n}),
-                   dst = ints({n}), table = ints({l.max_seqs, l.max_blocks_per_seq}), out_rows = ints({n});
-    const int64_t first = seq_.length();
-    std::vector<int32_t> s = seq_.append(n);
-    for (int i = 0; i < n; ++i) {
-      tok.set(i, tokens[static_cast<size_t>(i)]);
-      pos.set(i, static_cast<double>(first + i));
-      slots.set(i, s[static_cast<size_t>(i)]);
-      out_rows.set(i, i);
-      src.set(i, i > 0 ? -1 : first == 0 ? -2 : 0);
-      dst.set(i, i == n - 1 ? 0 : -1);
-    }
-    std::vector<int32_t> row(static_cast<size_t>(l.max_seqs * l.max_blocks_per_seq), -1);
-    seq_.fill_block_row(row.data());
-    for (size_t i = 0; i < row.size(); ++i) table.set(static_cast<int64_t>(i), row[i]);
-    ir::WeightFn weights = [&](const std::string& name, const ir::Type& type) {
-      const frontends::TensorView& v = m_.checkpoint().tensor(name);
-      ir::HostTensor t;
-      t.dtype = type.dtype;
-      t.shape = v.shape;
-      t.bytes.assign(v.bytes.begin(), v.bytes.end());
-      return t;
-    };
-    ir::ReferenceRun r = ir::run_reference(graph_, {{frontends::kRowsSymbol, n}, {frontends::kOutRowsSymbol, n}},
-                                           {{"tokens", tok}, {"pos", pos}, {"slots", slots}, {"row_seq", row_seq},
-                                            {"block_table", table}, {"out_rows", out_rows}, {"state_src", src},
-                                            {"state_dst", dst}, {"sample_params", greedy_params(n)},
-                                            {"sample_rng", ints({n, 2})}, {"sample_history", no_history(n, l.sample_history)}},
-                                           weights, &states_);
-    for (size_t o = 0; o < graph_.outputs.size(); ++o)
-      if (graph_.value(graph_.outputs[o]).name == "logits") return r.outputs[o];
-    throw std::logic_error("the forward graph has no logits output");
-  }
-
- private:
-  static ir::HostTensor ints(std::vector<int64_t> shape) { return ir::HostTensor::zeros(ir::DType::I32, std::move(shape)); }
-  // Sampling inputs of n greedy rows without penalties (ir/README.md "sample").
-  static ir::HostTensor greedy_params(int64_t n) {
-    ir::HostTensor t = ir::HostTensor::zeros(ir::DType::F32, {n, 8});
-    for (int64_t r = 0; r < n; ++r) t.set(r * 8 + 2, 1.0), t.set(r * 8 + 4, 1.0);  // top_p 1, repetition 1
-    return t;
-  }
-  static ir::HostTensor no_history(int64_t n, int64_t h) {
-    ir::HostTensor t = ir::HostTensor::zeros(ir::DType::I32, {n, h});
-    for (int64_t i = 0; i < n * h; ++i) t.set(i, -1);
-    return t;
-  }
-  engine::Model& m_;
-  engine::BlockPool pool_;
-  engine::SequenceCache seq_;
-  ir::Graph graph_;
-  ir::StateMap states_;
-};
-
-// Max |a - b| over rows [row_a, row_a + rows) of a and [row_b, ...) of b, relative to max |b|.
-double relative_error(const ir::HostTensor& a, int64_t row_a, const ir::HostTensor& b, int64_t row_b, int64_t rows) {
-  const int64_t v = b.shape[1];
-  double err = 0, scale = 1e-30;
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < v; ++j) {
-      double x = a.get((row_a + r) * v + j), y = b.get((row_b + r) * v + j);
-      err = std::max(err, std::isnan(x) ? INFINITY : std::abs(x - y));
-      scale = std::max(scale, std::abs(y));
-    }
-  return err / scale;
-}
-
-// The same for one slot (leading-dim index) of two state tensors [S, ...].
+// Max |a - b| over one slot (leading-dim index) of two state tensors [S, ...], relative to max |b|.
 double slot_error(const ir::HostTensor& a, int32_t slot_a, const ir::HostTensor& b, int32_t slot_b) {
   const int64_t per = b.numel() / b.shape[0];
   double err = 0, scale = 1e-30;
@@ -155,24 +69,6 @@ double slot_error(const ir::HostTensor& a, int32_t slot_a, const ir::HostTensor&
     scale = std::max(scale, std::abs(y));
   }
   return err / scale;
-}
-
-int32_t argmax_row(const ir::HostTensor& t, int64_t row, double* gap) {
-  const int64_t v = t.shape[1];
-  int32_t best = 0;
-  double top = -INFINITY, second = -INFINITY;
-  for (int64_t j = 0; j < v; ++j) {
-    double x = t.get(row * v + j);
-    if (x > top) {
-      second = top;
-      top = x;
-      best = static_cast<int32_t>(j);
-    } else if (x > second) {
-      second = x;
-    }
-  }
-  *gap = top - second;
-  return best;
 }
 
 // Appends `tokens` of `seq` (block-table row `seq_row`) to `rows`, allocating their KV slots.
@@ -227,56 +123,16 @@ TEST(Qwen35, LoadsKeepingMtpAndIgnoringTheVisionTower) {
 
 TEST(Qwen35, PrefillAndDecodeLogitsMatchTheReference) {
   auto model = engine::Model::load(synth_qwen35(), small_options());
-  ReferenceModel ref(*model);
-  const int vocab = static_cast<int>(model->spec().vocab_size);
-  // 40 prompt tokens: more than one chunk of the chunked Gated DeltaNet kernel (32 rows).
-  std::vector<int32_t> prompt = prompt_of(40, vocab);
-
-  engine::SequenceCache seq(model->blocks(), model->cache_layout().max_blocks_per_seq);
-  ir::HostTensor got = run_alone(*model, seq, prompt);
-  ir::HostTensor want = ref.feed(prompt);
-  EXPECT_LT(relative_error(got, 0, want, 0, 40), kTolerance) << "prefill logits";
-
-  // 32 decode steps, each feeding the reference's greedy token to both.
-  const engine::SequenceCache* seqs[] = {&seq};
-  double gap = 0;
-  int32_t token = argmax_row(want, 39, &gap);
-  for (int step = 0; step < 32; ++step) {
-    const int32_t pos = static_cast<int32_t>(seq.length());
-    const engine::StepRow row{token, pos, seq.append(1)[0], 0};
-    const int32_t first[] = {0};
-    engine::StepResult g = model->step({&row, 1}, seqs, first, true);
-    ir::HostTensor w = ref.feed({token});
-    ASSERT_LT(relative_error(g.logits, 0, w, 0, 1), kTolerance) << "decode step " << step;
-    token = argmax_row(w, 0, &gap);
-    if (gap > 1e-2) {
-      EXPECT_EQ(g.next_tokens[0], token) << "decode step " << step;
-    }
-  }
+  ReferenceModel ref(*model, ReferenceWeights::Checkpoint);
+  // 40 prompt tokens: more than one chunk of the chunked Gated DeltaNet kernel (32 rows); then 32
+  // decode steps.
+  expect_prefill_and_decode_match(*model, ref, prompt_of(40, static_cast<int>(model->spec().vocab_size)), 32, kTolerance);
 }
 
 TEST(Qwen35, GreedyGenerationMatchesTheReference) {
   auto model = engine::Model::load(synth_qwen35(), small_options());
-  ReferenceModel ref(*model);
-  std::vector<int32_t> prompt = prompt_of(7, static_cast<int>(model->spec().vocab_size));
-  engine::GenerateOptions opts;
-  opts.max_tokens = 32;
-  engine::Generation g = engine::generate(*model, prompt, opts);
-  ASSERT_EQ(g.tokens.size(), 32u);
-  ir::HostTensor logits = ref.feed(prompt);
-  int64_t row = 6;
-  size_t matched = 0;
-  for (size_t i = 0; i < g.tokens.size(); ++i, ++matched) {
-    double gap = 0;
-    int32_t want = argmax_row(logits, row, &gap);
-    if (g.tokens[i] != want) {
-      EXPECT_LT(gap, 1e-3) << "token " << i << ": device chose " << g.tokens[i] << ", reference " << want;
-      break;
-    }
-    logits = ref.feed({want});
-    row = 0;
-  }
-  EXPECT_GE(matched, 8u) << "near-ties this early would make the comparison meaningless";
+  ReferenceModel ref(*model, ReferenceWeights::Checkpoint);
+  expect_greedy_generation_matches(*model, ref, prompt_of(7, static_cast<int>(model->spec().vocab_size)), 32);
 }
 
 TEST(Qwen35, ChunkedPrefillEqualsOnePrefill) {
@@ -349,7 +205,7 @@ TEST(Qwen35, VerifyStepEqualsSingleStepsAndAcceptingSelectsAState) {
   o.spare_state_slots = 4;
   auto spec = engine::Model::load(synth_qwen35(), o);
   auto single = engine::Model::load(synth_qwen35(), o);
-  ReferenceModel ref(*spec);
+  ReferenceModel ref(*spec, ReferenceWeights::Checkpoint);
   const int vocab = static_cast<int>(spec->spec().vocab_size);
   const std::vector<int32_t> prompt = prompt_of(8, vocab), drafts = prompt_of(4, vocab, 3);
   engine::SequenceCache seq(spec->blocks(), spec->cache_layout().max_blocks_per_seq);

@@ -260,7 +260,7 @@ TEST(RunPasses, UnknownNameListsTheKnownPassesAndRunsNothing) {
   } catch (const std::invalid_argument& e) {
     EXPECT_EQ(std::string(e.what()),
               "unknown pass 'nope'; known passes: dce, dedupe-weights, fuse-matmul-add, fuse-rms-norm-matmul, "
-              "fuse-swiglu-matmul, fuse-geglu-matmul");
+              "fuse-swiglu-matmul, fuse-geglu-matmul, split-decode-attention");
   }
   EXPECT_EQ(m.graphs[0].ops.size(), ops_before);
 }

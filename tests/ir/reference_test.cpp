@@ -395,6 +395,37 @@ OpCase case_paged_attention() {
           {{2, 3, -3, 5, 0, 0}}};
 }
 
+OpCase case_paged_attention_partial() {
+  OpCase c = case_paged_attention();
+  Builder b("paged_attention_partial");
+  ValueId q = b.input("q", {DType::F32, dims({3, 1, 1})});
+  ValueId k = b.input("k", {DType::F32, dims({3, 2, 1, 1})});
+  ValueId v = b.input("v", {DType::F32, dims({3, 2, 1, 2})});
+  ValueId table = b.input("table", {DType::I32, dims({2, 2})});
+  ValueId row_seq = b.input("row_seq", {DType::I32, dims({3})});
+  ValueId pos = b.input("pos", {DType::I32, dims({3})});
+  b.output(b.paged_attention_partial(q, k, v, table, row_seq, pos, 1.0, 0, 0.0, /*splits=*/2, /*granule=*/1));
+  c.graph = b.finish();
+  // paged_attention's case in 2 runs of ceil(n / 2) keys, entries (o0, o1, m, l). Row 0 (3 keys):
+  // positions 0, 1 (scores 0, 0; values [4, 0], [0, 8]), then position 2 (score ln 2, value [2, 2]).
+  // Row 1 (1 key, score 7): one run, the second empty. Row 2 (padding): all zeros.
+  c.expected = {{4, 8, 0, 2, 2, 2, std::log(2.0), 1, -3, 5, 7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}};
+  return c;
+}
+
+OpCase case_attention_combine() {
+  Builder b("attention_combine");
+  b.output(b.attention_combine(b.input("partials", {DType::F32, dims({1, 2, 3, 4})})));
+  // Head 0: the runs of case_paged_attention_partial's row 0 and one with l = 0 (skipped, its o and m
+  // unread): m = ln 2, o = [4, 8]/2 + [2, 2] = [4, 6], l = 2/2 + 1 = 2, out [2, 3] (paged_attention's).
+  // Head 1: no run has a key: zeros.
+  return {b.finish(),
+          {{"partials", f32({1, 2, 3, 4}, {4, 8, 0, 2, 2, 2, std::log(2.0), 1, 99, 99, 5, 0,  //
+                                           7, 7, 3, 0, 1, 1, 0, 0, 2, 2, 2, 0})}},
+          {},
+          {{2, 3, 0, 0}}};
+}
+
 OpCase case_conv1d() {
   Builder b("conv1d");
   ValueId x = b.input("x", {DType::F32, dims({2, 1})}), w = b.input("w", {DType::F32, dims({1, 3})});
@@ -532,6 +563,7 @@ const NamedCase kCases[] = {
     {"attention", case_attention},   {"conv1d", case_conv1d},     {"argmax", case_argmax},
     {"top_k", case_top_k},           {"sample", case_sample},     {"reshape", case_reshape},   {"slice", case_slice},
     {"state", case_state},           {"kv_write", case_kv_write}, {"paged_attention", case_paged_attention},
+    {"paged_attention_partial", case_paged_attention_partial}, {"attention_combine", case_attention_combine},
     {"gated_delta_net", case_gated_delta_net}, {"fused_matmul", case_fused_matmul},
 };
 

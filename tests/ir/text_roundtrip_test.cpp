@@ -118,6 +118,8 @@ Graph every_op_graph() {
   ValueId k_written = b.kv_write(k_cache, b.slice(k_rows, 2, 0, 16), ids);
   ValueId block_table = b.input("block_table", t(DType::I32, {sym("batch"), c(8)}));
   ValueId paged = b.paged_attention(qr, k_written, k_written, block_table, ids, pos, 0.125, 0, 30.0);
+  ValueId split = b.attention_combine(
+      b.paged_attention_partial(qr, k_written, k_written, block_table, ids, pos, 0.125, 64, 0.0, 8, 32));
   ValueId cw = b.weight("conv.w", t(DType::F32, {c(64), c(4)}));
   ValueId cs = b.input("conv.state", t(DType::F32, {c(3), c(64)}));
   auto [cy, cst] = b.conv1d(rn, cw, cs, true);
@@ -142,7 +144,7 @@ Graph every_op_graph() {
   b.set_name(sl, "sliced");
   ValueId fused = b.emit(OpKind::FusedMatMul, {x, w, b.weight("norm", t(DType::BF16, {c(64)})), m},
                          {{"prologue", std::string("rms_norm")}, {"epilogue", std::string("add")}, {"eps", 1e-6}})[0];
-  for (ValueId v : {h, cst, am, tv, ti, st, ss, sl, paged, pcst, gdn_o, gdn_st, fused}) b.output(v);
+  for (ValueId v : {h, cst, am, tv, ti, st, ss, sl, paged, split, pcst, gdn_o, gdn_st, fused}) b.output(v);
   return b.finish();
 }
 

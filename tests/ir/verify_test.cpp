@@ -326,6 +326,47 @@ const std::map<OpKind, std::vector<Rejection>>& rejections() {
                          {}, {f32({c(1), c(2), c(8)})});
          },
          {"missing attribute 'scale'"}}}},
+      {OpKind::PagedAttentionPartial,
+       {{"no_splits",
+         [] {
+           return one_op(OpKind::PagedAttentionPartial,
+                         {f32({c(1), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}),
+                          i32({c(2), c(3)}), i32({c(1)}), i32({c(1)})},
+                         {{"scale", 0.5}, {"granule", int64_t{32}}}, {f32({c(1), c(2), c(4), c(10)})});
+         },
+         {"missing attribute 'splits'"}},
+        {"zero_granule",
+         [] {
+           return one_op(OpKind::PagedAttentionPartial,
+                         {f32({c(1), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}),
+                          i32({c(2), c(3)}), i32({c(1)}), i32({c(1)})},
+                         {{"scale", 0.5}, {"splits", int64_t{4}}, {"granule", int64_t{0}}},
+                         {f32({c(1), c(2), c(4), c(10)})});
+         },
+         {"attribute 'granule' (0) must be >= 1"}},
+        {"result_shape",
+         [] {
+           return one_op(OpKind::PagedAttentionPartial,
+                         {f32({c(1), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}),
+                          i32({c(2), c(3)}), i32({c(1)}), i32({c(1)})},
+                         {{"scale", 0.5}, {"splits", int64_t{4}}, {"granule", int64_t{32}}},
+                         {f32({c(1), c(2), c(4), c(8)})});
+         },
+         {"is declared f32[1, 2, 4, 8] but the rule gives f32[1, 2, 4, 10]"}}}},
+      {OpKind::AttentionCombine,
+       {{"rank",
+         [] { return one_op(OpKind::AttentionCombine, {f32({c(1), c(4), c(10)})}, {}, {f32({c(1), c(8)})}); },
+         {"must have rank 4"}},
+        {"no_value_dims",
+         [] {
+           return one_op(OpKind::AttentionCombine, {f32({c(1), c(2), c(4), c(2)})}, {}, {f32({c(1), c(2), c(0)})});
+         },
+         {"the last dim (value head dim + 2) must be a constant >= 3"}},
+        {"dtype",
+         [] {
+           return one_op(OpKind::AttentionCombine, {f16({c(1), c(2), c(4), c(10)})}, {}, {f32({c(1), c(2), c(8)})});
+         },
+         {"must be f32"}}}},
       {OpKind::Conv1d,
        {{"state_rows",
          [] {

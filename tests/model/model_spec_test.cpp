@@ -128,7 +128,7 @@ TEST(ModelSpec, BadConfigsNameTheProblem) {
 }
 
 TEST(Synth, EveryFamilyWritesACheckpointThatMatchesItsSpec) {
-  for (const char* family : {"llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "qwen35"}) {
+  for (const char* family : {"llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "qwen35", "qwen3_next"}) {
     SCOPED_TRACE(family);
     fs::path d = temp_dir(family);
     SynthOptions o;

@@ -1,7 +1,17 @@
 // Cases for attention: decode (one query row) and prefill (T > 1 appended to a cache of S rows)
 // with S symbolic and rebound per run across several key chunks, GQA, v head dim != q head dim,
 // sliding window, softcap, rows without visible keys, f16 / bf16 storage, shared-memory reductions.
+// Split attention (paged_attention_partial, then attention_combine, beside paged_attention on the
+// same cache): decode rows of sequences of different lengths (contexts that are not a multiple of
+// the run length, splits left empty, one-key contexts), GQA 1, 3, 4 and 8, head dims 64, 128 and 256
+// (and odd ones that do not split evenly over a subgroup), f16 / bf16 / f32 caches, a window with
+// the blocks before it freed, softcap, padding rows and rows of unknown sequences, shared-memory
+// reductions.
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <numeric>
+#include <stdexcept>
 
 #include "tests/ops/op_harness.h"
 
@@ -68,6 +78,152 @@ std::vector<OpCase> attention_cases() {
 }
 
 const int kRegistered = add_cases(attention_cases());
+
+// ---- Split attention over a paged cache ---------------------------------------------------------
+
+// A query row: its sequence and position. Padding rows have position -1; so do rows of an unknown
+// sequence (a sequence id past the block table), which no kernel may look up.
+struct SplitRow {
+  int seq, pos;
+};
+
+struct Split {
+  const char* name;
+  DType cache_dtype;
+  int64_t block_size, q_heads, kv_heads, head_dim, value_dim;
+  double scale;
+  int64_t window;
+  double softcap;
+  int64_t splits, granule;
+  int64_t sequences;                         // rows of the block table
+  std::vector<std::vector<SplitRow>> runs;  // one executor run each, each with its own row count
+  bool subgroup_arithmetic = true;
+};
+
+int first_visible_of(const Split& c, int p) {
+  return c.window > 0 ? std::max<int>(0, p - static_cast<int>(c.window) + 1) : 0;
+}
+
+// Block table [sequences, width] and cache block count: every block some row sees gets a cache block
+// (taken in a shuffled order of all ids, so a sequence's blocks are scattered); the others, blocks
+// wholly before a sliding window included, are -1.
+struct SplitTable {
+  int64_t width = 1, blocks = 0;
+  std::vector<int> ids;
+};
+SplitTable split_table(const Split& c) {
+  std::map<int, std::pair<int64_t, int64_t>> span;  // sequence -> first and last block any row sees
+  SplitTable t;
+  for (const std::vector<SplitRow>& run : c.runs)
+    for (const SplitRow& r : run) {
+      if (r.pos < 0) continue;
+      if (r.seq < 0 || r.seq >= c.sequences) throw std::logic_error(std::string(c.name) + ": row of no sequence");
+      const int64_t first = first_visible_of(c, r.pos) / c.block_size, last = r.pos / c.block_size;
+      auto [it, added] = span.emplace(r.seq, std::pair{first, last});
+      if (!added) it->second = {std::min(it->second.first, first), std::max(it->second.second, last)};
+      t.width = std::max(t.width, last + 1);
+    }
+  for (const auto& [seq, blocks] : span) t.blocks += blocks.second - blocks.first + 1;
+  t.blocks += 2;  // spare blocks no row reads
+  std::vector<int> order(static_cast<size_t>(t.blocks));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(99);
+  std::shuffle(order.begin(), order.end(), rng);
+  t.ids.assign(static_cast<size_t>(c.sequences * t.width), -1);
+  size_t next = 0;
+  for (const auto& [seq, blocks] : span)
+    for (int64_t b = blocks.first; b <= blocks.second; ++b) t.ids[static_cast<size_t>(seq * t.width + b)] = order[next++];
+  return t;
+}
+
+// An i32[rows] input: `field` of each row of the run with that many rows.
+TensorFn split_rows(const Split& c, int (*field)(const SplitRow&)) {
+  return [c, field](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&, std::mt19937_64&) {
+    for (const std::vector<SplitRow>& run : c.runs) {
+      if (static_cast<int64_t>(run.size()) != shape[0]) continue;
+      ir::HostTensor t = ir::HostTensor::zeros(DType::I32, shape);
+      for (size_t i = 0; i < run.size(); ++i) t.set(static_cast<int64_t>(i), field(run[i]));
+      return t;
+    }
+    throw std::logic_error(std::string(c.name) + ": no run has this many rows");
+  };
+}
+
+std::vector<OpCase> split_cases() {
+  const std::vector<Split> shapes = {
+      // Llama-3-8B's heads (GQA 4, head dim 128): contexts of 700 (runs of 96 keys: the last one
+      // short), 45 (2 of 8 splits used) and 1 key, a padding row; then the next step with a row of
+      // an unknown sequence.
+      {"split_decode_llama_heads_f16_b16", DType::F16, 16, 32, 8, 128, 128, 0.088, 0, 0.0, 8, 32, 3,
+       {{{0, 699}, {1, 44}, {2, 0}, {-1, -1}}, {{0, 700}, {1, 45}, {9, -1}}}},
+      // GQA 8, head dim 64, bf16, blocks of 5: 131 keys in runs of 48 (the fourth split empty).
+      {"split_decode_gqa8_d64_bf16_b5", DType::BF16, 5, 16, 2, 64, 64, 0.125, 0, 0.0, 4, 16, 2,
+       {{{0, 130}, {1, 36}, {-1, -1}}, {{0, 131}, {1, 37}}}},
+      // No GQA, head dim 256.
+      {"split_decode_mha_d256_f16_b16", DType::F16, 16, 2, 2, 256, 256, 0.0625, 0, 0.0, 16, 8, 2,
+       {{{0, 300}, {1, 16}}}},
+      // Qwen3.5-9B's attention heads: GQA 4, head dim 256.
+      {"split_decode_qwen35_heads_f16_b16", DType::F16, 16, 16, 4, 256, 256, 0.0625, 0, 0.0, 8, 32, 1,
+       {{{0, 260}}}},
+      // Sliding window (the blocks before it freed) and softcap, f32 cache, v head dim != q head dim;
+      // consecutive rows of one sequence (a verify step) beside a short sequence.
+      {"split_window_softcap_f32_b4", DType::F32, 4, 4, 2, 32, 16, 0.3, 20, 2.0, 4, 4, 2,
+       {{{0, 48}, {0, 49}, {0, 50}, {1, 7}}}},
+      // Small bf16 heads: lanes load their key slices in 8-byte and their value slices in 4-byte
+      // units when the subgroup has 8 lanes (16-byte units above).
+      {"split_small_heads_bf16_b16", DType::BF16, 16, 4, 2, 32, 16, 0.25, 0, 0.0, 4, 8, 1, {{{0, 90}}}},
+      // Head dims that do not split evenly over a subgroup; 3 query heads per kv head.
+      {"split_odd_dims_f16_b8", DType::F16, 8, 3, 1, 20, 12, 0.2, 0, 0.0, 3, 5, 1, {{{0, 40}, {-1, -1}}}},
+      // Without subgroup arithmetic (one workgroup per row, head and split), with window and softcap.
+      {"split_no_subgroup_ops_f16_b16", DType::F16, 16, 8, 2, 64, 64, 0.125, 40, 5.0, 4, 16, 2,
+       {{{0, 150}, {1, 3}, {-1, -1}}}, false},
+  };
+  std::vector<OpCase> cases;
+  for (const Split& p : shapes) {
+    const SplitTable table = split_table(p);
+    OpCase c;
+    c.name = p.name;
+    const Dim t = Dim::symbol("seq"), n = Dim::of(table.blocks), b = Dim::of(p.block_size);
+    const Dim hq = Dim::of(p.q_heads), hkv = Dim::of(p.kv_heads), d = Dim::of(p.head_dim), dv = Dim::of(p.value_dim);
+    c.graph = make_graph(c.name, [&](ir::Builder& g) {
+      auto q = g.input("q", {DType::F32, {t, hq, d}});
+      auto k_cache = g.input("k_cache", {p.cache_dtype, {n, b, hkv, d}});
+      auto v_cache = g.input("v_cache", {p.cache_dtype, {n, b, hkv, dv}});
+      auto block_table = g.input("block_table", {DType::I32, {Dim::of(p.sequences), Dim::of(table.width)}});
+      auto row_seq = g.input("row_seq", {DType::I32, {t}});
+      auto pos = g.input("pos", {DType::I32, {t}});
+      auto partials = g.paged_attention_partial(q, k_cache, v_cache, block_table, row_seq, pos, p.scale, p.window,
+                                                p.softcap, p.splits, p.granule);
+      auto out = g.attention_combine(partials);
+      auto direct = g.paged_attention(q, k_cache, v_cache, block_table, row_seq, pos, p.scale, p.window, p.softcap);
+      g.set_name(partials, "partials");
+      g.set_name(out, "out");
+      g.set_name(direct, "direct");
+      g.output(partials);
+      g.output(out);
+      g.output(direct);
+    });
+    c.runs.clear();
+    for (const std::vector<SplitRow>& run : p.runs) c.runs.push_back({{"seq", static_cast<int64_t>(run.size())}});
+    const std::vector<int> ids = table.ids;
+    c.inputs["block_table"] = [ids](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&,
+                                    std::mt19937_64&) {
+      ir::HostTensor tensor = ir::HostTensor::zeros(DType::I32, shape);
+      for (size_t i = 0; i < ids.size(); ++i) tensor.set(static_cast<int64_t>(i), ids[i]);
+      return tensor;
+    };
+    c.inputs["row_seq"] = split_rows(p, [](const SplitRow& r) { return r.seq; });
+    c.inputs["pos"] = split_rows(p, [](const SplitRow& r) { return r.pos; });
+    c.subgroup_arithmetic = p.subgroup_arithmetic;
+    int64_t most_rows = 0;
+    for (const ir::SymbolBindings& run : c.runs) most_rows = std::max(most_rows, run.at("seq"));
+    c.max_symbols = {{"seq", most_rows}};  // as the engine compiles decode graphs
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+const int kRegisteredSplit = add_cases(split_cases());
 
 }  // namespace
 }  // namespace vkllm::ops_test

@@ -9,6 +9,7 @@
 #include "codegen/compile_graph.h"
 #include "codegen/glsl_compiler.h"
 #include "codegen/ops/emitter.h"
+#include "codegen/profiles.h"
 
 namespace vkllm {
 namespace {
@@ -61,6 +62,8 @@ ir::Graph every_op_graph() {
   auto block_table = b.input("block_table", {DType::I32, {Dim::of(3), Dim::of(4)}});
   auto row_seq = b.input("row_seq", {DType::I32, {seq}});
   b.output(b.paged_attention(heads, k_new, v_new, block_table, row_seq, pos, 0.25, 8, 30.0));
+  b.output(b.attention_combine(
+      b.paged_attention_partial(heads, k_new, v_new, block_table, row_seq, pos, 0.25, 8, 30.0, 4, 16)));
   auto conv_w = b.weight("conv_w", {DType::F32, {Dim::of(64), Dim::of(4)}});
   auto state = b.input("state", {DType::F32, {Dim::of(3), Dim::of(64)}});
   auto [y, new_state] = b.conv1d(x, conv_w, state, true);
@@ -110,6 +113,7 @@ codegen::TargetCaps profile(uint32_t subgroup_size, bool subgroup_arithmetic) {
   caps.name = "test";
   caps.subgroup_size = subgroup_size;
   caps.subgroup_arithmetic = subgroup_arithmetic;
+  caps.subgroup_size_control = subgroup_arithmetic;  // so the subgroup-size-specific kernels compile too
   return caps;
 }
 
@@ -286,6 +290,80 @@ TEST(OpsCodegen, QuantizedSliceMustKeepWholeBlocks) {
   auto w = b.weight("w", {DType::Q8_0, {Dim::of(4), Dim::of(64)}});
   b.output(b.slice(w, 1, 16, 32));
   EXPECT_THROW(codegen::compile_graph(b.finish(), profile(32, true)), codegen::CompileError);
+}
+
+// Prefill-shaped matmuls: every weight dtype, a residual epilogue, a swiglu prologue and an rms_norm
+// prologue (which keeps the row kernels).
+ir::Graph prefill_matmuls() {
+  ir::Builder b("prefill");
+  const Dim seq = Dim::symbol("seq");
+  auto x = b.input("x", {DType::F32, {seq, Dim::of(256)}});
+  for (DType w : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K,
+                  DType::QA4, DType::QA8, DType::QA4H, DType::QA8H, DType::QA4H_G64, DType::QA8H_G64})
+    b.output(b.matmul(x, b.weight(std::string("w_") + std::string(ir::name(w)), {w, {Dim::of(96), Dim::of(256)}})));
+  auto w = b.weight("w", {DType::BF16, {Dim::of(256), Dim::of(256)}});
+  b.output(b.emit(ir::OpKind::FusedMatMul, {x, w, x}, {{"prologue", std::string("none")}, {"epilogue", std::string("add")}})[0]);
+  b.output(b.emit(ir::OpKind::FusedMatMul, {x, w, x, x},
+                  {{"prologue", std::string("swiglu")}, {"epilogue", std::string("add")}})[0]);
+  auto g = b.weight("g", {DType::F32, {Dim::of(256)}});
+  b.output(b.emit(ir::OpKind::FusedMatMul, {x, w, g}, {{"prologue", std::string("rms_norm")}, {"eps", 1e-6}})[0]);
+  return b.finish();
+}
+
+// Kernel names of the graph's dispatches: the kernel family is part of each name.
+std::vector<std::string> kernel_names(const codegen::CompiledGraph& cg) {
+  std::vector<std::string> names;
+  for (const codegen::Dispatch& d : cg.dispatches) names.push_back(d.kernel.name);
+  return names;
+}
+
+TEST(OpsCodegen, ManyRowsTakeTheTiledKernels) {
+  const ir::Graph g = prefill_matmuls();
+  auto expect_families = [&](const codegen::CompiledGraph& cg, const std::string& tiled) {
+    const std::vector<std::string> names = kernel_names(cg);
+    ASSERT_EQ(names.size(), 17u);
+    for (size_t i = 0; i + 1 < names.size(); ++i)
+      EXPECT_NE(names[i].find(tiled), std::string::npos) << names[i] << " should be a " << tiled << " kernel";
+    EXPECT_EQ(names.back().find(tiled), std::string::npos) << names.back() << ": rms_norm keeps a row kernel";
+  };
+  // Profiles without cooperative matrices: 16 KiB of shared memory and no subgroup ops; wave64.
+  // (lavapipe runs them in ops_kernels_test.)
+  for (const char* name : {"generic", "amd-rdna3"}) {
+    SCOPED_TRACE(name);
+    expect_families(codegen::compile_graph(g, codegen::target_profile(name), {{"seq", 256}}), "_tiled64x64");
+  }
+  // A few rows (decode) or no bound keep the row-vector kernels.
+  for (const std::map<std::string, int64_t>& bounds :
+       {std::map<std::string, int64_t>{{"seq", 16}}, std::map<std::string, int64_t>{}}) {
+    for (const std::string& name : kernel_names(codegen::compile_graph(g, profile(32, true), bounds))) {
+      EXPECT_EQ(name.find("tiled"), std::string::npos) << name;
+      EXPECT_EQ(name.find("coopmat"), std::string::npos) << name;
+    }
+  }
+}
+
+TEST(OpsCodegen, CooperativeMatrixKernelsCompileForNvidia) {
+  const ir::Graph g = prefill_matmuls();
+  const codegen::TargetCaps caps = codegen::target_profile("nvidia-h100");
+  ASSERT_TRUE(caps.cooperative_matrix_nv);
+  for (const auto& [rows, tile] : {std::pair{256, "_coopmat128x64"}, std::pair{64, "_coopmat64x64"}}) {
+    SCOPED_TRACE(rows);
+    const codegen::CompiledGraph cg = codegen::compile_graph(g, caps, {{"seq", rows}});
+    ASSERT_EQ(cg.dispatches.size(), 17u);
+    for (size_t i = 0; i + 1 < cg.dispatches.size(); ++i) {
+      const codegen::Kernel& k = cg.dispatches[i].kernel;
+      EXPECT_NE(k.name.find(tile), std::string::npos) << k.name;
+      EXPECT_NE(k.glsl.find("coopMatMulAddNV"), std::string::npos) << k.name;
+      EXPECT_NE(codegen::disassemble(k.spirv).find("OpCapability CooperativeMatrixNV"), std::string::npos) << k.name;
+      EXPECT_EQ(k.required_subgroup_size, 32u) << k.name;
+      EXPECT_EQ(k.local_size[0], rows == 256 ? 256u : 128u) << k.name;
+    }
+  }
+  // Without fp16 arithmetic (the fragments are f16) the FMA kernel is used.
+  codegen::TargetCaps no_fp16 = caps;
+  no_fp16.float16_arithmetic = false;
+  for (const std::string& name : kernel_names(codegen::compile_graph(g, no_fp16, {{"seq", 256}})))
+    EXPECT_EQ(name.find("coopmat"), std::string::npos) << name;
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // Cases for fused_matmul (passes/fuse_*.cpp make it): each prologue (none, rms_norm with and
-// without offset, swiglu, geglu erf and tanh) with and without the residual-add epilogue, on all three kernels of
-// codegen/ops/matmul.cpp — row-vector (f32 x; f32, f16, bf16 weights), quantized row-vector (every
-// quantized weight dtype) and general (f16 x, K not a multiple of 8, or no subgroup arithmetic) —
-// with symbolic rows rebound per run, a broadcast residual (a bias) and a rank-3 x.
+// without offset, swiglu, geglu erf and tanh) with and without the residual-add epilogue, on the
+// matrix-vector kernels (f32 x; f32, f16, bf16 weights, and every quantized weight dtype — including
+// 4 and 8 weight rows per workgroup sharing each prologue-transformed x element) and the general
+// kernel (f16 x, K not a multiple of 8, or no subgroup arithmetic) — with symbolic rows rebound per
+// run, a broadcast residual (a bias) and a rank-3 x.
 #include <fmt/format.h>
 
 #include "tests/ops/op_harness.h"
@@ -63,28 +64,39 @@ std::vector<OpCase> fused_matmul_cases() {
   const std::vector<ir::SymbolBindings> rows = {{{"seq", 1}}, {{"seq", 5}}};
   std::vector<OpCase> cases;
   for (const Fused& f : fusions) {
-    // Row-vector kernel.
+    // Float matrix-vector kernel.
     for (DType w : {DType::F32, DType::F16, DType::BF16})
-      cases.push_back(fused_case(fmt::format("rowvec_{}w_k136_n9", ir::name(w)), DType::F32, w, {kSeq, Dim::of(136)},
+      cases.push_back(fused_case(fmt::format("matvec_{}w_k136_n9", ir::name(w)), DType::F32, w, {kSeq, Dim::of(136)},
                                  9, f, rows));
     // General kernel: f16 x and odd K, then the shared-memory reductions.
     cases.push_back(fused_case("general_f16x_k65_n7", DType::F16, DType::F16, {kSeq, Dim::of(65)}, 7, f, rows));
     cases.push_back(
         fused_case("general_no_subgroup_ops_k72_n9", DType::F32, DType::BF16, {kSeq, Dim::of(72)}, 9, f, rows, false));
   }
-  // Quantized row-vector kernel: every quantized weight dtype, norm and residual together.
+  // Quantized matrix-vector kernel: every quantized weight dtype, norm and residual together.
   for (DType w : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::QA4, DType::QA8,
                   DType::QA4H, DType::QA8H, DType::QA4H_G64, DType::QA8H_G64})
-    cases.push_back(fused_case(fmt::format("qrowvec_{}w_k256_n9", ir::name(w)), DType::F32, w, {kSeq, Dim::of(256)}, 9,
+    cases.push_back(fused_case(fmt::format("qmatvec_{}w_k256_n9", ir::name(w)), DType::F32, w, {kSeq, Dim::of(256)}, 9,
                                {"rms_norm", true, 1.0}, rows));
-  cases.push_back(fused_case("qrowvec_q4_0w_k64_n5", DType::F32, DType::Q4_0, {kSeq, Dim::of(64)}, 5,
+  cases.push_back(fused_case("qmatvec_q4_0w_k64_n5", DType::F32, DType::Q4_0, {kSeq, Dim::of(64)}, 5,
                              {"none", true}, rows));
-  cases.push_back(fused_case("qrowvec_q4_kw_k256_n5", DType::F32, DType::Q4_K, {kSeq, Dim::of(256)}, 5,
+  cases.push_back(fused_case("qmatvec_q4_kw_k256_n5", DType::F32, DType::Q4_K, {kSeq, Dim::of(256)}, 5,
                              {"swiglu", true}, rows));
+  // Many weight rows per workgroup (N >= 1021): 4 rows with 1..4 activation rows, 8 rows with one.
+  OpCase wide = fused_case("qmatvec_q4_0w_k256_n1021", DType::F32, DType::Q4_0, {kSeq, Dim::of(256)}, 1021,
+                           {"rms_norm", true, 1.0}, {{{"seq", 1}}, {{"seq", 4}}});
+  wide.max_symbols = {{"seq", 4}};
+  cases.push_back(std::move(wide));
+  for (const Fused& f : {Fused{"swiglu", false}, Fused{"rms_norm", true}}) {
+    OpCase one_row = fused_case("qmatvec_q4_kw_k512_n2045", DType::F32, DType::Q4_K, {kSeq, Dim::of(512)}, 2045, f,
+                                {{{"seq", 1}}});
+    one_row.max_symbols = {{"seq", 1}};
+    cases.push_back(std::move(one_row));
+  }
   // A bias (residual broadcast over rows) and a rank-3 x.
-  cases.push_back(fused_case("rowvec_bias_k64_n9", DType::F32, DType::BF16, {kSeq, Dim::of(64)}, 9, {"none", true},
+  cases.push_back(fused_case("matvec_bias_k64_n9", DType::F32, DType::BF16, {kSeq, Dim::of(64)}, 9, {"none", true},
                              rows, true, true));
-  cases.push_back(fused_case("rowvec_rank3_k32_n6", DType::F32, DType::F16, {Dim::of(2), kSeq, Dim::of(32)}, 6,
+  cases.push_back(fused_case("matvec_rank3_k32_n6", DType::F32, DType::F16, {Dim::of(2), kSeq, Dim::of(32)}, 6,
                              {"rms_norm", true}, {{{"seq", 3}}}));
   return cases;
 }

@@ -1,6 +1,13 @@
 // Cases for matmul: every weight dtype (f32, f16, bf16, q8_0, q4_0), odd K and N, one row (decode),
 // both kernels (row-vector: f32 x with K % 8 == 0 and subgroup ops; general: the rest),
 // symbolic row counts rebound per run, rank 1 and rank 3 x, and the shared-memory reductions.
+// Then the tiled kernels for many rows (see tiled_matmul_cases).
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "codegen/glsl_compiler.h"
+#include "codegen/ops/glsl.h"
+#include "codegen/ops/matmul.h"
 #include "tests/ops/op_harness.h"
 
 namespace vkllm::ops_test {
@@ -57,6 +64,187 @@ std::vector<OpCase> matmul_cases() {
 }
 
 const int kRegistered = add_cases(matmul_cases());
+
+// The tiled kernels (codegen/ops/matmul_tiled.cpp), chosen when the row bound exceeds
+// kTiledMinRows: rows, N and K crossing tile edges (rows 17..150 against 64- and 128-row tiles,
+// N = 65/70 against 64, K not a multiple of BK or of 4), symbolic and constant rows, every weight
+// dtype (quantized: one block and three), the fused add epilogue (residual and bias) and the swiglu
+// prologue. The FMA kernel runs everywhere; the cooperative-matrix kernel runs emulated (its matrix
+// ops in plain GLSL: staging, indexing and epilogue tested on any device) and for real on devices
+// with VK_NV_cooperative_matrix (skipped elsewhere). Its f16 staging rounds each operand (2^-11):
+// errors measured up to 3.1e-4 of the largest output on these shapes, hence kCoopTolerance.
+constexpr double kCoopTolerance = 1.5e-3;
+
+struct Tiled {
+  std::string name;
+  DType x, w;
+  ir::Shape x_shape;
+  int64_t n;
+  std::vector<ir::SymbolBindings> runs;
+  int64_t seq_bound = 0;           // max_symbols["seq"]
+  std::string fusion = "none";     // none | add | bias | swiglu_add
+};
+
+ir::Graph tiled_graph(const std::string& name, const Tiled& t) {
+  return make_graph(name, [&](ir::Builder& b) {
+    auto x = b.input("x", {t.x, t.x_shape});
+    auto w = b.weight("w", {t.w, {Dim::of(t.n), t.x_shape.back()}});
+    if (t.fusion == "none") {
+      b.output(b.matmul(x, w));
+      return;
+    }
+    std::vector<ir::ValueId> operands{x, w};
+    const std::string prologue = t.fusion == "swiglu_add" ? "swiglu" : "none";
+    if (prologue == "swiglu") operands.push_back(b.input("up", {t.x, t.x_shape}));
+    ir::Shape r_shape = t.x_shape;
+    r_shape.back() = Dim::of(t.n);
+    if (t.fusion == "bias") r_shape = {Dim::of(t.n)};
+    operands.push_back(b.input("r", {DType::F32, r_shape}));
+    b.output(b.emit(ir::OpKind::FusedMatMul, operands,
+                    {{"prologue", prologue}, {"epilogue", std::string("add")}})[0]);
+  });
+}
+
+// Checks that every matmul dispatch runs a kernel whose name contains `kind`.
+std::function<void(codegen::CompiledGraph&, const codegen::TargetCaps&)> expect_kernel(std::string kind) {
+  return [kind](codegen::CompiledGraph& cg, const codegen::TargetCaps&) {
+    for (const codegen::Dispatch& d : cg.dispatches)
+      EXPECT_NE(d.kernel.name.find(kind), std::string::npos) << d.kernel.name << " is not a " << kind << " kernel";
+  };
+}
+
+// Swaps each matmul kernel for the cooperative-matrix kernel with emulated matrix operations.
+void emulate_cooperative_matrix(codegen::CompiledGraph& cg, const codegen::TargetCaps& caps) {
+  for (codegen::Dispatch& d : cg.dispatches) {
+    const ir::Op& op = cg.graph.ops[static_cast<size_t>(d.op_index)];
+    const codegen::ops::EmitContext ctx{cg.graph, op, d.op_index, caps, cg.symbols, &cg.max_symbols};
+    ASSERT_TRUE(codegen::ops::tiled_kernel_fits(ctx, codegen::ops::fusion_of(ctx))) << d.kernel.name;
+    const codegen::ops::KernelPlan plan = codegen::ops::emit_tiled_matmul(
+        ctx, codegen::ops::fusion_of(ctx), codegen::ops::TileMath::EmulatedCooperativeMatrix);
+    d.kernel.name = plan.name;
+    d.kernel.glsl = codegen::ops::assemble_shader(ctx, plan);
+    d.kernel.spirv = codegen::compile_glsl(d.kernel.glsl);
+    d.kernel.local_size = {plan.local_size, 1, 1};
+    d.kernel.grid = plan.grid;
+    d.kernel.required_subgroup_size = plan.required_subgroup_size;
+  }
+}
+
+std::vector<OpCase> tiled_matmul_cases() {
+  std::vector<Tiled> fma = {
+      // Symbolic rows rebound per run: 17 (one partial tile), 80 (two), 65 (one row past a tile);
+      // K = 40: the last 16-wide K step is half full; N = 70: a partial second column tile.
+      {"f32_bf16w_seq_k40_n70", DType::F32, DType::BF16, {kSeq, Dim::of(40)}, 70,
+       {{{"seq", 17}}, {{"seq", 80}}, {{"seq", 65}}}, 80},
+      // Constant rows; K = 37 (not a multiple of 4: element-wise reads), f16 x.
+      {"f16_f32w_rows67_k37_n65", DType::F16, DType::F32, {Dim::of(67), Dim::of(37)}, 65, {{}}},
+      {"f32_f32w_seq_k48_n33", DType::F32, DType::F32, {kSeq, Dim::of(48)}, 33, {{{"seq", 30}}}, 30},
+      {"f32_f16w_rank3_k24_n9", DType::F32, DType::F16, {Dim::of(2), kSeq, Dim::of(24)}, 9, {{{"seq", 20}}}, 20},
+      {"bf16_bf16w_seq_k20_n64", DType::BF16, DType::BF16, {kSeq, Dim::of(20)}, 64, {{{"seq", 64}}}, 64},
+      {"add_f32_bf16w_seq_k32_n70", DType::F32, DType::BF16, {kSeq, Dim::of(32)}, 70, {{{"seq", 70}}}, 70, "add"},
+      {"bias_f32_f16w_seq_k40_n20", DType::F32, DType::F16, {kSeq, Dim::of(40)}, 20, {{{"seq", 33}}}, 33, "bias"},
+      {"swiglu_add_f32_f32w_seq_k36_n18", DType::F32, DType::F32, {kSeq, Dim::of(36)}, 18, {{{"seq", 40}}}, 40,
+       "swiglu_add"},
+  };
+  for (DType w : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::QA4, DType::QA8,
+                  DType::QA4H, DType::QA8H, DType::QA4H_G64, DType::QA8H_G64}) {
+    const int64_t block = ir::info(w).block_elems;
+    for (int64_t blocks : {1, 3})
+      fma.push_back({fmt::format("f32_{}w_seq_k{}_n67", ir::name(w), blocks * block), DType::F32, w,
+                     {kSeq, Dim::of(blocks * block)}, 67, {{{"seq", 70}}}, 70});
+  }
+  // The cooperative-matrix kernel: 128-row tiles (bound > 64) and 64-row tiles.
+  const std::vector<Tiled> coop = {
+      // K = 72: the last 32-wide K step holds one 8-value group; rows 150 and 20.
+      {"f32_bf16w_seq_k72_n70", DType::F32, DType::BF16, {kSeq, Dim::of(72)}, 70,
+       {{{"seq", 150}}, {{"seq", 20}}}, 150},
+      // f16 weights staged as raw bits; K = 44: the last group is half full (packed path).
+      {"f32_f16w_seq_k44_n65", DType::F32, DType::F16, {kSeq, Dim::of(44)}, 65, {{{"seq", 40}}}, 40},
+      {"f16_f32w_rows33_k37_n17", DType::F16, DType::F32, {Dim::of(33), Dim::of(37)}, 17, {{}}},
+      {"f32_q4_0w_seq_k64_n33", DType::F32, DType::Q4_0, {kSeq, Dim::of(64)}, 33, {{{"seq", 70}}}, 70},
+      {"f32_q4_kw_seq_k256_n20", DType::F32, DType::Q4_K, {kSeq, Dim::of(256)}, 20, {{{"seq", 130}}}, 130},
+      {"f32_qa4hw_seq_k96_n24", DType::F32, DType::QA4H, {kSeq, Dim::of(96)}, 24, {{{"seq", 24}}}, 24},
+      {"add_f32_bf16w_seq_k32_n70", DType::F32, DType::BF16, {kSeq, Dim::of(32)}, 70, {{{"seq", 70}}}, 70, "add"},
+      {"swiglu_add_f32_f16w_seq_k40_n20", DType::F32, DType::F16, {kSeq, Dim::of(40)}, 20, {{{"seq", 33}}}, 33,
+       "swiglu_add"},
+      {"bias_f32_q8_0w_seq_k32_n9", DType::F32, DType::Q8_0, {kSeq, Dim::of(32)}, 9, {{{"seq", 17}}}, 17, "bias"},
+  };
+  std::vector<OpCase> cases;
+  auto make = [&](const std::string& name, const Tiled& t) {
+    OpCase c;
+    c.name = name;
+    c.graph = tiled_graph(name, t);
+    c.runs = t.runs;
+    if (t.seq_bound) c.max_symbols = {{"seq", t.seq_bound}};
+    return c;
+  };
+  for (const Tiled& t : fma) {
+    OpCase c = make("matmul_tiled_" + t.name, t);
+    c.cooperative_matrix = false;
+    c.edit_compiled = expect_kernel("_tiled64x64");
+    cases.push_back(std::move(c));
+  }
+  // Without subgroup arithmetic (the tiled kernels use none).
+  OpCase no_subgroup_ops = make("matmul_tiled_no_subgroup_ops_f32_q8_0w_k64_n40", {"", DType::F32, DType::Q8_0,
+                                {kSeq, Dim::of(64)}, 40, {{{"seq", 19}}}, 19});
+  no_subgroup_ops.cooperative_matrix = false;
+  no_subgroup_ops.subgroup_arithmetic = false;
+  no_subgroup_ops.edit_compiled = expect_kernel("_tiled64x64");
+  cases.push_back(std::move(no_subgroup_ops));
+  for (const Tiled& t : coop) {
+    OpCase emulated = make("matmul_coopmat_emulated_" + t.name, t);
+    emulated.edit_compiled = emulate_cooperative_matrix;
+    emulated.tolerance = kCoopTolerance;
+    cases.push_back(std::move(emulated));
+    OpCase real = make("matmul_coopmat_" + t.name, t);
+    real.requires_cooperative_matrix = true;
+    real.edit_compiled = expect_kernel("_coopmat");
+    real.tolerance = kCoopTolerance;
+    cases.push_back(std::move(real));
+  }
+  return cases;
+}
+
+const int kRegisteredTiled = add_cases(tiled_matmul_cases());
+
+// The float matrix-vector kernel (codegen/ops/matmul_quantized.cpp) at the row counts and widths that
+// change its shape: activation rows per workgroup (TM) 1, 2 and 3, weight rows per workgroup (R) 4
+// and 8 (N not a multiple of R), K over several lane steps. Each checks the variant's name.
+std::vector<OpCase> float_matvec_cases() {
+  struct MatVec {
+    const char* name;
+    DType w;
+    ir::Shape x_shape;
+    int64_t n;
+    std::vector<ir::SymbolBindings> runs;
+    int64_t seq_bound;    // max_symbols["seq"] (0: none)
+    const char* variant;  // expected in the kernel name
+  };
+  const std::vector<MatVec> shapes = {
+      {"matmul_matvec_one_row_bf16w_k1096_n2051", DType::BF16, {kSeq, Dim::of(1096)}, 2051, {{{"seq", 1}}}, 1,
+       "_matvec1x8"},
+      {"matmul_matvec_two_rows_f16w_k136_n1030", DType::F16, {kSeq, Dim::of(136)}, 1030, {{{"seq", 1}}, {{"seq", 2}}},
+       2, "_matvec2x4"},
+      {"matmul_matvec_const_rows3_f32w_k64_n1027", DType::F32, {Dim::of(3), Dim::of(64)}, 1027, {{}}, 0,
+       "_matvec3x4"},
+  };
+  std::vector<OpCase> cases;
+  for (const MatVec& m : shapes) {
+    OpCase c;
+    c.name = m.name;
+    c.graph = make_graph(c.name, [&](ir::Builder& b) {
+      auto x = b.input("x", {DType::F32, m.x_shape});
+      b.output(b.matmul(x, b.weight("w", {m.w, {Dim::of(m.n), m.x_shape.back()}})));
+    });
+    c.runs = m.runs;
+    if (m.seq_bound) c.max_symbols = {{"seq", m.seq_bound}};
+    c.edit_compiled = expect_kernel(m.variant);
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+const int kRegisteredMatVec = add_cases(float_matvec_cases());
 
 }  // namespace
 }  // namespace vkllm::ops_test

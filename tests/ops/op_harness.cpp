@@ -87,7 +87,8 @@ double tolerance_for(ir::DType dtype) {
   }
 }
 
-void expect_close(const ir::HostTensor& got, const ir::HostTensor& want, bool exact, const std::string& what) {
+void expect_close(const ir::HostTensor& got, const ir::HostTensor& want, bool exact, const std::string& what,
+                  double tolerance) {
   ASSERT_EQ(got.dtype, want.dtype) << what;
   ASSERT_EQ(got.shape, want.shape) << what;
   if (exact || ir::is_quantized(want.dtype) || want.dtype == ir::DType::I32) {
@@ -115,7 +116,8 @@ void expect_close(const ir::HostTensor& got, const ir::HostTensor& want, bool ex
     const double w = want.get(i);
     if (std::isfinite(w)) scale = std::max(scale, std::fabs(w));
   }
-  const double limit = tolerance_for(want.dtype) * std::max(scale, 1e-30);
+  if (tolerance <= 0.0) tolerance = tolerance_for(want.dtype);
+  const double limit = tolerance * std::max(scale, 1e-30);
   int64_t bad = 0, worst = -1;
   double worst_error = 0.0;
   for (int64_t i = 0; i < n; ++i) {
@@ -135,7 +137,7 @@ void expect_close(const ir::HostTensor& got, const ir::HostTensor& want, bool ex
     }
   }
   EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << n << " elements outside " << limit << " (tolerance "
-                    << tolerance_for(want.dtype) << " x max |ref| " << scale << "); largest error " << worst_error
+                    << tolerance << " x max |ref| " << scale << "); largest error " << worst_error
                     << " at " << index_text(worst, want.shape) << ": got " << got.get(worst) << ", want "
                     << want.get(worst);
 }
@@ -144,8 +146,12 @@ void run_case(const OpCase& c) {
   std::mt19937_64 rng(seed_of(c.name));
   runtime::Device& device = test_device();
   codegen::TargetCaps caps = device.target_caps();
+  if (c.requires_cooperative_matrix && !caps.cooperative_matrix_nv)
+    GTEST_SKIP() << "device '" << caps.name << "' lacks VK_NV_cooperative_matrix (fp16 16x16x16 -> f32)";
   caps.subgroup_arithmetic &= c.subgroup_arithmetic;
+  caps.cooperative_matrix_nv &= c.cooperative_matrix;
   codegen::CompiledGraph compiled = codegen::compile_graph(c.graph, caps, c.max_symbols);
+  if (c.edit_compiled) c.edit_compiled(compiled, caps);
 
   // Weights: drawn once, the same tensor for the reference and the device.
   std::map<std::string, ir::HostTensor> weight_data;
@@ -188,7 +194,7 @@ void run_case(const OpCase& c) {
     for (size_t o = 0; o < c.graph.outputs.size(); ++o) {
       const std::string& name = c.graph.value(c.graph.outputs[o]).name;
       expect_close(executor.read_output(name), want.outputs[o], c.exact || c.exact_outputs.count(name) != 0,
-                   fmt::format("output %{}", name));
+                   fmt::format("output %{}", name), c.tolerance);
     }
   }
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "codegen/compile_graph.h"
 #include "ir/host_tensor.h"
 #include "ir/ir.h"
 #include "ir/reference.h"
@@ -30,6 +31,12 @@ struct OpCase {
   std::set<std::string> exact_outputs;       // outputs (by value name) compared bit for bit regardless
   bool subgroup_arithmetic = true;           // false: compile with the shared-memory reductions
   std::map<std::string, int64_t> max_symbols;  // bounds given to compile_graph (kernels may specialize)
+  bool cooperative_matrix = true;            // false: compile as if the device lacked VK_NV_cooperative_matrix
+  bool requires_cooperative_matrix = false;  // skipped (GTEST_SKIP) on devices without it
+  double tolerance = 0.0;                    // relative to the reference's largest magnitude; 0: by dtype
+  // Applied to the compiled graph before it runs: checks which kernels were chosen, or swaps one for
+  // a variant compile_graph would not pick on this device.
+  std::function<void(codegen::CompiledGraph&, const codegen::TargetCaps&)> edit_compiled;
 };
 
 // Registers cases at static initialization (`const int kCases = add_cases({...});`); returns how many.
@@ -53,8 +60,9 @@ TensorFn trailing_positions(std::string kv_symbol);
 double tolerance_for(ir::DType dtype);
 
 // Expects `got` to equal `want`: bit for bit when `exact` (and always for i32 and quantized),
-// otherwise within tolerance_for(want.dtype). On failure reports the number of bad elements, the
-// largest error and where it is.
-void expect_close(const ir::HostTensor& got, const ir::HostTensor& want, bool exact, const std::string& what);
+// otherwise within `tolerance` (0: tolerance_for(want.dtype)) times the reference's largest
+// magnitude. On failure reports the number of bad elements, the largest error and where it is.
+void expect_close(const ir::HostTensor& got, const ir::HostTensor& want, bool exact, const std::string& what,
+                  double tolerance = 0.0);
 
 }  // namespace vkllm::ops_test

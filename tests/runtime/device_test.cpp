@@ -135,12 +135,14 @@ TEST(DeviceSelector, FlagWinsOverEnvironment) {
   EXPECT_EQ(runtime::effective_device_selector(""), "");
 }
 
-TEST(TargetCaps, CooperativeMatrixNeedsTheF16ShapeWithF32Accumulation) {
+TEST(TargetCaps, CooperativeMatrixNeedsTheF16ShapeWithF32AccumulationAndTheVulkanMemoryModel) {
   DeviceInfo d = fake(0, "x", DeviceType::Discrete);
   d.cooperative_matrix_nv = true;
   d.cooperative_matrix_shapes = {{16, 8, 16, "f16", "f16", "f16", "f16"}, {16, 16, 16, "f16", "f16", "f16", "f16"}};
   EXPECT_FALSE(runtime::target_caps(d).cooperative_matrix_nv);
   d.cooperative_matrix_shapes.push_back({16, 16, 16, "f16", "f16", "f32", "f32"});
+  EXPECT_FALSE(runtime::target_caps(d).cooperative_matrix_nv) << "its shaders need the Vulkan memory model";
+  d.vulkan_memory_model = true;
   EXPECT_TRUE(runtime::target_caps(d).cooperative_matrix_nv);
 }
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <span>
 
 #include "codegen/glsl_compiler.h"
 #include "runtime/error.h"
@@ -168,7 +169,18 @@ class GraphExecutorTest : public DeviceTest {
     executor.set_input("x", x.data(), x.size() * 4);
     executor.run({{"n", n}, {"k", k}});
     expect_floats(executor.read_output("h"), h, {n, kCols}, "h");
-    expect_floats(executor.read_output("y"), y, {n, kCols}, "y");
+    const ir::HostTensor y_tensor = executor.read_output("y");
+    expect_floats(y_tensor, y, {n, kCols}, "y");
+
+    // The per-step form: the same bytes into a caller-owned buffer sized for the maximum rows, the
+    // rest of it untouched.
+    constexpr uint32_t kSentinel = 0xdeadbeefu;
+    std::vector<uint32_t> into(static_cast<size_t>(kMaxRows * kCols), kSentinel);
+    EXPECT_EQ(executor.output_dtype("y"), DType::F32);
+    EXPECT_EQ(executor.output_bytes("y"), count * 4);
+    ASSERT_EQ(executor.read_output("y", std::as_writable_bytes(std::span(into))), count * 4);
+    EXPECT_EQ(std::memcmp(into.data(), y_tensor.bytes.data(), count * 4), 0);
+    for (size_t i = count; i < into.size(); ++i) ASSERT_EQ(into[i], kSentinel) << "written past the output at " << i;
   }
 };
 
@@ -318,8 +330,12 @@ TEST_F(GraphExecutorTest, CallerMistakesAreErrorsThatSayWhat) {
   contains(error_of([&] { executor.run({{"n", kMaxRows + 1}, {"k", 0}}); }), "symbol n=65 is outside [0, 64]");
   contains(error_of([&] { executor.run({{"n", 3}}); }), "symbol 'k' is not bound");
   contains(error_of([&] { executor.read_output("h"); }), "before a successful run");
+  std::vector<std::byte> small(3 * kCols * 4 - 1);
+  contains(error_of([&] { executor.read_output("h", small); }), "before a successful run");
   executor.run({{"n", 3}, {"k", 0}});
   contains(error_of([&] { executor.read_output("x2"); }), "no output 'x2' (outputs: 'h', 'y')");
+  contains(error_of([&] { executor.read_output("x2", small); }), "no output 'x2' (outputs: 'h', 'y')");
+  contains(error_of([&] { executor.read_output("h", small); }), "output 'h' holds 96 bytes; the buffer given for it holds 95");
 
   contains(error_of([&] {
              GraphExecutor e(device(), two_dispatch_graph(), {{"k", 1}}, weights);

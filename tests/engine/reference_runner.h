@@ -1,0 +1,64 @@
+// The reference side of the engine's model tests (model_test, qwen35_test, quantized_model_test):
+// the forward graph a Model runs, on the reference executor (ir/reference.h), fed one step at a time
+// with its own KV cache and recurrent states; and the comparisons those tests share — logits over a
+// prefill and decode steps, and greedy generation — against it.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+#include "ir/reference.h"
+
+namespace vkllm::engine_test {
+
+// Where the reference reads its weights.
+enum class ReferenceWeights {
+  Checkpoint,   // the HF folder's tensors as stored: independent of the model source's conversions
+  ModelSource,  // Model::source(): the kernel formats the model uploaded (quantized, repacked)
+};
+
+// One sequence through the model's forward graph (with logits) on the reference executor.
+class ReferenceModel {
+ public:
+  ReferenceModel(engine::Model& m, ReferenceWeights weights);
+
+  // Feeds `tokens`, continuing the sequence (recurrent layers: one chain through state slot 0, from
+  // zeros at position 0); returns the logits of every row, [tokens, vocab].
+  ir::HostTensor feed(const std::vector<int32_t>& tokens);
+
+ private:
+  engine::Model& m_;
+  ReferenceWeights weights_;
+  engine::BlockPool pool_;
+  engine::SequenceCache seq_;
+  ir::Graph graph_;
+  ir::StateMap states_;
+  std::map<std::string, ir::HostTensor> source_tensors_;  // ModelSource weights, converted once
+};
+
+// Max |a - b| over rows [row_a, row_a + rows) of a and [row_b, ...) of b ([rows, vocab] tensors),
+// relative to max |b|; a NaN in `a` counts as infinitely wrong.
+double relative_error(const ir::HostTensor& a, int64_t row_a, const ir::HostTensor& b, int64_t row_b, int64_t rows);
+// The same over the whole of two tensors of one shape.
+double relative_error(const ir::HostTensor& a, const ir::HostTensor& b);
+
+// The argmax of row `row` of [rows, vocab] logits; `gap` receives the top logit minus the second.
+int32_t argmax_row(const ir::HostTensor& t, int64_t row, double* gap);
+
+// Runs `prompt` through `model` as one step wanting every row (a fresh sequence), then
+// `decode_steps` decode steps, each feeding the reference's greedy token to both. Every step's logits
+// must be within `tolerance` of `ref`'s (relative to max |logit|; a decode step beyond it ends the
+// run), and the device's token must be the reference's argmax wherever its top two logits are more
+// than 1e-2 apart. `ref` must not have been fed yet.
+void expect_prefill_and_decode_match(engine::Model& model, ReferenceModel& ref, const std::vector<int32_t>& prompt,
+                                     int decode_steps, double tolerance);
+
+// engine::generate (greedy) of `tokens` tokens after `prompt` must follow the reference's argmax
+// token by token until the first near-tie (top two within 1e-3, where f32 and f64 may disagree),
+// and match at least 8 tokens before one. `ref` must not have been fed yet.
+void expect_greedy_generation_matches(engine::Model& model, ReferenceModel& ref, const std::vector<int32_t>& prompt,
+                                      int64_t tokens);
+
+}  // namespace vkllm::engine_test
