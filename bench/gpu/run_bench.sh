@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throughput on the GPU machine: for each family:preset, synthesize the checkpoint (random bf16
 # weights at real shapes) and run `vkllm bench` (pp/tg tok/s, weight GB/s). Results: $OUT/bench.jsonl
-# and a table on stdout. Usage: BENCH="llama:llama3-8b qwen35:qwen35-9b" OUT=dir bash bench/gpu/run_bench.sh
+# and a table on stdout. DEPTHS=4096 also decodes after a 4096-token prompt. Usage: BENCH="llama:llama3-8b qwen35:qwen35-9b" OUT=dir bash bench/gpu/run_bench.sh
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 WORK=${WORK:-/tmp/vkllm_bench}
@@ -16,7 +16,8 @@ for item in ${BENCH:-llama:llama3-8b}; do
   [ -f "$dir/config.json" ] || vkllm synth --family "$family" --preset "$preset" -o "$dir" --seed 7 > /dev/null
   name=$preset${quant:+-$quant}
   timeout 300 vkllm bench "$dir" ${quant:+--quant $quant} --prompt_tokens ${PP:-512} --gen_tokens ${TG:-128} \
-    --repeats ${REPEATS:-3} --ctx $(( ${PP:-512} + ${TG:-128} )) ${PROFILE:+--profile} --json \
+    --repeats ${REPEATS:-3} --ctx $(( ${DEPTHS:-${PP:-512}} > ${PP:-512} ? ${DEPTHS:-0} + ${TG:-128} : ${PP:-512} + ${TG:-128} )) \
+    ${DEPTHS:+--depths $DEPTHS} ${PROFILE:+--profile} --json \
     > "$OUT/bench-$name.json" 2> "$OUT/bench-$name.err"
   python3 -c "import json,sys; r=json.load(open(sys.argv[1])); r['preset']=sys.argv[2]; print(json.dumps(r))" \
     "$OUT/bench-$name.json" "$name" >> "$OUT/bench.jsonl" 2>/dev/null \
