@@ -393,9 +393,13 @@ codegen::TargetCaps target_caps(const DeviceInfo& info) {
   caps.storage_8bit = info.storage_buffer_8bit;
   caps.integer_dot_product = info.integer_dot_product;
   // TargetCaps promises the fp16 16x16x16 shape accumulating in fp32, and shaders using it declare
-  // the Vulkan memory model (glslang does so for every GL_NV_cooperative_matrix shader).
+  // the Vulkan memory model (glslang does so for every GL_NV_cooperative_matrix shader). Opt-in
+  // (VKLLM_F16_MATMUL=1): the tensor-core prefill kernel rounds activations to f16, which on the
+  // H200 raised HF-parity error 2-9x (qwen35-9b 2.9e-4 -> 2.6e-3, top-1 1.000 -> 0.984).
+  const char* f16_matmul = std::getenv("VKLLM_F16_MATMUL");
   caps.cooperative_matrix_nv =
-      info.cooperative_matrix_nv && info.vulkan_memory_model &&
+      f16_matmul != nullptr && std::string_view(f16_matmul) == "1" && info.cooperative_matrix_nv &&
+      info.vulkan_memory_model &&
       std::any_of(info.cooperative_matrix_shapes.begin(), info.cooperative_matrix_shapes.end(), [](const auto& s) {
         return s.m == 16 && s.n == 16 && s.k == 16 && s.a_type == "f16" && s.b_type == "f16" && s.c_type == "f32" &&
                s.result_type == "f32";

@@ -143,7 +143,11 @@ TEST(TargetCaps, CooperativeMatrixNeedsTheF16ShapeWithF32AccumulationAndTheVulka
   d.cooperative_matrix_shapes.push_back({16, 16, 16, "f16", "f16", "f32", "f32"});
   EXPECT_FALSE(runtime::target_caps(d).cooperative_matrix_nv) << "its shaders need the Vulkan memory model";
   d.vulkan_memory_model = true;
+  ::unsetenv("VKLLM_F16_MATMUL");
+  EXPECT_FALSE(runtime::target_caps(d).cooperative_matrix_nv) << "f16-rounding matmuls are opt-in";
+  ::setenv("VKLLM_F16_MATMUL", "1", 1);
   EXPECT_TRUE(runtime::target_caps(d).cooperative_matrix_nv);
+  ::unsetenv("VKLLM_F16_MATMUL");
 }
 
 TEST(TargetCaps, SubgroupOperationsNeedComputeSupport) {
