@@ -7,13 +7,16 @@ vkllm=$1
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 "$vkllm" synth --family llama --preset tiny -o "$dir/m" > /dev/null
-"$vkllm" bench "$dir/m" --prompt_tokens 20 --gen_tokens 5 --repeats 1 --ctx 64 --profile --json > "$dir/out.json"
+"$vkllm" bench "$dir/m" --prompt_tokens 20 --gen_tokens 5 --repeats 1 --ctx 64 --depths 40 --peak_bytes 16777216 \
+  --profile --json > "$dir/out.json"
 python3 - "$dir" <<'PY'
 import json, struct, sys, os
 d = sys.argv[1]
 r = json.load(open(os.path.join(d, "out.json")))
 assert r["prompt_tokens"] == 20 and r["gen_tokens"] == 5, r
 assert r["prefill_tok_s"] > 0 and r["decode_tok_s"] > 0 and len(r["decode_tok_s_runs"]) == 1, r
+assert r["time_to_first_token_ms"] > 0 and r["peak_read_gb_s"] > 0 and r["peak_copy_gb_s"] > 0, r
+assert [d["prompt_tokens"] for d in r["decode_at_depth"]] == [40] and r["decode_at_depth"][0]["decode_tok_s"] > 0, r
 cfg = json.load(open(os.path.join(d, "m", "config.json")))
 f = open(os.path.join(d, "m", "model.safetensors"), "rb")
 header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
