@@ -30,7 +30,10 @@ struct ArtifactError : std::runtime_error {
 };
 
 inline constexpr char kMagic[8] = {'V', 'K', 'L', 'L', 'M', 'V', 'K', 'M'};
-inline constexpr uint32_t kFormatVersion = 1;
+// 1: four forward graphs (prefill, prefill_logits, decode, decode_logits). 2: a decode graph pair
+// per batch size (decode_b N, decode_logits_b N) and verify graphs (verify_d N); the options list
+// decode_row_bounds and spec_depths (docs/FORMATS.md). Readers accept only their own version.
+inline constexpr uint32_t kFormatVersion = 2;
 inline constexpr uint64_t kHeaderBytes = 64;
 inline constexpr uint64_t kSectionAlignment = 16;
 inline constexpr uint64_t kWeightAlignment = 4096;  // page-aligned: mappable, importable as host memory

@@ -1,11 +1,15 @@
 // vkllm bench: prompt-processing and generation throughput of a model, llama-bench style (pp N /
 // tg N), with the weight bytes each generated token reads and the bandwidth that implies, so a run
-// can be set against the device's memory-bandwidth ceiling.
+// can be set against the device's memory-bandwidth ceiling. `--matmul` instead times single matmul
+// kernels (the decode matvecs) of given shapes under tuning variants (VKLLM_TUNE syntax), for sweeps.
 #include <fmt/format.h>
 #include <gflags/gflags.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -14,7 +18,9 @@
 #include "cli/bench_peak.h"
 #include "cli/flags.h"
 #include "cli/model_flags.h"
+#include "codegen/profiles.h"
 #include "engine/generate.h"
+#include "ir/reference.h"
 #include "runtime/graph_executor.h"
 
 DEFINE_int64(prompt_tokens, 512, "bench: prompt length (random token ids) processed before generating");
@@ -24,6 +30,16 @@ DEFINE_string(depths, "", "bench: also decode --gen_tokens tokens after prompts 
               "e.g. 4096): decode speed at long context");
 DEFINE_int64(peak_bytes, int64_t{1} << 30, "bench: buffer size of the read/copy kernels that measure the device's "
              "memory bandwidth (0: skip)");
+DEFINE_string(matmul, "", "bench: instead of a model, time single matmul kernels: DTYPE:N:K[:ROWS],... (e.g. "
+              "q4_0:14336:4096,bf16:4096:4096:1): µs per call, GB/s of weight bytes, kernel name and tuning");
+DEFINE_string(matmul_tune, "", "bench --matmul: tuning variants to time, ';'-separated VKLLM_TUNE override lists "
+              "applied on top of the device's tuning (an empty variant: the device's own), e.g. "
+              "'qmatvec.rows=4;qmatvec.split=subgroup,qmatvec.stage=1'");
+DEFINE_string(matmul_prologue, "none", "bench --matmul: none, or the fused prologue of every matmul: rms_norm "
+              "(x normalized by a norm weight) or swiglu (silu(x)·up), as decode graphs fuse them");
+DEFINE_int64(matmul_runs, 20, "bench --matmul: graph runs per variant, the first a warm-up; each run calls every weight copy once");
+DEFINE_int64(matmul_copies, 0, "bench --matmul: weight copies the runs cycle through (0: enough for 160 MiB, so the "
+             "caches (H200: 50 MB of L2) hold none of them)");
 DECLARE_bool(profile);  // defined by exec; for bench: time every kernel of one prefill chunk and one decode step
 
 namespace vkllm::cli {
@@ -101,9 +117,194 @@ nlohmann::ordered_json profile_steps(engine::Model& model, const std::vector<int
   return out;
 }
 
+
+// --matmul: one matmul kernel per shape, timed alone (the decode kernels' speed without a model).
+struct MatmulShape {
+  ir::DType dtype;
+  int64_t n, k, rows;
+  std::string text;
+};
+
+std::vector<MatmulShape> parse_matmul_shapes(const std::string& list) {
+  std::vector<MatmulShape> shapes;
+  for (const std::string& item : split_list(list)) {
+    std::vector<std::string> parts;
+    size_t start = 0;
+    for (size_t colon; (colon = item.find(':', start)) != std::string::npos; start = colon + 1)
+      parts.push_back(item.substr(start, colon - start));
+    parts.push_back(item.substr(start));
+    const auto bad = [&](const std::string& why) {
+      return std::runtime_error(fmt::format("--matmul '{}': {} (expected DTYPE:N:K[:ROWS], e.g. q4_0:14336:4096)", item, why));
+    };
+    if (parts.size() < 3 || parts.size() > 4) throw bad("wrong number of fields");
+    const std::optional<ir::DType> dtype = ir::parse_dtype(parts[0]);
+    if (!dtype) throw bad(fmt::format("unknown dtype '{}'", parts[0]));
+    MatmulShape s{*dtype, 0, 0, 1, item};
+    try {
+      s.n = std::stoll(parts[1]);
+      s.k = std::stoll(parts[2]);
+      if (parts.size() == 4) s.rows = std::stoll(parts[3]);
+    } catch (const std::exception&) {
+      throw bad("N, K and ROWS must be integers");
+    }
+    if (s.n < 1 || s.k < 1 || s.rows < 1) throw bad("N, K and ROWS must be positive");
+    if (s.k % ir::info(*dtype).block_elems) throw bad(fmt::format("K is not a multiple of the {}-value block", ir::info(*dtype).block_elems));
+    shapes.push_back(s);
+  }
+  if (shapes.empty()) throw std::runtime_error("--matmul: no shape given");
+  return shapes;
+}
+
+// `copies` matmuls of x[rows, K] by their own weight w<c>[N, K] (one weight tensor's data in each):
+// cycling through copies whose bytes exceed the last-level cache times weight reads from memory.
+// With --matmul_prologue, each is the fused_matmul a decode graph runs (rms_norm: norm weight g[K];
+// swiglu: input up[rows, K]).
+ir::Graph matmul_graph(const MatmulShape& s, int64_t copies) {
+  ir::Builder b("bench_matmul");
+  const ir::Type activations{ir::DType::F32, {ir::Dim::of(s.rows), ir::Dim::of(s.k)}};
+  const ir::ValueId x = b.input("x", activations);
+  std::optional<ir::ValueId> operand;
+  if (FLAGS_matmul_prologue == "rms_norm") operand = b.weight("g", {ir::DType::F32, {ir::Dim::of(s.k)}});
+  else if (FLAGS_matmul_prologue == "swiglu") operand = b.input("up", activations);
+  else if (FLAGS_matmul_prologue != "none")
+    throw std::runtime_error(fmt::format("--matmul_prologue '{}': expected none, rms_norm or swiglu", FLAGS_matmul_prologue));
+  for (int64_t c = 0; c < copies; ++c) {
+    const ir::ValueId w = b.weight(fmt::format("w{}", c), {s.dtype, {ir::Dim::of(s.n), ir::Dim::of(s.k)}});
+    const ir::ValueId y =
+        operand ? b.emit(ir::OpKind::FusedMatMul, {x, w, *operand},
+                         {{"prologue", FLAGS_matmul_prologue}, {"epilogue", std::string("none")}, {"eps", 1e-5},
+                          {"offset", 0.0}})[0]
+                : b.matmul(x, w);
+    b.set_name(y, fmt::format("y{}", c));
+    b.output(y);
+  }
+  return b.finish();
+}
+
+// Largest |got - want| relative to the largest |want|.
+double relative_error(const ir::HostTensor& got, const ir::HostTensor& want) {
+  double worst = 0, scale = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    scale = std::max(scale, std::abs(want.get(i)));
+    const double e = std::abs(got.get(i) - want.get(i));
+    worst = std::isnan(e) ? INFINITY : std::max(worst, e);
+  }
+  return worst / std::max(scale, 1e-30);
+}
+
+int run_matmul_bench(const Args& args) {
+  if (!args.empty()) throw std::runtime_error("--matmul takes no MODEL argument");
+  if (FLAGS_matmul_runs < 2) throw std::runtime_error("--matmul_runs must be >= 2 (the first is a warm-up)");
+  const std::vector<MatmulShape> shapes = parse_matmul_shapes(FLAGS_matmul);
+  runtime::Device device(runtime::Device::Options{FLAGS_device});
+  const codegen::TargetCaps device_caps = device.target_caps();  // per-device tuning and $VKLLM_TUNE
+  // Tuning variants (--matmul_tune, ';'-separated override lists; empty: the device's own), checked first.
+  std::vector<std::string> variants;
+  {
+    size_t start = 0;
+    for (size_t semi; (semi = FLAGS_matmul_tune.find(';', start)) != std::string::npos; start = semi + 1)
+      variants.push_back(FLAGS_matmul_tune.substr(start, semi - start));
+    variants.push_back(FLAGS_matmul_tune.substr(start));
+    for (const std::string& v : variants) {
+      codegen::TargetCaps caps = device_caps;
+      codegen::apply_tuning_overrides(caps, v);
+    }
+  }
+  const PeakBandwidth peak = FLAGS_peak_bytes > 0
+                                 ? measure_peak_bandwidth(device, static_cast<uint64_t>(FLAGS_peak_bytes) / 16 * 16)
+                                 : PeakBandwidth{};
+  if (!FLAGS_json) {
+    fmt::print("device: {} ({})", device.info().name, device.info().driver_info);
+    if (peak.read_gb_s > 0) fmt::print("; measured read peak {:.1f} GB/s", peak.read_gb_s);
+    fmt::print("\n{:>24} {:>9} {:>9} {:>6} {:>9}  {}\n", "shape", "us/call", "GB/s", "%peak", "rel.err", "kernel [tuning]");
+  }
+  nlohmann::ordered_json report{{"device", device.info().name},
+                                {"driver", device.info().driver_info},
+                                {"vkllm_tune", std::getenv("VKLLM_TUNE") ? std::getenv("VKLLM_TUNE") : ""},
+                                {"prologue", FLAGS_matmul_prologue},
+                                {"runs", FLAGS_matmul_runs},
+                                {"peak_read_gb_s", peak.read_gb_s},
+                                {"peak_copy_gb_s", peak.copy_gb_s},
+                                {"results", nlohmann::ordered_json::array()}};
+  nlohmann::ordered_json& results = report["results"];
+  // -o FILE: the report so far, rewritten after every result (a run cut short keeps what it measured).
+  const auto save = [&] {
+    if (FLAGS_o.empty()) return;
+    std::ofstream file(FLAGS_o);
+    file << report.dump(2) << "\n";
+    if (!file) throw std::runtime_error(fmt::format("cannot write {}", FLAGS_o));
+  };
+  std::mt19937_64 rng(1234);
+  for (const MatmulShape& s : shapes) {
+    const int64_t weight_bytes = ir::storage_bytes(s.dtype, s.n * s.k);
+    const int64_t copies = FLAGS_matmul_copies > 0
+                               ? FLAGS_matmul_copies
+                               : std::clamp<int64_t>((int64_t{160} << 20) / std::max<int64_t>(weight_bytes, 1) + 1, 2, 64);
+    const ir::HostTensor w = ir::HostTensor::random(s.dtype, {s.n, s.k}, rng);
+    const ir::HostTensor x = ir::HostTensor::random(ir::DType::F32, {s.rows, s.k}, rng);
+    const ir::HostTensor up = ir::HostTensor::random(ir::DType::F32, {s.rows, s.k}, rng);
+    const ir::HostTensor g = ir::HostTensor::random(ir::DType::F32, {s.k}, rng);
+    const ir::WeightFn weights = [&](const std::string& name, const ir::Type&) { return name == "g" ? g : w; };
+    std::map<std::string, ir::HostTensor> inputs{{"x", x}};
+    if (FLAGS_matmul_prologue == "swiglu") inputs.emplace("up", up);
+    const ir::Graph graph = matmul_graph(s, copies);
+    // The reference of one copy (all copies hold the same weights) checks every variant's outputs.
+    const ir::Graph one = matmul_graph(s, 1);
+    const ir::HostTensor want = ir::run_reference(one, {}, inputs, weights).outputs.at(0);
+    for (const std::string& variant : variants) {
+      codegen::TargetCaps caps = device_caps;
+      codegen::apply_tuning_overrides(caps, variant);
+      const codegen::MatvecTuning& tuning = ir::is_quantized(s.dtype) ? caps.qmatvec : caps.fmatvec;
+      nlohmann::ordered_json r{{"shape", s.text},   {"dtype", ir::name(s.dtype)}, {"n", s.n},
+                               {"k", s.k},          {"rows", s.rows},             {"prologue", FLAGS_matmul_prologue},
+                               {"tune", variant},
+                               {"tuning", codegen::tuning_text(tuning)},          {"weight_bytes", weight_bytes},
+                               {"copies", copies}};
+      try {
+        const codegen::CompiledGraph compiled = codegen::compile_graph(graph, caps);
+        runtime::GraphExecutor executor(device, compiled, {}, weights);
+        executor.set_profiling(true);
+        std::vector<double> us;
+        for (int64_t run = 0; run < FLAGS_matmul_runs; ++run) {
+          executor.fill_activations(0x7FC00000u);  // NaN: a result the kernel never wrote fails the check
+          for (const auto& [name, tensor] : inputs)
+            executor.set_input(name, tensor.data(), static_cast<size_t>(tensor.size_bytes()));
+          executor.run({});
+          if (run == 0) continue;  // warm-up
+          for (const runtime::KernelTiming& t : executor.last_timings()) us.push_back(t.microseconds);
+        }
+        const double call_us = median(us);
+        const double gb_s = static_cast<double>(weight_bytes) / call_us / 1e3;
+        const double error = relative_error(executor.read_output("y0"), want);
+        r["kernel"] = compiled.dispatches.at(0).kernel.name;
+        r["us"] = call_us;
+        r["us_min"] = *std::min_element(us.begin(), us.end());
+        r["weight_gb_s"] = gb_s;
+        if (peak.read_gb_s > 0) r["percent_of_read_peak"] = 100 * gb_s / peak.read_gb_s;
+        r["max_rel_error"] = error;
+        r["ok"] = error <= 1e-4;
+        if (!FLAGS_json)
+          fmt::print("{:>24} {:9.2f} {:9.1f} {:>6} {:9.1e}  {}{} [{}]\n", s.text, call_us, gb_s,
+                     peak.read_gb_s > 0 ? fmt::format("{:.0f}%", 100 * gb_s / peak.read_gb_s) : "-", error,
+                     compiled.dispatches.at(0).kernel.name, error <= 1e-4 ? "" : " WRONG", codegen::tuning_text(tuning));
+      } catch (const std::exception& e) {
+        r["error"] = e.what();
+        if (!FLAGS_json) fmt::print("{:>24} failed with tuning [{}]: {}\n", s.text, variant, e.what());
+      }
+      results.push_back(r);
+      save();
+    }
+  }
+  if (FLAGS_json) fmt::print("{}\n", report.dump(2));
+  for (const auto& r : results)
+    if (r.contains("error") || !r["ok"].get<bool>()) return 1;
+  return 0;
+}
+
 }  // namespace
 
 int run_bench(const Args& args) {
+  if (!FLAGS_matmul.empty()) return run_matmul_bench(args);
   if (args.size() != 1) throw std::runtime_error("expected one MODEL argument (see --help)");
   if (FLAGS_prompt_tokens < 1 || FLAGS_gen_tokens < 2 || FLAGS_repeats < 1)
     throw std::runtime_error("--prompt_tokens must be >= 1, --gen_tokens >= 2, --repeats >= 1");

@@ -36,6 +36,7 @@ engine::ModelOptions compile_options() {
   o.max_decode_rows = FLAGS_max_batch;
   o.sampling_history = FLAGS_repeat_last_n;
   o.weight_quant = FLAGS_quant;
+  apply_graph_variant_flags(o);
   return o;
 }
 
@@ -45,7 +46,9 @@ int run_compile(const Args& args) {
     return 0;
   }
   if (args.size() != 1 || FLAGS_o.empty()) {
-    fmt::print(stderr, "usage: vkllm compile MODEL -o OUT.vkm [--quant Q] [--ctx N] [--max_batch N] [--target PROFILE]\n");
+    fmt::print(stderr,
+               "usage: vkllm compile MODEL -o OUT.vkm [--quant Q] [--ctx N] [--max_batch N] [--batch_sizes N,...] "
+               "[--spec_depths N,...] [--target PROFILE]\n");
     return 2;
   }
   using clock = std::chrono::steady_clock;

@@ -159,8 +159,14 @@ void print_summary(const Inspected& in) {
   auto opt = [&](const char* k) {
     return !o.contains(k) ? std::string("?") : o[k].is_string() ? o[k].get<std::string>() : o[k].dump();
   };
-  out("options     ctx {}, sequences {}, decode rows {}, prefill chunk {}, kv {}, quant {}\n", opt("max_context"),
-      opt("max_sequences"), opt("max_decode_rows"), opt("prefill_chunk"), opt("kv_dtype"),
+  auto list = [&](const char* k) {
+    if (!o.contains(k) || !o[k].is_array()) return std::string("?");
+    return o[k].empty() ? std::string("none") : fmt::format("{}", fmt::join(o[k].get<std::vector<int64_t>>(), ","));
+  };
+  out("options     ctx {}, sequences {}, decode rows {} (batch sizes {}), spec depths {}, prefill chunk {}, kv {}, quant "
+      "{}\n",
+      opt("max_context"), opt("max_sequences"), opt("max_decode_rows"), list("decode_row_bounds"), list("spec_depths"),
+      opt("prefill_chunk"), opt("kv_dtype"),
       o.value("weight_quant", std::string()).empty() ? "none (as stored)" : o.value("weight_quant", std::string()));
   out("passes      {}\n", fmt::join(c.passes, ", "));
   std::string dtypes;

@@ -53,6 +53,7 @@ int run_serve(const Args& args) {
   o.max_decode_rows = FLAGS_max_batch;
   o.cache_tokens = FLAGS_kv_cache_tokens;
   o.sampling_history = FLAGS_repeat_last_n;
+  apply_graph_variant_flags(o);
   auto model = engine::Model::load(args[0], o);
   server::ServerOptions so;
   so.host = FLAGS_host;

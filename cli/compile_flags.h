@@ -5,7 +5,8 @@
 
 namespace vkllm::cli {
 
-// --ctx, --max_batch (sequences in flight and decode rows), --repeat_last_n, --quant.
+// --ctx, --max_batch (sequences in flight and decode rows), --batch_sizes, --spec_depths,
+// --repeat_last_n, --quant.
 engine::ModelOptions compile_options();
 // --target PROFILE, else the device --device / $VKLLM_DEVICE selects (no logical device is
 // created: compiling needs only the device's description).

@@ -33,7 +33,8 @@ const std::vector<Command>& commands() {
        "vkllm synth --family F --preset P -o DIR [--seed S] [--dtype bfloat16|float16|float32] [--set key=value,...]",
        run_synth},
       {"bench", "prompt and generation throughput (pp/tg tok/s) and the weight bandwidth decode reaches",
-       "vkllm bench MODEL [--prompt_tokens 512] [--gen_tokens 128] [--repeats 3] [--ctx N] [--json]", run_bench},
+       "vkllm bench MODEL [--prompt_tokens 512] [--gen_tokens 128] [--repeats 3] [--ctx N] [--json]\n"
+       "       vkllm bench --matmul DTYPE:N:K[:ROWS],... [--matmul_tune 'A;B'] [--json] [-o FILE]", run_bench},
       {"serve", "OpenAI/Anthropic-compatible HTTP server with continuous batching",
        "vkllm serve MODEL [--host 127.0.0.1] [--port 8080] [--api_key KEY] [--max_batch N] [--ctx N] [--alias NAME]",
        run_serve},

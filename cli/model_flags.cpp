@@ -25,8 +25,40 @@ DEFINE_string(stop, "", "stop strings, comma-separated (\\, for a comma): the te
 DEFINE_string(quant, "",
               "quantize the weights at load time: q4 (q4_K, output head q6_K), q8 (q8_0), a kernel format "
               "(q8_0 q4_0 q4_K q5_K q6_K qa4 qa8 qa4h qa8h qa4h_g64 qa8h_g64), or f16/bf16 to keep them (docs/QUANTIZATION.md)");
+DEFINE_string(batch_sizes, "",
+              "decode graphs to compile, by the rows (sequences) a step holds, comma-separated, e.g. 1,2,4: a step "
+              "runs the smallest that fits, with kernels specialized for that few rows (default: 1, 2, 4, ... up to "
+              "--max_batch; --max_batch is always compiled)");
+DEFINE_string(spec_depths, "",
+              "speculative depths to compile a verify graph for, comma-separated, e.g. 3,5: logits for every row, up "
+              "to sequences x (depth + 1) rows (default: none)");
 
 namespace vkllm::cli {
+namespace {
+
+std::vector<int64_t> parse_integers(const std::string& flag, const char* name) {
+  std::vector<int64_t> values;
+  for (const std::string& item : split_list(flag)) {
+    size_t used = 0;
+    int64_t v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size())
+      throw std::invalid_argument(fmt::format("--{}: '{}' is not an integer", name, item));
+    values.push_back(v);
+  }
+  return values;
+}
+
+}  // namespace
+
+void apply_graph_variant_flags(engine::ModelOptions& options) {
+  options.decode_row_bounds = parse_integers(FLAGS_batch_sizes, "batch_sizes");
+  options.spec_depths = parse_integers(FLAGS_spec_depths, "spec_depths");
+}
 
 std::unique_ptr<engine::Model> load_model(const std::string& path) {
   engine::ModelOptions o;
@@ -36,6 +68,7 @@ std::unique_ptr<engine::Model> load_model(const std::string& path) {
   o.max_decode_rows = 1;
   o.sampling_history = FLAGS_repeat_last_n;
   o.weight_quant = FLAGS_quant;
+  apply_graph_variant_flags(o);
   return engine::Model::load(path, o);
 }
 

@@ -24,11 +24,17 @@ DECLARE_int64(repeat_last_n);
 DECLARE_uint64(seed);  // defined with synth's flags (one flag serves both)
 DECLARE_string(stop);
 DECLARE_string(quant);
+DECLARE_string(batch_sizes);
+DECLARE_string(spec_depths);
 
 namespace vkllm::cli {
 
-// Loads MODEL (an HF or MLX folder, a .gguf file, or a .vkm artifact) with the context, device and --quant flags.
+// Loads MODEL (an HF or MLX folder, a .gguf file, or a .vkm artifact) with the context, device,
+// --quant and graph-variant flags.
 std::unique_ptr<engine::Model> load_model(const std::string& path);
+// --batch_sizes and --spec_depths into options.decode_row_bounds and options.spec_depths (checked
+// against the options' decode rows when the graphs are listed: engine::forward_graphs).
+void apply_graph_variant_flags(engine::ModelOptions& options);
 // MODEL's tokenizer and chat template: the folder's files, a GGUF file's metadata, or an artifact's stored files.
 frontends::Tokenizer load_tokenizer(const std::string& path);
 frontends::ChatTemplate load_chat_template(const std::string& path);

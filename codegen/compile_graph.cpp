@@ -35,12 +35,12 @@ CompiledGraph compile_graph(const ir::Graph& g, const TargetCaps& caps,
   for (size_t i = 0; i < graph.ops.size(); ++i) {
     const ir::Op& op = graph.ops[i];
     const ops::OpLowering& lowering = ops::lowering(op.kind);
-    // Views and in-place results (ir::aliased_operand / aliased_result) use the storage of an operand.
-    const bool view = lowering.how == ops::Lowering::View;
-    const int aliased = view ? 0 : ir::aliased_operand(op);
-    if (aliased >= 0)
-      out.storage_of[static_cast<size_t>(op.results[static_cast<size_t>(view ? 0 : ir::aliased_result(op))])] =
-          out.storage_of[static_cast<size_t>(op.inputs[static_cast<size_t>(aliased)])];
+    // Views and in-place results (ir::in_place_writes) use the storage of an operand.
+    const ir::InPlaceWrites writes =
+        lowering.how == ops::Lowering::View ? ir::InPlaceWrites{{{0, 0}}, 1} : ir::in_place_writes(op);
+    for (const ir::InPlaceWrite& w : writes)
+      out.storage_of[static_cast<size_t>(op.results[static_cast<size_t>(w.result)])] =
+          out.storage_of[static_cast<size_t>(op.inputs[static_cast<size_t>(w.operand)])];
     if (lowering.how != ops::Lowering::Dispatch) continue;
     const ops::EmitContext ctx{graph, op, static_cast<int>(i), caps, out.symbols, &out.max_symbols};
     if (!lowering.emit) ctx.fail("no kernel emitter is registered for this op (codegen/ops/emitters.cpp)");
@@ -62,9 +62,9 @@ CompiledGraph compile_graph(const ir::Graph& g, const TargetCaps& caps,
     kernel.required_subgroup_size = plan.required_subgroup_size;
     kernel.grid = plan.grid;
     kernel.args.push_back({"params", false});
-    // The operand written in place counts as written, like the results.
+    // Operands written in place count as written, like the results.
     for (size_t a = 0; a < plan.arg_names.size(); ++a)
-      kernel.args.push_back({plan.arg_names[a], a >= op.inputs.size() || static_cast<int>(a) == aliased});
+      kernel.args.push_back({plan.arg_names[a], a >= op.inputs.size() || writes.result_of_operand(a) >= 0});
 
     Dispatch dispatch;
     dispatch.op_index = static_cast<int>(i);

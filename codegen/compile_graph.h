@@ -23,7 +23,7 @@ struct CompiledGraph {
   std::vector<std::string> symbols;  // slot i of the step-params buffer holds symbols[i] (uint32)
   std::vector<Dispatch> dispatches;  // in execution order
   // value -> value that owns its storage: itself, the source of a view, or the operand an in-place op
-  // (ir::aliased_operand) wrote. `state` results own theirs: the runtime binds the persistent buffer.
+  // (ir::in_place_writes) wrote. `state` results own theirs: the runtime binds the persistent buffer.
   std::vector<ir::ValueId> storage_of;
   // The bounds kernels were specialized for (compile_graph's max_symbols): running with a larger
   // value of one of these symbols is an error (the runtime checks).

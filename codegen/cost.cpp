@@ -77,7 +77,8 @@ DispatchCost dispatch_cost(const CompiledGraph& cg, size_t index, const std::map
       break;
     }
     case K::PagedAttention:
-    case K::PagedAttentionPartial: {  // the partials (its result) are written by the default above
+    case K::PagedAttentionPartial:
+    case K::PagedAttentionSplit: {  // the results (partials; output) are written by the default above
       const ValueId q = op.inputs[0], kc = op.inputs[1], vc = op.inputs[2], table = op.inputs[3];
       int64_t keys = s.dim(table, 1) * s.dim(kc, 1);
       if (auto it = bind.find(kContextBinding); it != bind.end()) keys = std::min(keys, it->second);
@@ -95,6 +96,19 @@ DispatchCost dispatch_cost(const CompiledGraph& cg, size_t index, const std::map
       c.bytes_read = s.bytes(x) + s.bytes(op.inputs[2]);
       c.bytes_written = Sizes::bytes_of(g.type(cache).dtype, s.numel(x));
       c.flops = 0;
+      break;
+    }
+    case K::KvWriteRope: {  // the k and v rows (and slots, pos) in, one cache row of each per row out
+      const ValueId k = op.inputs[2], v = op.inputs[3];
+      c.bytes_read = s.bytes(k) + s.bytes(v);
+      for (size_t i = 4; i < op.inputs.size(); ++i) c.bytes_read += s.bytes(op.inputs[i]);
+      c.bytes_written = Sizes::bytes_of(g.type(op.inputs[0]).dtype, s.numel(k)) +
+                        Sizes::bytes_of(g.type(op.inputs[1]).dtype, s.numel(v));
+      c.flops = 0;
+      if (op.inputs.size() == 6) {  // as the rope op
+        const int64_t dh = s.dim(k, -1);
+        c.flops = 3 * static_cast<uint64_t>(s.numel(k) / dh * op.attr_int("rotary_dims", dh));
+      }
       break;
     }
     case K::Conv1d: {
@@ -121,7 +135,14 @@ DispatchCost dispatch_cost(const CompiledGraph& cg, size_t index, const std::map
       c.flops = 7 * static_cast<uint64_t>(t * hv * dk * dv);
       break;
     }
-    case K::Sample: c.flops = 5 * static_cast<uint64_t>(s.numel(op.inputs[0])); break;
+    case K::Sample:
+    case K::SamplePartial: c.flops = 5 * static_cast<uint64_t>(s.numel(op.inputs[0])); break;
+    case K::SampleFinish: {  // the common cases read the partials only (codegen/ops/sample.cpp)
+      c.bytes_read = 0;
+      for (size_t i = 1; i < op.inputs.size(); ++i) c.bytes_read += s.bytes(op.inputs[i]);
+      c.flops = static_cast<uint64_t>(s.numel(op.inputs[4]));
+      break;
+    }
     case K::ArgMax:
     case K::TopK: c.flops = static_cast<uint64_t>(s.numel(op.inputs[0])); break;
     case K::Constant:

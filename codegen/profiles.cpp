@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <bit>
+#include <charconv>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace vkllm::codegen {
@@ -49,10 +52,89 @@ const std::vector<TargetProfile>& target_profiles() {
 TargetCaps target_profile(std::string_view name) {
   std::string known;
   for (const TargetProfile& p : target_profiles()) {
-    if (p.name == name) return p.caps;
+    if (p.name == name) {
+      TargetCaps caps = p.caps;
+      apply_tuning(caps);
+      return caps;
+    }
     known += fmt::format("{}{}", known.empty() ? "" : ", ", p.name);
   }
   throw std::invalid_argument(fmt::format("unknown target profile '{}' (known: {})", name, known));
+}
+
+namespace {
+
+// The VKLLM_TUNE value, read once; empty when unset.
+const std::string& tune_environment() {
+  static const std::string value = [] {
+    const char* v = std::getenv("VKLLM_TUNE");
+    return std::string(v ? v : "");
+  }();
+  return value;
+}
+
+int parse_int(std::string_view entry, std::string_view value, int lo, int hi, bool power_of_two, bool zero_ok) {
+  int v = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  const bool ok = ec == std::errc() && end == value.data() + value.size() &&
+                  ((zero_ok && v == 0) || (v >= lo && v <= hi && (!power_of_two || std::has_single_bit(unsigned(v)))));
+  if (!ok)
+    throw std::invalid_argument(fmt::format("VKLLM_TUNE entry '{}': the value must be {}{} in {}..{}", entry,
+                                            zero_ok ? "0 (automatic) or " : "", power_of_two ? "a power of two" : "an integer",
+                                            lo, hi));
+  return v;
+}
+
+}  // namespace
+
+void apply_tuning_overrides(TargetCaps& caps, std::string_view overrides) {
+  size_t start = 0;
+  while (start < overrides.size()) {
+    size_t comma = overrides.find(',', start);
+    if (comma == std::string_view::npos) comma = overrides.size();
+    const std::string_view entry = overrides.substr(start, comma - start);
+    start = comma + 1;
+    if (entry.empty()) continue;
+    const size_t eq = entry.find('='), dot = entry.find('.');
+    if (eq == std::string_view::npos || dot == std::string_view::npos || dot > eq)
+      throw std::invalid_argument(fmt::format("VKLLM_TUNE entry '{}': expected KIND.FIELD=VALUE, e.g. qmatvec.rows=8",
+                                              entry));
+    const std::string_view kind = entry.substr(0, dot), field = entry.substr(dot + 1, eq - dot - 1),
+                           value = entry.substr(eq + 1);
+    std::vector<MatvecTuning*> targets;
+    if (kind == "matvec" || kind == "qmatvec") targets.push_back(&caps.qmatvec);
+    if (kind == "matvec" || kind == "fmatvec") targets.push_back(&caps.fmatvec);
+    if (targets.empty())
+      throw std::invalid_argument(fmt::format("VKLLM_TUNE entry '{}': unknown kind '{}' (known: matvec, qmatvec, fmatvec)",
+                                              entry, kind));
+    for (MatvecTuning* t : targets) {
+      if (field == "rows") t->rows = parse_int(entry, value, 1, 32, true, true);
+      else if (field == "local") t->local = parse_int(entry, value, 4, 1024, true, true);
+      else if (field == "units") t->units = parse_int(entry, value, 1, 8, false, false);
+      else if (field == "stage") t->stage = parse_int(entry, value, 0, 1, false, false) == 1;
+      else if (field == "xstage") t->stage_x = parse_int(entry, value, 0, 1, false, false) == 1;
+      else if (field == "xchunk") t->x_chunk_kib = parse_int(entry, value, 1, 64, false, true);
+      else if (field == "split") {
+        if (value != "workgroup" && value != "subgroup")
+          throw std::invalid_argument(fmt::format("VKLLM_TUNE entry '{}': split is workgroup or subgroup", entry));
+        t->subgroup_rows = value == "subgroup";
+      } else {
+        throw std::invalid_argument(fmt::format("VKLLM_TUNE entry '{}': unknown field '{}' (known: rows, local, units, "
+                                                "split, stage, xstage, xchunk)", entry, field));
+      }
+    }
+  }
+}
+
+void apply_tuning(TargetCaps& caps) {
+  caps.qmatvec = MatvecTuning{};
+  caps.fmatvec = MatvecTuning{};
+  apply_tuning_overrides(caps, tune_environment());
+}
+
+std::string tuning_text(const MatvecTuning& t) {
+  return fmt::format("rows={},local={},units={},split={},stage={},xstage={},xchunk={}", t.rows, t.local, t.units,
+                     t.subgroup_rows ? "subgroup" : "workgroup", t.stage ? 1 : 0, t.stage_x ? 1 : 0, t.x_chunk_kib);
 }
 
 std::vector<std::string> missing_features(const TargetCaps& want, const TargetCaps& have) {

@@ -6,6 +6,21 @@
 
 namespace vkllm::codegen {
 
+// How the matrix-vector (decode) kernels are generated (codegen/ops/matmul_quantized.cpp). Zero means
+// "chosen by the generator" (registers and grid size). Defaults per device: codegen/profiles.cpp
+// (apply_tuning); VKLLM_TUNE overrides them (docs/CLI.md). Kernel names carry the values used.
+struct MatvecTuning {
+  int rows = 0;    // weight rows per row group (a workgroup, or a subgroup when subgroup_rows)
+  int local = 0;   // invocations per workgroup
+  int units = 1;   // lane units a lane loads before computing any (loads in flight per lane)
+  bool subgroup_rows = false;  // each subgroup owns its own rows (no shared memory, no barrier)
+  bool stage = false;  // contiguous unit formats: coalesced 16-byte loads staged through shared memory
+                       // (subgroup_rows only)
+  bool stage_x = false;  // x (after the prologue) staged once per workgroup in shared memory
+  int x_chunk_kib = 0;   // stage_x: shared memory for one chunk of staged x, KiB (0: automatic, 16)
+  bool operator==(const MatvecTuning&) const = default;
+};
+
 struct TargetCaps {
   std::string name = "generic";          // device name or profile name
   uint32_t subgroup_size = 32;           // the size kernels are compiled for
@@ -18,6 +33,12 @@ struct TargetCaps {
   bool storage_8bit = false;
   bool integer_dot_product = false;      // VK_KHR_shader_integer_dot_product
   bool cooperative_matrix_nv = false;    // VK_NV_cooperative_matrix, fp16 16x16x16 -> fp32
+  // The tensor-core prefill kernel (codegen/ops/matmul_tiled.cpp) when cooperative_matrix_nv:
+  // "split" (f32-faithful: hi/lo f16 pairs), "f16" (operands rounded to f16: faster, less accurate),
+  // "v1" (the first 128x64 f16 kernel), each optionally ":WMxWN" (a subgroup's block, e.g. "split:32x32").
+  std::string cooperative_matrix_kernel = "split";
+  MatvecTuning qmatvec;  // quantized weights
+  MatvecTuning fmatvec;  // f32 / f16 / bf16 weights
   uint32_t max_workgroup_invocations = 1024;
   uint32_t max_shared_memory_bytes = 32768;
   uint32_t max_push_constant_bytes = 128;

@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "ir/text.h"
@@ -41,18 +43,71 @@ std::optional<std::string> tokenizer_config_with_template(const std::filesystem:
 }  // namespace
 
 const std::vector<std::string>& forward_passes() {
-  // Fusions (passes/README.md) before dce, which removes what they leave unused. The prologue
-  // fusions (fuse-rms-norm-matmul, fuse-swiglu-matmul, fuse-geglu-matmul) stay out: measured on the
-  // H200 they slow decode 114 -> 87 tok/s, since each weight row re-applies the prologue to x
-  // (bench/results/2026-12-03-h200-fusion/). split-decode-attention acts on decode graphs only (by
-  // their row bound, forward_max_symbols).
-  static const std::vector<std::string> passes = {"dedupe-weights", "fuse-matmul-add", "split-decode-attention",
-                                                  "dce"};
+  // Fusions (passes/README.md) before dce, which removes what they leave unused. fuse-attention-rope
+  // and fuse-attention-combine follow split-decode-attention (the query's rope goes into the split's
+  // partial op, the combine into its last workgroups). The prologue
+  // fusions, split-decode-attention and split-decode-sample act on decode graphs only (by their row bound,
+  // forward_max_symbols): the matrix-vector kernels apply a prologue once per x chunk for all their
+  // weight rows, the prefill kernels would pay it per tile. VKLLM_PASSES (comma-separated pass
+  // names) replaces the list, to measure a pipeline without rebuilding (docs/CLI.md).
+  static const std::vector<std::string> passes = [] {
+    if (const char* env = std::getenv("VKLLM_PASSES")) {
+      std::vector<std::string> names;
+      std::stringstream list(env);
+      for (std::string name; std::getline(list, name, ',');) {
+        if (name.empty()) continue;
+        passes::get_pass(name);  // throws for an unknown name, listing the known passes
+        names.push_back(name);
+      }
+      return names;
+    }
+    return std::vector<std::string>{"dedupe-weights",     "fuse-matmul-add",    "fuse-rms-norm-matmul",
+                                    "fuse-swiglu-matmul", "fuse-geglu-matmul",  "split-decode-attention",
+                                    "fuse-kv-write",      "fuse-attention-rope", "fuse-attention-combine",
+                                    "split-decode-sample", "dce"};
+  }();
   return passes;
 }
 
-std::string forward_graph_name(bool decode, bool with_logits) {
-  return fmt::format("{}{}", decode ? "decode" : "prefill", with_logits ? "_logits" : "");
+std::string forward_graph_name(const ForwardGraph& g) {
+  switch (g.kind) {
+    case ForwardGraph::Kind::Prefill: return g.with_logits ? "prefill_logits" : "prefill";
+    case ForwardGraph::Kind::Decode: return fmt::format("decode{}_b{}", g.with_logits ? "_logits" : "", g.max_rows);
+    case ForwardGraph::Kind::Verify: return fmt::format("verify_d{}", g.spec_depth);
+  }
+  throw std::logic_error("unknown forward graph kind");
+}
+
+std::vector<int64_t> decode_row_bounds(const ModelOptions& options) {
+  std::set<int64_t> bounds(options.decode_row_bounds.begin(), options.decode_row_bounds.end());
+  if (options.decode_row_bounds.empty())
+    for (int64_t b = 1; b < options.max_decode_rows; b *= 2) bounds.insert(b);
+  bounds.insert(options.max_decode_rows);
+  for (const int64_t b : bounds)
+    if (b < 1 || b > options.max_decode_rows)
+      throw std::invalid_argument(fmt::format("model options: batch size (decode row bound) {} is outside 1..{}, "
+                                              "the rows of the widest decode graph", b, options.max_decode_rows));
+  return {bounds.begin(), bounds.end()};
+}
+
+int64_t verify_max_rows(const ModelOptions& options, int64_t depth) { return options.max_sequences * (depth + 1); }
+
+std::vector<ForwardGraph> forward_graphs(const ModelOptions& options) {
+  using Kind = ForwardGraph::Kind;
+  std::vector<ForwardGraph> graphs = {{Kind::Prefill, false, options.prefill_chunk, 0},
+                                      {Kind::Prefill, true, options.prefill_chunk, 0}};
+  for (const int64_t bound : decode_row_bounds(options))
+    for (const bool with_logits : {false, true}) graphs.push_back({Kind::Decode, with_logits, bound, 0});
+  // Drafters propose a handful of tokens; a depth past this is a typo (the verify graph's rows, and
+  // its logits buffer, grow with it).
+  constexpr int64_t kMaxSpecDepth = 64;
+  const std::set<int64_t> depths(options.spec_depths.begin(), options.spec_depths.end());
+  for (const int64_t d : depths) {
+    if (d < 1 || d > kMaxSpecDepth)
+      throw std::invalid_argument(fmt::format("model options: speculative depth {} is outside 1..{}", d, kMaxSpecDepth));
+    graphs.push_back({Kind::Verify, true, verify_max_rows(options, d), d});
+  }
+  return graphs;
 }
 
 frontends::CacheLayout cache_layout_for(const ModelOptions& options) {
@@ -86,15 +141,31 @@ OpenedModel open_model(const std::filesystem::path& path, const ModelOptions& op
   return m;
 }
 
+namespace {
+ir::Graph lower_named(const frontends::ModelSource& source, const frontends::ModelSpec& spec,
+                      const frontends::CacheLayout& layout, bool with_logits, const std::string& name) {
+  auto dtype_of = [&](const std::string& tensor) { return source.info(tensor).dtype; };
+  return frontends::build_forward_graph(spec, layout, dtype_of, with_logits, name);
+}
+}  // namespace
+
+ir::Graph lower_forward_graph(const frontends::ModelSource& source, const frontends::ModelSpec& spec,
+                              const frontends::CacheLayout& layout, const ForwardGraph& graph) {
+  return lower_named(source, spec, layout, graph.with_logits, forward_graph_name(graph));
+}
+
 ir::Graph lower_forward_graph(const frontends::ModelSource& source, const frontends::ModelSpec& spec,
                               const frontends::CacheLayout& layout, bool decode, bool with_logits) {
-  auto dtype_of = [&](const std::string& name) { return source.info(name).dtype; };
-  return frontends::build_forward_graph(spec, layout, dtype_of, with_logits, forward_graph_name(decode, with_logits));
+  return lower_named(source, spec, layout, with_logits,
+                     fmt::format("{}{}", decode ? "decode" : "prefill", with_logits ? "_logits" : ""));
+}
+
+std::map<std::string, int64_t> forward_max_symbols(int64_t max_rows) {
+  return {{frontends::kRowsSymbol, max_rows}, {frontends::kOutRowsSymbol, max_rows}};
 }
 
 std::map<std::string, int64_t> forward_max_symbols(const ModelOptions& options, bool decode) {
-  const int64_t max_rows = decode ? options.max_decode_rows : options.prefill_chunk;
-  return {{frontends::kRowsSymbol, max_rows}, {frontends::kOutRowsSymbol, max_rows}};
+  return forward_max_symbols(decode ? options.max_decode_rows : options.prefill_chunk);
 }
 
 ir::Graph run_forward_passes(ir::Graph lowered, const std::map<std::string, int64_t>& max_symbols,
@@ -105,17 +176,17 @@ ir::Graph run_forward_passes(ir::Graph lowered, const std::map<std::string, int6
   return std::move(module.graphs[0]);
 }
 
-codegen::CompiledGraph codegen_forward_graph(const ir::Graph& g, const ModelOptions& options,
-                                             const codegen::TargetCaps& caps, bool decode) {
-  return codegen::compile_graph(g, caps, forward_max_symbols(options, decode));
+codegen::CompiledGraph codegen_forward_graph(const ir::Graph& g, const codegen::TargetCaps& caps,
+                                             const ForwardGraph& graph) {
+  return codegen::compile_graph(g, caps, forward_max_symbols(graph.max_rows));
 }
 
 codegen::CompiledGraph compile_forward_graph(const frontends::ModelSource& source, const frontends::ModelSpec& spec,
-                                             const frontends::CacheLayout& layout, const ModelOptions& options,
-                                             const codegen::TargetCaps& caps, bool decode, bool with_logits) {
-  return codegen_forward_graph(run_forward_passes(lower_forward_graph(source, spec, layout, decode, with_logits),
-                                                  forward_max_symbols(options, decode)),
-                               options, caps, decode);
+                                             const frontends::CacheLayout& layout, const codegen::TargetCaps& caps,
+                                             const ForwardGraph& graph) {
+  return codegen_forward_graph(
+      run_forward_passes(lower_forward_graph(source, spec, layout, graph), forward_max_symbols(graph.max_rows)), caps,
+      graph);
 }
 
 CompiledModel compile_model(const frontends::ModelSource& source, const frontends::ModelSpec& spec,
@@ -125,17 +196,16 @@ CompiledModel compile_model(const frontends::ModelSource& source, const frontend
   c.spec = spec;
   c.layout = cache_layout_for(options);
   c.target = caps;
-  for (const bool decode : {false, true})
-    for (const bool with_logits : {false, true}) {
-      const std::string name = forward_graph_name(decode, with_logits);
-      if (stage) stage(fmt::format("lowering {}", name));
-      ir::Graph lowered = lower_forward_graph(source, spec, c.layout, decode, with_logits);
-      c.lowered_ir[name] = ir::print(lowered);
-      if (stage) stage(fmt::format("passes on {}: {}", name, fmt::join(forward_passes(), ", ")));
-      const ir::Graph optimized = run_forward_passes(std::move(lowered), forward_max_symbols(options, decode));
-      if (stage) stage(fmt::format("generating and compiling the kernels of {}", name));
-      c.graphs.push_back(codegen_forward_graph(optimized, options, caps, decode));
-    }
+  for (const ForwardGraph& graph : forward_graphs(options)) {
+    const std::string name = forward_graph_name(graph);
+    if (stage) stage(fmt::format("lowering {}", name));
+    ir::Graph lowered = lower_forward_graph(source, spec, c.layout, graph);
+    c.lowered_ir[name] = ir::print(lowered);
+    if (stage) stage(fmt::format("passes on {}: {}", name, fmt::join(forward_passes(), ", ")));
+    const ir::Graph optimized = run_forward_passes(std::move(lowered), forward_max_symbols(graph.max_rows));
+    if (stage) stage(fmt::format("generating and compiling the kernels of {}", name));
+    c.graphs.push_back(codegen_forward_graph(optimized, caps, graph));
+  }
   return c;
 }
 
@@ -187,6 +257,8 @@ nlohmann::json options_to_json(const ModelOptions& o) {
           {"block_size", o.block_size},
           {"prefill_chunk", o.prefill_chunk},
           {"max_decode_rows", o.max_decode_rows},
+          {"decode_row_bounds", decode_row_bounds(o)},
+          {"spec_depths", std::set<int64_t>(o.spec_depths.begin(), o.spec_depths.end())},
           {"kv_dtype", ir::name(o.kv_dtype)},
           {"spare_state_slots", o.spare_state_slots},
           {"sampling_history", o.sampling_history},
@@ -200,12 +272,25 @@ ModelOptions options_from_json(const nlohmann::json& j) {
       throw artifact::ArtifactError(fmt::format("artifact options: '{}' is missing or not an integer", key));
     return j[key].get<int64_t>();
   };
+  auto integers = [&](const char* key) {
+    if (!j.contains(key) || !j[key].is_array())
+      throw artifact::ArtifactError(fmt::format("artifact options: '{}' is missing or not an array", key));
+    std::vector<int64_t> values;
+    for (const nlohmann::json& v : j[key]) {
+      if (!v.is_number_integer())
+        throw artifact::ArtifactError(fmt::format("artifact options: '{}' holds a value that is not an integer", key));
+      values.push_back(v.get<int64_t>());
+    }
+    return values;
+  };
   o.max_context = integer("max_context");
   o.max_sequences = integer("max_sequences");
   o.cache_tokens = integer("cache_tokens");
   o.block_size = integer("block_size");
   o.prefill_chunk = integer("prefill_chunk");
   o.max_decode_rows = integer("max_decode_rows");
+  o.decode_row_bounds = integers("decode_row_bounds");
+  o.spec_depths = integers("spec_depths");
   o.spare_state_slots = integer("spare_state_slots");
   o.sampling_history = integer("sampling_history");
   if (!j.contains("kv_dtype") || !j["kv_dtype"].is_string() || !ir::parse_dtype(j["kv_dtype"].get<std::string>()))
@@ -214,6 +299,12 @@ ModelOptions options_from_json(const nlohmann::json& j) {
   if (!j.contains("weight_quant") || !j["weight_quant"].is_string())
     throw artifact::ArtifactError("artifact options: 'weight_quant' is missing");
   o.weight_quant = j["weight_quant"].get<std::string>();
+  try {
+    cache_layout_for(o);
+    forward_graphs(o);
+  } catch (const std::invalid_argument& e) {
+    throw artifact::ArtifactError(fmt::format("artifact options: {}", e.what()));
+  }
   return o;
 }
 

@@ -73,7 +73,13 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
   const ModelOptions& o = m->options_;
   m->layout_ = cache_layout_for(o);
   const frontends::CacheLayout& l = m->layout_;
-  const auto max_rows = static_cast<size_t>(std::max(o.prefill_chunk, o.max_decode_rows));
+  for (const ForwardGraph& g : forward_graphs(o))
+    m->variants_.push_back({forward_graph_name(g), g.max_rows, g.with_logits});
+  std::stable_sort(m->variants_.begin(), m->variants_.end(), [](const Variant& a, const Variant& b) {
+    return a.max_rows != b.max_rows ? a.max_rows < b.max_rows : !a.with_logits && b.with_logits;
+  });
+  m->executors_.resize(m->variants_.size());
+  const auto max_rows = static_cast<size_t>(m->variants_.back().max_rows);
   m->sample_params_.assign(max_rows * ir::kSampleParamColumns, 0.0f);
   m->sample_rng_.assign(max_rows * 2, 0);
   m->sample_history_.assign(max_rows * static_cast<size_t>(l.sample_history), -1);
@@ -118,38 +124,64 @@ const frontends::Checkpoint& Model::checkpoint() const {
 }
 
 runtime::GraphExecutor& Model::executor_for(size_t rows, bool with_logits) {
-  const bool decode = static_cast<int64_t>(rows) <= options_.max_decode_rows;
-  if (!decode && static_cast<int64_t>(rows) > options_.prefill_chunk)
-    throw std::invalid_argument(fmt::format("a step of {} rows exceeds the prefill chunk of {}", rows, options_.prefill_chunk));
-  std::unique_ptr<runtime::GraphExecutor>& slot = executors_[decode ? 1 : 0][with_logits ? 1 : 0];
-  if (slot) return *slot;
+  size_t chosen = variants_.size();
+  for (size_t i = 0; i < variants_.size() && chosen == variants_.size(); ++i)
+    if (static_cast<int64_t>(rows) <= variants_[i].max_rows && (variants_[i].with_logits || !with_logits)) chosen = i;
+  if (chosen == variants_.size())
+    throw std::invalid_argument(fmt::format("a step of {} rows exceeds the {} rows of the largest graph ({})", rows,
+                                            variants_.back().max_rows, variants_.back().name));
+  std::unique_ptr<runtime::GraphExecutor>& slot = executors_[chosen];
+  if (slot) {
+    last_graph_name_ = &variants_[chosen].name;
+    return *slot;
+  }
 
+  const std::string& name = variants_[chosen].name;
   const frontends::ModelSource& src = *source_;
   codegen::CompiledGraph compiled;
   if (const auto* a = dynamic_cast<const ArtifactSource*>(source_.get())) {
-    const codegen::CompiledGraph* g = a->artifact().contents().find_graph(forward_graph_name(decode, with_logits));
-    if (!g) throw artifact::ArtifactError(fmt::format("{}: holds no graph '{}'", a->path().string(), forward_graph_name(decode, with_logits)));
+    const codegen::CompiledGraph* g = a->artifact().contents().find_graph(name);
+    if (!g) throw artifact::ArtifactError(fmt::format("{}: holds no graph '{}'", a->path().string(), name));
     compiled = *g;
   } else {
-    compiled = compile_forward_graph(src, spec_, layout_, options_, device_->target_caps(), decode, with_logits);
+    for (const ForwardGraph& g : forward_graphs(options_))
+      if (forward_graph_name(g) == name) compiled = compile_forward_graph(src, spec_, layout_, device_->target_caps(), g);
   }
   const ir::SymbolBindings max_symbols = compiled.max_symbols;
-  ir::WeightFn weights = [&](const std::string& name, const ir::Type&) { return src.tensor(name); };
+  ir::WeightFn weights = [&](const std::string& tensor, const ir::Type&) { return src.tensor(tensor); };
   slot = std::make_unique<runtime::GraphExecutor>(*device_, std::move(compiled), max_symbols, weights,
                                                   runtime::ExecutorOptions{}, buffers_.get());
   if (profiling_) slot->set_profiling(true);
+  last_graph_name_ = &variants_[chosen].name;
   return *slot;
 }
 
 void Model::set_profiling(bool on) {
   profiling_ = on;
-  for (auto& by_logits : executors_)
-    for (auto& exec : by_logits)
-      if (exec) exec->set_profiling(on);
+  for (auto& exec : executors_)
+    if (exec) exec->set_profiling(on);
 }
 
 std::vector<runtime::KernelTiming> Model::last_step_timings() const {
   return last_executor_ ? last_executor_->last_timings() : std::vector<runtime::KernelTiming>{};
+}
+
+void Model::prepare_graphs(bool with_logits) {
+  const std::string* last = last_graph_name_;
+  // A step's choice only changes at a bound: asking for each bound's rows reaches every graph.
+  for (const Variant& v : variants_) executor_for(static_cast<size_t>(v.max_rows), with_logits);
+  last_graph_name_ = last;
+}
+
+const std::string& Model::last_step_graph() const {
+  static const std::string none;
+  return last_graph_name_ ? *last_graph_name_ : none;
+}
+
+std::vector<std::string> Model::graph_names() const {
+  std::vector<std::string> names;
+  for (const Variant& v : variants_) names.push_back(v.name);
+  return names;
 }
 
 void Model::fill_sampling_inputs(std::span<const RowSampling> sampling, size_t rows) {

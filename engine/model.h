@@ -1,6 +1,7 @@
 // A model ready to run on a device: its checkpoint, family description, the forward graph compiled
-// for a prefill bound and a decode bound, and the device buffers (weights uploaded once, the KV cache)
-// both executors share. `step` runs one forward pass over rows from one or more sequences.
+// for several row bounds (prefill, decode per batch size, verify per speculative depth), and the
+// device buffers (weights uploaded once, the KV cache) all executors share. `step` runs one forward
+// pass over rows from one or more sequences.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -34,7 +35,14 @@ struct ModelOptions {
   int64_t cache_tokens = 0;        // KV cache capacity in positions; 0: max_context * max_sequences
   int64_t block_size = 16;
   int64_t prefill_chunk = 256;     // rows of the prefill graph
-  int64_t max_decode_rows = 4;     // rows of the decode graph (continuous batching width)
+  int64_t max_decode_rows = 4;     // rows of the widest decode graph (continuous batching width)
+  // Row bounds of the decode graphs (engine::decode_row_bounds): a step runs the graph with the
+  // smallest bound that holds its rows, whose kernels are specialized for that few. Empty: 1, 2, 4,
+  // ... below max_decode_rows; max_decode_rows is always compiled.
+  std::vector<int64_t> decode_row_bounds;
+  // Speculative depths to compile a verify graph for (logits for every row; rows up to
+  // max_sequences * (depth + 1)). Empty: none (a verify step then runs a decode or prefill graph).
+  std::vector<int64_t> spec_depths;
   ir::DType kv_dtype = ir::DType::F16;
   // Recurrent-state slots beyond one per sequence (models with Gated DeltaNet layers): scratch slots
   // a speculative verify step writes the state after each drafted token into.
@@ -91,7 +99,10 @@ class Model {
   // One forward pass. `sequences[i]` supplies block-table row i; `wanted` lists the row indices
   // (into `rows`) whose next token (and logits, if `with_logits`) are returned, in that order.
   // `sampling[i]` says how wanted row i's token is chosen; empty: greedy for every row.
-  // Once the graphs a step needs are compiled, a step allocates no host memory.
+  // A step runs the graph with the smallest row bound holding its rows (engine::forward_graphs: a
+  // decode graph per batch size; a verify of d drafts per sequence fits the verify graph of depth d),
+  // one with the logits output if `with_logits`. Once that graph's executor exists (first use, or
+  // prepare_graphs), a step allocates no host memory.
   const StepResult& step(std::span<const StepRow> rows, std::span<const SequenceCache* const> sequences,
                   std::span<const int32_t> wanted, bool with_logits, std::span<const RowSampling> sampling = {});
   // The same with explicit recurrent-state slots per row (models with Gated DeltaNet layers; the
@@ -113,9 +124,19 @@ class Model {
   // Profiling records a second command buffer per graph once; steps stay allocation-free.
   void set_profiling(bool on);
   std::vector<runtime::KernelTiming> last_step_timings() const;
+  // Creates now the executor of every graph a step (with logits, if asked) may run, so that no later
+  // step compiles or records one: a server's warm-up. Otherwise each is created on first use.
+  void prepare_graphs(bool with_logits);
+  // The compiled graph the last step ran (engine::forward_graph_name: "decode_b1", ...; "" before any).
+  const std::string& last_step_graph() const;
+  // Every graph this model may run (engine::forward_graphs), in the order a step considers them: by
+  // row bound, the one without the logits output first.
+  std::vector<std::string> graph_names() const;
 
  private:
   Model() = default;
+  // The graph with the smallest row bound that holds `rows` and has the logits output if asked for
+  // (at equal bounds one without logits output when none is asked), its executor created on first use.
   runtime::GraphExecutor& executor_for(size_t rows, bool with_logits);
 
   ModelOptions options_;
@@ -124,10 +145,18 @@ class Model {
   frontends::CacheLayout layout_;
   std::unique_ptr<runtime::Device> device_;
   std::unique_ptr<runtime::ModelBuffers> buffers_;
-  // [prefill, decode] x [tokens only, with logits]
-  std::unique_ptr<runtime::GraphExecutor> executors_[2][2];
+  // The forward graphs (engine::forward_graphs) ordered by row bound, graphs without the logits
+  // output first at equal bounds; executors_[i] runs variants_[i] once a step needed it.
+  struct Variant {
+    std::string name;
+    int64_t max_rows;
+    bool with_logits;
+  };
+  std::vector<Variant> variants_;
+  std::vector<std::unique_ptr<runtime::GraphExecutor>> executors_;
   bool profiling_ = false;
   const runtime::GraphExecutor* last_executor_ = nullptr;
+  const std::string* last_graph_name_ = nullptr;
   std::unique_ptr<BlockPool> blocks_;
   std::vector<int32_t> block_table_;  // host copy, max_sequences x max_blocks
   void fill_sampling_inputs(std::span<const RowSampling> sampling, size_t rows);

@@ -124,6 +124,13 @@ ValueId Builder::state(const std::string& nm, Type t) {
 ValueId Builder::kv_write(ValueId cache, ValueId x, ValueId slots) {
   return emit(OpKind::KvWrite, {cache, x, slots})[0];
 }
+std::pair<ValueId, ValueId> Builder::kv_write_rope(ValueId k_cache, ValueId v_cache, ValueId k, ValueId v,
+                                                   ValueId slots, ValueId pos, Attrs rope) {
+  std::vector<ValueId> operands{k_cache, v_cache, k, v, slots};
+  if (pos >= 0) operands.push_back(pos);
+  auto r = emit(OpKind::KvWriteRope, std::move(operands), std::move(rope));
+  return {r[0], r[1]};
+}
 ValueId Builder::paged_attention(ValueId q, ValueId k_cache, ValueId v_cache, ValueId block_table, ValueId row_seq,
                                  ValueId pos, double scale, int64_t window, double softcap) {
   Attrs a{{"scale", scale}};

@@ -89,26 +89,46 @@ struct Op {
   bool attr_bool(const std::string& k, bool dflt) const;
 };
 
-// In-place writes: an op instance whose result `aliased_result` is written into the storage of its
-// operand `aliased_operand` (the result is a new SSA value, the memory is the operand's): kv_write's
-// cache, gated_delta_net's state, and conv1d's state in its paged form (5 operands; the 3-operand
-// form returns a new state). Both are -1 for every other op.
-constexpr int aliased_operand(OpKind k, size_t num_inputs) {
-  if (k == OpKind::KvWrite) return 0;
-  if (k == OpKind::GatedDeltaNet) return 5;
-  if (k == OpKind::Conv1d && num_inputs == 5) return 2;
-  return -1;
+// In-place writes: an op instance whose result `result` is written into the storage of its operand
+// `operand` (the result is a new SSA value, the memory is the operand's): kv_write's cache,
+// gated_delta_net's state, conv1d's state in its paged form (5 operands; the 3-operand form returns
+// a new state), both caches of kv_write_rope (operands 0, 1 as results 0, 1), and the counters of
+// paged_attention_split (operand 6 as result 2).
+struct InPlaceWrite {
+  int operand, result;
+};
+struct InPlaceWrites {
+  InPlaceWrite write[2]{};
+  int count = 0;
+  constexpr const InPlaceWrite* begin() const { return write; }
+  constexpr const InPlaceWrite* end() const { return write + count; }
+  // The result written into operand `i`'s storage, or -1.
+  constexpr int result_of_operand(size_t i) const {
+    for (const InPlaceWrite& w : *this)
+      if (w.operand == static_cast<int>(i)) return w.result;
+    return -1;
+  }
+};
+constexpr InPlaceWrites in_place_writes(OpKind k, size_t num_inputs) {
+  if (k == OpKind::KvWrite) return {{{0, 0}}, 1};
+  if (k == OpKind::KvWriteRope) return {{{0, 0}, {1, 1}}, 2};
+  if (k == OpKind::PagedAttentionSplit) return {{{6, 2}}, 1};
+  if (k == OpKind::GatedDeltaNet) return {{{5, 1}}, 1};
+  if (k == OpKind::Conv1d && num_inputs == 5) return {{{2, 1}}, 1};
+  return {};
 }
-constexpr int aliased_result(OpKind k, size_t num_inputs) {
-  if (k == OpKind::KvWrite) return 0;
-  if (k == OpKind::GatedDeltaNet) return 1;
-  if (k == OpKind::Conv1d && num_inputs == 5) return 1;
-  return -1;
+inline InPlaceWrites in_place_writes(const Op& op) { return in_place_writes(op.kind, op.inputs.size()); }
+// The first in-place write's operand and result (-1: none); ops with several: in_place_writes.
+inline int aliased_operand(const Op& op) {
+  const InPlaceWrites w = in_place_writes(op);
+  return w.count ? w.write[0].operand : -1;
 }
-inline int aliased_operand(const Op& op) { return aliased_operand(op.kind, op.inputs.size()); }
-inline int aliased_result(const Op& op) { return aliased_result(op.kind, op.inputs.size()); }
+inline int aliased_result(const Op& op) {
+  const InPlaceWrites w = in_place_writes(op);
+  return w.count ? w.write[0].result : -1;
+}
 // Ops that must run even when no graph output uses their results: they update persistent state.
-inline bool has_side_effects(const Op& op) { return aliased_operand(op) >= 0; }
+inline bool has_side_effects(const Op& op) { return in_place_writes(op).count > 0; }
 
 // A graph: typed inputs, ops in execution order, outputs. Values are owned by the graph.
 struct Graph {
@@ -174,6 +194,10 @@ class Builder {
   ValueId attention(ValueId q, ValueId k, ValueId v, ValueId pos, double scale, int64_t window = 0,
                     double softcap = 0.0);
   ValueId kv_write(ValueId cache, ValueId x, ValueId slots);
+  // Both caches written in place; with pos >= 0, k is first rotated by `rope` (the attrs of
+  // ir/README.md "rope") at pos; with pos < 0 (rope empty) k is stored as is. Returns (k_cache', v_cache').
+  std::pair<ValueId, ValueId> kv_write_rope(ValueId k_cache, ValueId v_cache, ValueId k, ValueId v, ValueId slots,
+                                            ValueId pos, Attrs rope);
   ValueId paged_attention(ValueId q, ValueId k_cache, ValueId v_cache, ValueId block_table, ValueId row_seq,
                           ValueId pos, double scale, int64_t window = 0, double softcap = 0.0);
   // Split attention (ir/README.md): attention_combine(paged_attention_partial(...)) is paged_attention.

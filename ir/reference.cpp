@@ -467,6 +467,20 @@ Results eval_KvWrite(const OpCall& c) {
   return {std::move(cache)};
 }
 
+// kv_write_rope: exactly kv_write(k_cache, rope(k, pos), slots) (k roped in f64, rounded to k's dtype,
+// then to the cache's) and kv_write(v_cache, v, slots); without pos, k is written as is.
+Results eval_KvWriteRope(const OpCall& c) {
+  HostTensor k = c.operand(2);
+  if (c.in.size() == 6) {
+    const OpCall rope{c.graph, c.op, {c.in[2], c.in[5]}, {k.dtype}, {k.shape}, c.weights, c.states};
+    k = std::move(eval_Rope(rope)[0]);
+  }
+  const OpCall write_k{c.graph, c.op, {c.in[0], &k, c.in[4]}, {c.out_dtype[0]}, {c.out_shape[0]}, c.weights, c.states};
+  const OpCall write_v{c.graph, c.op, {c.in[1], c.in[3], c.in[4]}, {c.out_dtype[1]}, {c.out_shape[1]}, c.weights,
+                       c.states};
+  return {std::move(eval_KvWrite(write_k)[0]), std::move(eval_KvWrite(write_v)[0])};
+}
+
 // The cache rows (block · B + row) of the keys query row t of a paged_attention-like op sees, in
 // position order; none for a row at a negative position (padding: row_seq unread). A sequence outside
 // the block table, or a key outside it or the cache, is an error.
@@ -536,7 +550,16 @@ Results eval_PagedAttention(const OpCall& c) {
 
 // ir/README.md "split attention": a row's n visible keys go to runs of c = granule · ⌈n / (granule ·
 // splits)⌉ consecutive keys; entry j holds run j's (o[0..Dv), m, l), zeros when the run is empty.
-Results eval_PagedAttentionPartial(const OpCall& c) {
+// With rope attributes (passes/fuse_attention_rope.cpp) q is first roped at pos exactly as the rope
+// op would (f64, rounded to q's dtype).
+Results eval_PagedAttentionPartial(const OpCall& unroped) {
+  OpCall c = unroped;
+  HostTensor roped_q;
+  if (c.op.has("theta")) {
+    roped_q = std::move(eval_Rope(OpCall{c.graph, c.op, {c.in[0], c.in[5]}, {c.operand(0).dtype}, {c.in_shape(0)},
+                                         c.weights, c.states})[0]);
+    c.in[0] = &roped_q;
+  }
   const int64_t q_heads = c.in_shape(0)[1], v_dim = c.in_shape(2)[3];
   const int64_t splits = c.op.attr_int("splits"), granule = c.op.attr_int("granule");
   const AttentionParams params = attention_params(c, c.in_shape(0)[2], v_dim);
@@ -589,6 +612,22 @@ Results eval_AttentionCombine(const OpCall& c) {
       for (int64_t d = 0; d < v_dim; ++d) o[d] /= total;
   }
   return {c.result(0, out)};
+}
+
+// paged_attention_split: the partial's entries, attention_combine of them, and the counters as they
+// were (the contract: zeros before, zeros after; only kernels use them). Rows past the counters'
+// rows have no counter: an error.
+Results eval_PagedAttentionSplit(const OpCall& c) {
+  const HostTensor& counters = c.operand(6);
+  if (c.in_shape(0)[0] > counters.shape[0])
+    throw IrError(fmt::format("{} query rows but counters for {}: the counters need a row per query row",
+                              c.in_shape(0)[0], counters.shape[0]));
+  const OpCall partial{c.graph, c.op, {c.in.begin(), c.in.begin() + 6}, {c.out_dtype[1]}, {c.out_shape[1]},
+                       c.weights, c.states};
+  HostTensor partials = std::move(eval_PagedAttentionPartial(partial)[0]);
+  const OpCall combine{c.graph, c.op, {&partials}, {c.out_dtype[0]}, {c.out_shape[0]}, c.weights, c.states};
+  HostTensor out = std::move(eval_AttentionCombine(combine)[0]);
+  return {std::move(out), std::move(partials), counters};
 }
 
 // Per-row state slots (ir/README.md "recurrent state slots"). The state operand (f32) holds S slots
@@ -766,6 +805,15 @@ Results eval_TopK(const OpCall& c) {
   return {c.result(0, top_values), c.result(1, top_indices)};
 }
 
+// Row r of a sample op's params operand ([R, kSampleParamColumns], ir/sampling.h).
+SampleRowParams sample_row_params(const HostTensor& params, int64_t r) {
+  auto param = [&](int column) { return params.get(r * kSampleParamColumns + column); };
+  return {param(kSampleTemperature),       param(kSampleTopK),
+          param(kSampleTopP),              param(kSampleMinP),
+          param(kSampleRepetitionPenalty), param(kSamplePresencePenalty),
+          param(kSampleFrequencyPenalty)};
+}
+
 // One row at a time (ir/sampling.h). rng holds the key's low then high 32 bits.
 Results eval_Sample(const OpCall& c) {
   const HostTensor &logits = c.operand(0), &params = c.operand(1), &rng = c.operand(2), &history = c.operand(3);
@@ -775,11 +823,7 @@ Results eval_Sample(const OpCall& c) {
   std::vector<int32_t> ids(static_cast<size_t>(recent));
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t i = 0; i < vocab; ++i) row[static_cast<size_t>(i)] = logits.get(r * vocab + i);
-    auto param = [&](int column) { return params.get(r * kSampleParamColumns + column); };
-    const SampleRowParams p{param(kSampleTemperature),       param(kSampleTopK),
-                            param(kSampleTopP),              param(kSampleMinP),
-                            param(kSampleRepetitionPenalty), param(kSamplePresencePenalty),
-                            param(kSampleFrequencyPenalty)};
+    const SampleRowParams p = sample_row_params(params, r);
     auto half = [&](int64_t i) { return static_cast<uint64_t>(static_cast<uint32_t>(static_cast<int32_t>(rng.get(i)))); };
     const uint64_t key = half(2 * r) | half(2 * r + 1) << 32;
     for (int64_t j = 0; j < recent; ++j) ids[static_cast<size_t>(j)] = static_cast<int32_t>(history.get(r * recent + j));
@@ -789,6 +833,33 @@ Results eval_Sample(const OpCall& c) {
   }
   return {c.result(0, tokens), c.result(1, scores)};
 }
+
+// The penalized row once, then each chunk's entry (ir/README.md "split sample").
+Results eval_SamplePartial(const OpCall& c) {
+  const HostTensor &logits = c.operand(0), &params = c.operand(1), &history = c.operand(2);
+  const int64_t rows = c.in_shape(0)[0], vocab = c.in_shape(0)[1], recent = c.in_shape(2)[1];
+  const int64_t splits = c.op.attr_int("splits"), candidates = c.op.attr_int("candidates");
+  const int64_t width = kSamplePartialHeader + 2 * candidates, chunk = (vocab + splits - 1) / splits;
+  std::vector<double> out(static_cast<size_t>(rows * splits * width));
+  std::vector<double> row(static_cast<size_t>(vocab));
+  std::vector<int32_t> ids(static_cast<size_t>(recent));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < vocab; ++i) row[static_cast<size_t>(i)] = logits.get(r * vocab + i);
+    const SampleRowParams p = sample_row_params(params, r);
+    for (int64_t j = 0; j < recent; ++j) ids[static_cast<size_t>(j)] = static_cast<int32_t>(history.get(r * recent + j));
+    const std::vector<double> penalized = sample_penalized_logits(row, p, ids);
+    for (int64_t j = 0; j < splits; ++j) {
+      const int64_t begin = std::min(j * chunk, vocab), end = std::min(begin + chunk, vocab);
+      sample_partial_entry(penalized, p, begin, end, candidates,
+                           std::span<double>(out).subspan(static_cast<size_t>((r * splits + j) * width),
+                                                          static_cast<size_t>(width)));
+    }
+  }
+  return {c.result(0, out)};
+}
+
+// sample of the same operands: the partials only summarize them (ir/README.md "split sample").
+Results eval_SampleFinish(const OpCall& c) { return eval_Sample(c); }
 
 // Reshape and slice move stored bytes, so they work on every dtype (quantized: whole blocks).
 Results eval_Reshape(const OpCall& c) {
@@ -893,17 +964,18 @@ ReferenceRun run_reference(const Graph& g, const SymbolBindings& symbols,
     }
 
     const auto result = static_cast<size_t>(op.results[0]);
-    const int aliased = aliased_operand(op);
     if (op.kind == OpKind::State) {
       state_of[result] = op.attr_str("name");
     } else if (op.kind == OpKind::Reshape) {
       state_of[result] = state_of[static_cast<size_t>(op.inputs[0])];
-    } else if (aliased >= 0) {
-      const std::string& state = state_of[static_cast<size_t>(op.inputs[static_cast<size_t>(aliased)])];
-      const auto written = static_cast<size_t>(op.results[static_cast<size_t>(aliased_result(op))]);
-      state_of[written] = state;
-      // The state keeps its declared shape; a view written in place has the same bytes.
-      if (!state.empty()) (*states)[state].bytes = run.values[written].bytes;
+    } else {
+      for (const InPlaceWrite& w : in_place_writes(op)) {
+        const std::string& state = state_of[static_cast<size_t>(op.inputs[static_cast<size_t>(w.operand)])];
+        const auto written = static_cast<size_t>(op.results[static_cast<size_t>(w.result)]);
+        state_of[written] = state;
+        // The state keeps its declared shape; a view written in place has the same bytes.
+        if (!state.empty()) (*states)[state].bytes = run.values[written].bytes;
+      }
     }
   }
   for (ValueId v : g.outputs) run.outputs.push_back(run.values[static_cast<size_t>(v)]);

@@ -28,7 +28,7 @@ struct ReferenceRun {
 // dtype. Throws IrError on a missing input, a name that is not an input of `g`, a shape mismatch,
 // an unbound symbol, or a weight whose tensor does not match its declared type.
 // `state` ops read `(*states)[name]` (which must exist with the declared type); after each in-place
-// op (ir::aliased_operand / aliased_result) writing a state's storage, the updated tensor is stored back under that
+// op (ir::in_place_writes) writing a state's storage, the updated tensor is stored back under that
 // name. A graph with state ops needs `states`.
 ReferenceRun run_reference(const Graph& g, const SymbolBindings& symbols,
                            const std::map<std::string, HostTensor>& inputs, const WeightFn& weights,

@@ -53,7 +53,70 @@ double penalized_distance(const std::vector<double>& l, int64_t i, double t) {
   return nearest;
 }
 
+bool penalties_on(const SampleRowParams& p) {
+  return p.repetition_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0;
+}
+
+// k of the top-k filter, 0 when it is off (ir/README.md "sample": off unless 0 < k < V).
+int64_t top_k_of(const SampleRowParams& p, int64_t vocab) {
+  const auto k = static_cast<int64_t>(std::trunc(p.top_k));
+  return k > 0 && k < vocab ? k : 0;
+}
+
 }  // namespace
+
+std::vector<double> sample_penalized_logits(std::span<const double> logits, const SampleRowParams& p,
+                                            std::span<const int32_t> history) {
+  std::vector<double> l(logits.begin(), logits.end());
+  if (!penalties_on(p)) return l;
+  const auto vocab = static_cast<int64_t>(logits.size());
+  std::map<int32_t, int64_t> count;
+  for (int32_t id : history)
+    if (id >= 0 && id < vocab) ++count[id];
+  for (const auto& [id, c] : count) {
+    double& x = l[static_cast<size_t>(id)];
+    x = x > 0 ? x / p.repetition_penalty : x * p.repetition_penalty;
+    x -= p.presence_penalty + p.frequency_penalty * static_cast<double>(c);
+  }
+  return l;
+}
+
+void sample_partial_entry(std::span<const double> l, const SampleRowParams& p, int64_t begin, int64_t end,
+                          int64_t candidates, std::span<double> entry) {
+  std::fill(entry.begin(), entry.end(), 0.0);
+  if (begin >= end) {  // an empty chunk: nothing to contribute
+    entry[0] = -kInf;
+    entry[1] = -1;
+    return;
+  }
+  std::vector<int64_t> order(static_cast<size_t>(end - begin));
+  std::iota(order.begin(), order.end(), begin);
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return ranks_above(l[static_cast<size_t>(a)], a, l[static_cast<size_t>(b)], b);
+  });
+  const double max = l[static_cast<size_t>(order[0])];
+  const double inv_t = p.temperature > 0.0 ? 1.0 / p.temperature : 1.0;
+  double sum = 0.0;
+  for (int64_t i = begin; i < end; ++i) sum += std::exp((l[static_cast<size_t>(i)] - max) * inv_t);
+  entry[0] = max;
+  entry[1] = static_cast<double>(order[0]);
+  entry[2] = sum;
+  const int64_t k = top_k_of(p, static_cast<int64_t>(l.size()));
+  if (!(p.temperature > 0.0) || k == 0) return;
+  const int64_t kc = std::min({k, candidates, end - begin});
+  const double threshold = l[static_cast<size_t>(order[static_cast<size_t>(kc - 1)])];
+  int64_t n = 0;
+  for (int64_t i = begin; i < end; ++i) {
+    if (!(l[static_cast<size_t>(i)] >= threshold)) continue;
+    if (n < candidates) {
+      entry[static_cast<size_t>(kSamplePartialHeader + 2 * n)] = static_cast<double>(i);
+      entry[static_cast<size_t>(kSamplePartialHeader + 2 * n + 1)] = l[static_cast<size_t>(i)];
+    }
+    ++n;
+  }
+  entry[3] = static_cast<double>(n);
+  entry[4] = threshold;
+}
 
 SampleChoice sample_row(std::span<const double> logits, const SampleRowParams& p, uint64_t key,
                         std::span<const int32_t> history) {

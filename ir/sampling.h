@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <vector>
 
 namespace vkllm::ir {
 
@@ -51,6 +52,17 @@ struct SampleChoice {
   double min_p_margin = 0.0;      // min-p: smallest |(l_i − l_max)/T − log(min_p)| over candidates
   double penalty_margin = 0.0;    // penalized logits vs the greedy best / top-k threshold (logit units)
 };
+
+// Step 1 of `sample`: the row's logits with the penalties applied to every distinct id of `history`
+// in [0, V) (a copy of `logits` when the penalties are off).
+std::vector<double> sample_penalized_logits(std::span<const double> logits, const SampleRowParams& params,
+                                            std::span<const int32_t> history);
+
+// `sample_partial` (ir/README.md "split sample"): entry = (max, argmax, sum, count, threshold, then
+// `candidates` (index, logit) pairs) of tokens [begin, end) of one row's penalized logits.
+constexpr int64_t kSamplePartialHeader = 5;
+void sample_partial_entry(std::span<const double> penalized, const SampleRowParams& params, int64_t begin,
+                          int64_t end, int64_t candidates, std::span<double> entry);
 
 // `logits`: one row (V >= 1); `history`: the row's recent token ids (ids outside [0, V) are ignored).
 SampleChoice sample_row(std::span<const double> logits, const SampleRowParams& params, uint64_t key,

@@ -105,6 +105,23 @@ struct Rule {
     check(declared.size() == 1, "result type must be declared");
     return declared[0];
   }
+  // The attributes of a rope over heads of `head_dim` (ir/README.md "rope"); also those of the ops
+  // with a rope folded in (kv_write_rope, paged_attention_partial).
+  void rope_attrs(const Dim& head_dim) const {
+    check(head_dim.is_const(), "head dim must be constant");
+    int64_t rot = int_attr("rotary_dims", false, head_dim.value);
+    check(rot > 0 && rot % 2 == 0 && rot <= head_dim.value,
+          fmt::format("attribute 'rotary_dims' ({}) must be even and in (0, {}]", rot, head_dim.value));
+    check(float_attr("theta", true) > 0, "attribute 'theta' must be > 0");
+    str_attr("layout", {"neox", "interleaved"}, "neox");
+    std::string scaling = str_attr("scaling", {"none", "linear", "llama3"}, "none");
+    if (scaling != "none") check(float_attr("factor", true) > 0, "attribute 'factor' must be > 0");
+    if (scaling == "llama3") {
+      float_attr("low_freq_factor", true);
+      float_attr("high_freq_factor", true);
+      int_attr("original_max_position", true);
+    }
+  }
 };
 
 bool suffix_of(const Shape& b, const Shape& a) {
@@ -275,20 +292,7 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       r.rank_is(1, 1);
       r.dtype_is(1, DType::I32);
       r.dim_eq(in[1].shape[0], in[0].shape[0], "pos must have one entry per row of x[T, H, Dh]");
-      const Dim& dh = in[0].shape[2];
-      r.check(dh.is_const(), "head dim must be constant");
-      int64_t rot = r.int_attr("rotary_dims", false, dh.value);
-      r.check(rot > 0 && rot % 2 == 0 && rot <= dh.value,
-              fmt::format("attribute 'rotary_dims' ({}) must be even and in (0, {}]", rot, dh.value));
-      r.check(r.float_attr("theta", true) > 0, "attribute 'theta' must be > 0");
-      r.str_attr("layout", {"neox", "interleaved"}, "neox");
-      std::string scaling = r.str_attr("scaling", {"none", "linear", "llama3"}, "none");
-      if (scaling != "none") r.check(r.float_attr("factor", true) > 0, "attribute 'factor' must be > 0");
-      if (scaling == "llama3") {
-        r.float_attr("low_freq_factor", true);
-        r.float_attr("high_freq_factor", true);
-        r.int_attr("original_max_position", true);
-      }
+      r.rope_attrs(in[0].shape[2]);
       return {in[0]};
     }
     case OpKind::Attention: {
@@ -323,8 +327,34 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       r.dim_eq(in[2].shape[0], x[0], "slots must have one entry per row of x");
       return {in[0]};
     }
+    case OpKind::KvWriteRope: {
+      // (k_cache, v_cache, k, v, slots[, pos]): two kv_writes with the same slots; with pos, k is
+      // roped first (the rope attributes are required exactly then).
+      for (size_t i : {0, 1}) {
+        r.rank_is(i, 4);
+        r.dense_float(i);
+        r.rank_is(i + 2, 3);
+        r.dense_float(i + 2);
+        const Shape &c = in[i].shape, &x = in[i + 2].shape;
+        r.dim_eq(x[1], c[2], fmt::format("{} must have the head count of {}", r.desc(i + 2), r.desc(i)));
+        r.dim_eq(x[2], c[3], fmt::format("{} must have the head dim of {}", r.desc(i + 2), r.desc(i)));
+      }
+      const Shape &kc = in[0].shape, &vc = in[1].shape;
+      r.dim_eq(kc[0], vc[0], "k_cache and v_cache must have the same number of blocks");
+      r.dim_eq(kc[1], vc[1], "k_cache and v_cache must have the same block size");
+      r.dim_eq(in[2].shape[0], in[3].shape[0], "k and v must have the same number of rows");
+      for (size_t i = 4; i < in.size(); ++i) {
+        r.rank_is(i, 1);
+        r.dtype_is(i, DType::I32);
+        r.dim_eq(in[i].shape[0], in[2].shape[0], fmt::format("{} must have one entry per row of k", r.desc(i)));
+      }
+      if (in.size() == 6) r.rope_attrs(in[2].shape[2]);
+      else r.check(r.attr("theta") == nullptr, "rope attributes need the pos operand (6 operands)");
+      return {in[0], in[1]};
+    }
     case OpKind::PagedAttention:
-    case OpKind::PagedAttentionPartial: {
+    case OpKind::PagedAttentionPartial:
+    case OpKind::PagedAttentionSplit: {
       for (size_t i = 0; i < 3; ++i) r.dense_float(i);
       r.rank_is(0, 3);
       r.rank_is(1, 4);
@@ -350,7 +380,16 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       r.check(splits >= 1, fmt::format("attribute 'splits' ({}) must be >= 1", splits));
       r.check(granule >= 1, fmt::format("attribute 'granule' ({}) must be >= 1", granule));
       r.check(v[3].is_const(), "the head dim of v_cache must be constant");
-      return {{DType::F32, {q[0], q[1], Dim::of(splits), Dim::of(v[3].value + 2)}}};
+      if (r.attr("theta")) r.rope_attrs(q[2]);  // q roped at pos first (passes/fuse_attention_rope.cpp)
+      const Type partials{DType::F32, {q[0], q[1], Dim::of(splits), Dim::of(v[3].value + 2)}};
+      if (kind == OpKind::PagedAttentionPartial) return {partials};
+      // paged_attention_split: counters i32[R, Hq] (R >= the rows; zeros before and after, in place).
+      r.rank_is(6, 2);
+      r.dtype_is(6, DType::I32);
+      const Shape& counters = in[6].shape;
+      r.check(counters[0].is_const() && counters[0].value >= 1, "the counters' row count must be a constant >= 1");
+      r.dim_eq(counters[1], q[1], "counters[R, Hq] must have one entry per query head");
+      return {{DType::F32, {q[0], q[1], v[3]}}, partials, in[6]};
     }
     case OpKind::AttentionCombine: {
       r.rank_is(0, 4);
@@ -446,6 +485,47 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       r.check(h.is_const() && h.value >= 1, "history[R, H] must have a constant H >= 1");
       return {{DType::I32, {rows}}, {DType::F32, {rows}}};
     }
+    case OpKind::SamplePartial:
+    case OpKind::SampleFinish: {
+      // sample's operands (sample_partial: without rng), then sample_finish's partials.
+      const bool partial = kind == OpKind::SamplePartial;
+      const size_t history = partial ? 2 : 3;
+      r.rank_is(0, 2);
+      r.dense_float(0);
+      r.rank_is(1, 2);
+      r.dtype_is(1, DType::F32);
+      r.rank_is(history, 2);
+      r.dtype_is(history, DType::I32);
+      const Dim& rows = in[0].shape[0];
+      for (size_t i = 1; i <= history; ++i)
+        r.dim_eq(in[i].shape[0], rows, fmt::format("{} must have one row per row of logits", r.desc(i)));
+      r.dim_eq(in[1].shape[1], Dim::of(kSampleParamColumns), "params[R, 8] must have 8 columns");
+      if (!partial) {
+        r.rank_is(2, 2);
+        r.dtype_is(2, DType::I32);
+        r.dim_eq(in[2].shape[1], Dim::of(2), "rng[R, 2] must hold a 64-bit key per row as two i32");
+      }
+      const Dim& v = in[0].shape[1];
+      // Token ids travel through the f32 partials: exact below 2^24.
+      r.check(v.is_const() && v.value >= 1 && v.value < (int64_t{1} << 24),
+              "logits[R, V] must have a constant V in [1, 2^24)");
+      const Dim& h = in[history].shape[1];
+      r.check(h.is_const() && h.value >= 1, "history[R, H] must have a constant H >= 1");
+      if (partial) {
+        const int64_t splits = r.int_attr("splits", true), candidates = r.int_attr("candidates", true);
+        r.check(splits >= 1, fmt::format("attribute 'splits' ({}) must be >= 1", splits));
+        r.check(candidates >= 1, fmt::format("attribute 'candidates' ({}) must be >= 1", candidates));
+        return {{DType::F32, {rows, Dim::of(splits), Dim::of(kSamplePartialHeader + 2 * candidates)}}};
+      }
+      r.rank_is(4, 3);
+      r.dtype_is(4, DType::F32);
+      const Shape& p = in[4].shape;
+      r.dim_eq(p[0], rows, fmt::format("{} must have one row per row of logits", r.desc(4)));
+      r.check(p[1].is_const() && p[1].value >= 1 && p[2].is_const() && p[2].value >= kSamplePartialHeader + 2 &&
+                  (p[2].value - kSamplePartialHeader) % 2 == 0,
+              fmt::format("{}: must be sample_partial's [R, splits, 5 + 2 candidates] (constants)", r.desc(4)));
+      return {{DType::I32, {rows}}, {DType::F32, {rows}}};
+    }
     case OpKind::Reshape: {
       const Type& t = r.declared_one(declared);
       r.check(t.dtype == in[0].dtype, "reshape keeps the dtype");
@@ -501,10 +581,15 @@ void verify_in_place_writes(const Graph& g) {
     const Storage& st = storages[storage_of[static_cast<size_t>(v)]];
     if (version_of[static_cast<size_t>(v)] != st.version) {
       const Op& writer = g.ops[static_cast<size_t>(st.last_writer)];
+      ValueId written = writer.results[static_cast<size_t>(aliased_result(writer))];
+      for (const InPlaceWrite& w : in_place_writes(writer))  // the result in this storage
+        if (storage_of[static_cast<size_t>(writer.results[static_cast<size_t>(w.result)])] ==
+            storage_of[static_cast<size_t>(v)])
+          written = writer.results[static_cast<size_t>(w.result)];
       throw IrError(fmt::format("graph @{}: {} reads %{} after op #{} '{}' overwrote its storage in place; read "
                                 "that op's result %{} instead",
                                 g.name, where, g.value(v).name, st.last_writer, name(writer.kind),
-                                g.value(writer.results[static_cast<size_t>(aliased_result(writer))]).name));
+                                g.value(written).name));
     }
   };
 
@@ -513,19 +598,26 @@ void verify_in_place_writes(const Graph& g) {
     const Op& op = g.ops[i];
     for (size_t j = 0; j < op.inputs.size(); ++j)
       check_fresh(op.inputs[j], fmt::format("op #{} '{}' (operand {})", i, name(op.kind), j));
-    const int aliased = aliased_operand(op);
+    const InPlaceWrites writes = in_place_writes(op);
     if (op.kind == OpKind::Reshape) {
       share(op.results[0], storage_of[static_cast<size_t>(op.inputs[0])]);
-    } else if (aliased >= 0) {
-      const size_t storage = storage_of[static_cast<size_t>(op.inputs[static_cast<size_t>(aliased)])];
-      if (const Op* weight = storages[storage].weight)
-        throw IrError(fmt::format("graph @{}: op #{} '{}' writes in place into weight \"{}\"; weights are read-only",
-                                  g.name, i, name(op.kind), weight->attr_str("name")));
-      storages[storage].version++;
-      storages[storage].last_writer = static_cast<int>(i);
-      const auto written = static_cast<size_t>(aliased_result(op));
+    } else if (writes.count > 0) {
+      std::vector<int> storage_of_result(op.results.size(), -1);
+      for (const InPlaceWrite& w : writes) {
+        const size_t storage = storage_of[static_cast<size_t>(op.inputs[static_cast<size_t>(w.operand)])];
+        if (const Op* weight = storages[storage].weight)
+          throw IrError(fmt::format("graph @{}: op #{} '{}' writes in place into weight \"{}\"; weights are read-only",
+                                    g.name, i, name(op.kind), weight->attr_str("name")));
+        if (std::find(storage_of_result.begin(), storage_of_result.end(), static_cast<int>(storage)) !=
+            storage_of_result.end())
+          throw IrError(fmt::format("graph @{}: op #{} '{}' writes one storage in place through two operands",
+                                    g.name, i, name(op.kind)));
+        storages[storage].version++;
+        storages[storage].last_writer = static_cast<int>(i);
+        storage_of_result[static_cast<size_t>(w.result)] = static_cast<int>(storage);
+      }
       for (size_t r = 0; r < op.results.size(); ++r) {
-        if (r == written) share(op.results[r], storage);
+        if (storage_of_result[r] >= 0) share(op.results[r], static_cast<size_t>(storage_of_result[r]));
         else own(op.results[r], nullptr);
       }
     } else if (op.kind == OpKind::State) {

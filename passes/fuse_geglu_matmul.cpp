@@ -9,8 +9,8 @@
 
 namespace vkllm::passes {
 
-void fuse_geglu_matmul(ir::Graph& g) {
-  fold_into_matmul_prologues(g, ir::OpKind::GeGlu, [](const ir::Op& geglu, ir::Op& user) {
+void fuse_geglu_matmul(ir::Graph& g, const SymbolBounds& bounds) {
+  fold_into_matmul_prologues(g, ir::OpKind::GeGlu, bounds, [](const ir::Op& geglu, ir::Op& user) {
     user.inputs[0] = geglu.inputs[0];
     user.inputs.insert(user.inputs.begin() + 2, geglu.inputs[1]);
     user.attrs["prologue"] = std::string("geglu");

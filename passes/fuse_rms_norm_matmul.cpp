@@ -11,8 +11,8 @@
 
 namespace vkllm::passes {
 
-void fuse_rms_norm_matmul(ir::Graph& g) {
-  fold_into_matmul_prologues(g, ir::OpKind::RmsNorm, [](const ir::Op& norm, ir::Op& user) {
+void fuse_rms_norm_matmul(ir::Graph& g, const SymbolBounds& bounds) {
+  fold_into_matmul_prologues(g, ir::OpKind::RmsNorm, bounds, [](const ir::Op& norm, ir::Op& user) {
     user.inputs[0] = norm.inputs[0];
     user.inputs.insert(user.inputs.begin() + 2, norm.inputs[1]);
     user.attrs["prologue"] = std::string("rms_norm");

@@ -9,8 +9,8 @@
 
 namespace vkllm::passes {
 
-void fuse_swiglu_matmul(ir::Graph& g) {
-  fold_into_matmul_prologues(g, ir::OpKind::SwiGlu, [](const ir::Op& swiglu, ir::Op& user) {
+void fuse_swiglu_matmul(ir::Graph& g, const SymbolBounds& bounds) {
+  fold_into_matmul_prologues(g, ir::OpKind::SwiGlu, bounds, [](const ir::Op& swiglu, ir::Op& user) {
     user.inputs[0] = swiglu.inputs[0];
     user.inputs.insert(user.inputs.begin() + 2, swiglu.inputs[1]);
     user.attrs["prologue"] = std::string("swiglu");

@@ -59,7 +59,29 @@ bool side_effect_between(const Graph& g, size_t first, size_t last) {
   return false;
 }
 
-void fold_into_matmul_prologues(Graph& g, ir::OpKind kind,
+std::string unique_value_name(const ir::Graph& g, const std::string& base) {
+  std::string name = base;
+  for (int i = 2; g.find(name) >= 0; ++i) name = base + "." + std::to_string(i);
+  return name;
+}
+
+int64_t bound_of(const ir::Dim& d, const SymbolBounds& bounds) {
+  if (d.is_const()) return d.value;
+  auto it = bounds.find(d.sym);
+  return it == bounds.end() ? -1 : it->second;
+}
+
+int64_t rows_bound(const ir::Shape& s, const SymbolBounds& bounds) {
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < s.size(); ++i) {
+    const int64_t b = bound_of(s[i], bounds);
+    if (b < 0) return -1;
+    rows *= b;
+  }
+  return rows;
+}
+
+void fold_into_matmul_prologues(Graph& g, ir::OpKind kind, const SymbolBounds& bounds,
                                 const std::function<void(const ir::Op& producer, ir::Op& user)>& fold) {
   auto takes_prologue = [](const ir::Op& op) {
     return op.kind == ir::OpKind::MatMul ||
@@ -72,6 +94,8 @@ void fold_into_matmul_prologues(Graph& g, ir::OpKind kind,
     const ValueId produced = g.ops[i].results[0];
     // fused_matmul keeps its prologue's result in f32 (ir/README.md): exact only for an f32 result.
     if (g.type(produced).dtype != ir::DType::F32) continue;
+    const int64_t rows = rows_bound(g.type(produced).shape, bounds);
+    if (rows < 0 || rows > kMaxDecodeRows) continue;
     std::vector<size_t> users;
     int fusable_uses = 0;
     for (size_t j = i + 1; j < g.ops.size(); ++j) {
@@ -80,7 +104,7 @@ void fold_into_matmul_prologues(Graph& g, ir::OpKind kind,
       for (size_t a = 0; a < op.inputs.size(); ++a)
         if (op.inputs[a] == produced) {
           uses_it = true;
-          if (a == 0 && takes_prologue(op)) ++fusable_uses;
+          if (a == 0 && takes_prologue(op) && !ir::is_quantized(g.type(op.inputs[1]).dtype)) ++fusable_uses;
         }
       if (uses_it) users.push_back(j);
     }

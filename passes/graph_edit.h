@@ -1,9 +1,11 @@
 // Edits shared by passes. They keep a graph in SSA form with ValueIds numbered densely.
 #pragma once
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "ir/ir.h"
+#include "passes/pass.h"
 
 namespace vkllm::passes {
 
@@ -16,6 +18,9 @@ void rewire_uses(ir::Graph& g, const std::vector<ir::ValueId>& replacement);
 // a kept op or an output still uses a result of a removed op.
 void remove_ops(ir::Graph& g, const std::vector<bool>& keep);
 
+// `base`, or `base` with the first free suffix ".2", ".3", ... when a value already has that name.
+std::string unique_value_name(const ir::Graph& g, const std::string& base);
+
 // How many times each value is used: as an operand (once per operand slot) or as a graph output.
 std::vector<int> use_counts(const ir::Graph& g);
 
@@ -23,12 +28,31 @@ std::vector<int> use_counts(const ir::Graph& g);
 // a fusion that moves a read of a value across such an op could read it after the write.
 bool side_effect_between(const ir::Graph& g, size_t first, size_t last);
 
-// Prologue fusion (fuse-rms-norm-matmul, fuse-swiglu-matmul): every op of kind `kind` with an f32
-// result (the fused op keeps it in f32) whose every use is operand 0 of a matmul or of a fused_matmul without a prologue yet, with no in-place write
-// between it and its last user, is folded into each user — `fold(producer, user)` rewrites the user
-// (made a fused_matmul reading the producer's operands) — and then removed. Producers with any other
-// use stay whole: fusing only some users would save no dispatch.
-void fold_into_matmul_prologues(ir::Graph& g, ir::OpKind kind,
+// Graphs whose rows are bounded by at most this many are decode steps: codegen gives their matmuls
+// the matrix-vector kernels (codegen/ops/matmul.h kTiledMinRows) and passes may act on them alone.
+constexpr int64_t kMaxDecodeRows = 16;
+
+// The largest value of `d` (its value, or its symbol's bound), or -1 when nothing bounds it.
+int64_t bound_of(const ir::Dim& d, const SymbolBounds& bounds);
+// The largest row count of a tensor of shape `s`: the product of the bounds of all but its last dim
+// (1 for a vector), or -1 when one of them is unbounded.
+int64_t rows_bound(const ir::Shape& s, const SymbolBounds& bounds);
+
+// Prologue fusion (fuse-rms-norm-matmul, fuse-swiglu-matmul, fuse-geglu-matmul), for decode steps
+// with float weights only: every op of kind `kind` with an f32 result (the fused op keeps it in f32)
+// whose rows are bounded by kMaxDecodeRows and whose every use is operand 0 of a matmul (or of a
+// fused_matmul without a prologue yet) with f32/f16/bf16 weights, with no in-place write between it
+// and its last user, is folded into each user — `fold(producer, user)` rewrites the user (made a
+// fused_matmul reading the producer's operands) — and then removed. Producers with any other use
+// stay whole: fusing only some users would save no dispatch.
+// Why: a matrix-vector workgroup applies the prologue to all K inputs once for its R weight rows, so
+// its cost per weight byte is ~1/(R * bytes per weight). Measured on the H200 (llama3-8b decode,
+// bench/results/2026-12-03-h200-session3/): with bf16 weights (R = 8, 2 bytes) the gate/up
+// matvec goes 38 -> 40 us and the down matvec is unchanged while the norm / swiglu dispatches
+// (4-15 us each) go; with q4_0 weights (R = 4, 0.56 bytes) the same matvecs go ~36 -> 83 us, so
+// quantized projections keep their separate norm and activation. Prefill (many rows): the tiled
+// kernels take no rms_norm prologue and the general kernel would re-apply it per output tile.
+void fold_into_matmul_prologues(ir::Graph& g, ir::OpKind kind, const SymbolBounds& bounds,
                                 const std::function<void(const ir::Op& producer, ir::Op& user)>& fold);
 
 }  // namespace vkllm::passes

@@ -37,9 +37,13 @@ void run_passes(ir::Module& m, const std::vector<std::string>& names,
 void eliminate_dead_code(ir::Graph& g);  // dead_code.cpp
 void dedupe_weights(ir::Graph& g);       // dedupe_weights.cpp
 void fuse_matmul_add(ir::Graph& g);      // fuse_matmul_add.cpp
-void fuse_rms_norm_matmul(ir::Graph& g); // fuse_rms_norm_matmul.cpp
-void fuse_swiglu_matmul(ir::Graph& g);   // fuse_swiglu_matmul.cpp
-void fuse_geglu_matmul(ir::Graph& g);    // fuse_geglu_matmul.cpp
+void fuse_rms_norm_matmul(ir::Graph& g, const SymbolBounds& bounds);  // fuse_rms_norm_matmul.cpp
+void fuse_swiglu_matmul(ir::Graph& g, const SymbolBounds& bounds);    // fuse_swiglu_matmul.cpp
+void fuse_geglu_matmul(ir::Graph& g, const SymbolBounds& bounds);     // fuse_geglu_matmul.cpp
 void split_decode_attention(ir::Graph& g, const SymbolBounds& bounds);  // split_decode_attention.cpp
+void split_decode_sample(ir::Graph& g, const SymbolBounds& bounds);     // split_decode_sample.cpp
+void fuse_kv_write(ir::Graph& g);        // fuse_kv_write.cpp
+void fuse_attention_rope(ir::Graph& g);  // fuse_attention_rope.cpp
+void fuse_attention_combine(ir::Graph& g, const SymbolBounds& bounds);  // fuse_attention_combine.cpp
 
 }  // namespace vkllm::passes

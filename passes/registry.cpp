@@ -24,16 +24,30 @@ const std::vector<Pass>& all_passes() {
        graph_only<dedupe_weights>},
       {"fuse-matmul-add", "fold add(matmul(x, w), r) into the matmul's epilogue (fused_matmul)",
        graph_only<fuse_matmul_add>},
-      {"fuse-rms-norm-matmul", "fold an rms_norm read only by matmuls into their prologues (fused_matmul)",
-       graph_only<fuse_rms_norm_matmul>},
-      {"fuse-swiglu-matmul", "fold a swiglu read only by matmuls into their prologues (fused_matmul)",
-       graph_only<fuse_swiglu_matmul>},
-      {"fuse-geglu-matmul", "fold a geglu read only by matmuls into their prologues (fused_matmul)",
-       graph_only<fuse_geglu_matmul>},
+      {"fuse-rms-norm-matmul", "decode steps, float weights: fold an rms_norm read only by matmuls into their prologues (fused_matmul)",
+       fuse_rms_norm_matmul},
+      {"fuse-swiglu-matmul", "decode steps, float weights: fold a swiglu read only by matmuls into their prologues (fused_matmul)",
+       fuse_swiglu_matmul},
+      {"fuse-geglu-matmul", "decode steps, float weights: fold a geglu read only by matmuls into their prologues (fused_matmul)",
+       fuse_geglu_matmul},
       {"split-decode-attention",
        "split the keys of paged_attention over a few rows (decode, by the row bounds) across workgroups: "
        "paged_attention_partial + attention_combine",
        split_decode_attention},
+      {"split-decode-sample",
+       "split the vocabulary of sample over a few rows (decode, by the row bounds) across workgroups: "
+       "sample_partial + sample_finish",
+       split_decode_sample},
+      {"fuse-kv-write",
+       "fold an attention layer's two kv_writes (same slots) and the rope of its keys into one kv_write_rope",
+       graph_only<fuse_kv_write>},
+      {"fuse-attention-rope",
+       "fold the rope of a split attention's query (paged_attention_partial, decode) into the partial kernel",
+       graph_only<fuse_attention_rope>},
+      {"fuse-attention-combine",
+       "decode steps: attention_combine(paged_attention_partial) -> paged_attention_split, whose last "
+       "workgroup per (row, head) merges the splits (counters in a state)",
+       fuse_attention_combine},
   };
   return table;
 }

@@ -21,17 +21,9 @@
 namespace vkllm::passes {
 namespace {
 
-constexpr int64_t kMaxDecodeRows = 16;  // codegen's decode kernels use the same bound
 constexpr int64_t kGranule = 32;        // keys per run, at least: one step of the split kernel's subgroups
 constexpr int64_t kTargetWorkgroups = 256;
 constexpr int64_t kMaxSplits = 64;
-
-// The largest value of `d`, or -1 when nothing bounds it.
-int64_t bound_of(const ir::Dim& d, const SymbolBounds& bounds) {
-  if (d.is_const()) return d.value;
-  auto it = bounds.find(d.sym);
-  return it == bounds.end() ? -1 : it->second;
-}
 
 // The split count for `op` (paged_attention), or 1 when it should stay whole.
 int64_t splits_for(const ir::Graph& g, const ir::Op& op, const SymbolBounds& bounds) {
@@ -46,13 +38,6 @@ int64_t splits_for(const ir::Graph& g, const ir::Op& op, const SymbolBounds& bou
   const int64_t by_keys = (keys + kGranule - 1) / kGranule;
   const int64_t by_device = std::max<int64_t>(1, kTargetWorkgroups / kv_heads);
   return std::min({by_keys, by_device, kMaxSplits});
-}
-
-// `base`, or `base` with the first free suffix ".2", ".3", ... when a value already has that name.
-std::string unique_name(const ir::Graph& g, const std::string& base) {
-  std::string name = base;
-  for (int i = 2; g.find(name) >= 0; ++i) name = base + "." + std::to_string(i);
-  return name;
 }
 
 }  // namespace
@@ -74,7 +59,7 @@ void split_decode_attention(ir::Graph& g, const SymbolBounds& bounds) {
     for (ir::ValueId v : op.inputs) in_types.push_back(g.type(v));
     const ir::Type partials_type = ir::infer_result_types(partial.kind, in_types, partial.attrs, {})[0];
     const ir::ValueId partials = static_cast<ir::ValueId>(g.values.size());
-    g.values.push_back({partials_type, unique_name(g, g.value(op.results[0]).name + ".partials"), -1});
+    g.values.push_back({partials_type, unique_value_name(g, g.value(op.results[0]).name + ".partials"), -1});
     partial.results = {partials};
     // The combine takes the attention's place and its result: every use stays as it was.
     ops.push_back(std::move(partial));

@@ -9,7 +9,9 @@
 #include <cstring>
 #include <mutex>
 
+#include "codegen/profiles.h"
 #include "runtime/error.h"
+#include "runtime/uploader.h"
 
 namespace vkllm::runtime {
 namespace {
@@ -393,13 +395,22 @@ codegen::TargetCaps target_caps(const DeviceInfo& info) {
   caps.storage_8bit = info.storage_buffer_8bit;
   caps.integer_dot_product = info.integer_dot_product;
   // TargetCaps promises the fp16 16x16x16 shape accumulating in fp32, and shaders using it declare
-  // the Vulkan memory model (glslang does so for every GL_NV_cooperative_matrix shader). Opt-in
-  // (VKLLM_F16_MATMUL=1): the tensor-core prefill kernel rounds activations to f16, which on the
-  // H200 raised HF-parity error 2-9x (qwen35-9b 2.9e-4 -> 2.6e-3, top-1 1.000 -> 0.984).
+  // the Vulkan memory model (glslang does so for every GL_NV_cooperative_matrix shader). Tensor-core
+  // prefill is opt-in: VKLLM_COOPMAT names a kernel variant (codegen/target.h: split, f16, v1,
+  // optionally :WMxWN; 0 = off) and VKLLM_F16_MATMUL=1 means "f16". The pure-f16 variants round
+  // activations to f16 (HF-parity error 2-9x larger on the H200: qwen35-9b 2.9e-4 -> 2.6e-3, top-1
+  // 1.000 -> 0.984). The f32-faithful "split" variant (hi/lo f16 pairs) meets the f32 tolerance in
+  // its GLSL emulation on lavapipe but NOT on the H200 (errors at f16 level, 2e-4 of the largest
+  // output, in its emulated and its tensor-core form alike: bench/results/2026-12-03-h200-session3/),
+  // so it cannot be the default until that is understood; prefill stays on the f32 FMA kernel.
+  const char* coopmat = std::getenv("VKLLM_COOPMAT");
   const char* f16_matmul = std::getenv("VKLLM_F16_MATMUL");
+  const std::string variant = coopmat != nullptr && *coopmat != '\0'                         ? coopmat
+                              : f16_matmul != nullptr && std::string_view(f16_matmul) == "1" ? "f16"
+                                                                                             : "0";
+  caps.cooperative_matrix_kernel = variant == "0" ? "split" : variant;
   caps.cooperative_matrix_nv =
-      f16_matmul != nullptr && std::string_view(f16_matmul) == "1" && info.cooperative_matrix_nv &&
-      info.vulkan_memory_model &&
+      variant != "0" && info.cooperative_matrix_nv && info.vulkan_memory_model &&
       std::any_of(info.cooperative_matrix_shapes.begin(), info.cooperative_matrix_shapes.end(), [](const auto& s) {
         return s.m == 16 && s.n == 16 && s.k == 16 && s.a_type == "f16" && s.b_type == "f16" && s.c_type == "f32" &&
                s.result_type == "f32";
@@ -407,6 +418,7 @@ codegen::TargetCaps target_caps(const DeviceInfo& info) {
   caps.max_workgroup_invocations = info.max_workgroup_invocations;
   caps.max_shared_memory_bytes = info.max_compute_shared_memory_size;
   caps.max_push_constant_bytes = info.max_push_constants_size;
+  codegen::apply_tuning(caps);  // matvec tuning: per-device defaults, then $VKLLM_TUNE
   return caps;
 }
 
@@ -710,7 +722,7 @@ Device::~Device() { destroy_handles(); }
 
 void Device::destroy_handles() {
   vkDeviceWaitIdle(device_);
-  upload_staging_ = Buffer();
+  uploader_.reset();
   readback_staging_ = Buffer();
   allocator_.reset();
   one_off_fence_.reset();
@@ -793,20 +805,9 @@ Buffer& Device::staging(Buffer& buffer, MemoryKind kind, uint64_t bytes) {
 }
 
 void Device::upload(const Buffer& dst, uint64_t dst_offset, const void* src, uint64_t bytes) {
-  if (dst_offset > dst.size() || bytes > dst.size() - dst_offset)
-    throw RuntimeError(
-        fmt::format("upload of {} bytes at offset {} overflows a buffer of {} bytes", bytes, dst_offset, dst.size()));
-  if (bytes == 0) return;
-  Buffer& stage = staging(upload_staging_, MemoryKind::HostUpload, bytes);
-  for (uint64_t done = 0; done < bytes;) {
-    const uint64_t chunk = std::min(bytes - done, stage.size());
-    std::memcpy(stage.mapped(), static_cast<const char*>(src) + done, chunk);
-    submit_and_wait([&](VkCommandBuffer cmd) {
-      const VkBufferCopy copy{0, dst_offset + done, chunk};
-      vkCmdCopyBuffer(cmd, stage.handle(), dst.handle(), 1, &copy);
-    });
-    done += chunk;
-  }
+  if (!uploader_) uploader_ = std::make_unique<Uploader>(*this, Uploader::Options{});
+  uploader_->enqueue(dst, dst_offset, src, bytes);
+  uploader_->flush();
 }
 
 void Device::download(const Buffer& src, uint64_t src_offset, void* dst, uint64_t bytes) {

@@ -23,6 +23,8 @@
 
 namespace vkllm::runtime {
 
+class Uploader;
+
 enum class DeviceType { Discrete, Integrated, Virtual, Cpu, Other };
 std::string_view to_string(DeviceType t);  // "discrete GPU", "integrated GPU", "virtual GPU", "CPU", "other"
 
@@ -178,7 +180,8 @@ class Device {
 
   // Records a one-off command buffer with `record`, submits it and waits.
   void submit_and_wait(const std::function<void(VkCommandBuffer)>& record);
-  // Copies through a host-visible staging buffer on the compute queue. Offsets and sizes in bytes.
+  // Copies through host-visible staging buffers on the compute queue and waits (runtime::Uploader;
+  // batch many uploads through an Uploader of your own). Offsets and sizes in bytes.
   void upload(const Buffer& dst, uint64_t dst_offset, const void* src, uint64_t bytes);
   void download(const Buffer& src, uint64_t src_offset, void* dst, uint64_t bytes);
 
@@ -198,7 +201,9 @@ class Device {
   VkCommandBuffer one_off_commands_ = VK_NULL_HANDLE;
   Fence one_off_fence_;
   std::unique_ptr<Allocator> allocator_;
-  Buffer upload_staging_, readback_staging_;  // declared after the allocator: destroyed first
+  // Declared after the allocator: destroyed first.
+  std::unique_ptr<Uploader> uploader_;  // for upload(), made on first use
+  Buffer readback_staging_;
 };
 
 }  // namespace vkllm::runtime

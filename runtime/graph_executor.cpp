@@ -199,6 +199,8 @@ void GraphExecutor::Impl::allocate(const ir::WeightFn& weights) {
       throw RuntimeError(fmt::format("graph @{}: {}", g.name, e.what()));
     }
   }
+  // The weights were uploaded in batches: all of them are on the device from here on.
+  model_buffers->finish_uploads();
 
   params = allocator.create(4 * std::max<size_t>(1, graph.symbols.size()), MemoryKind::HostUpload,
                             fmt::format("the step parameters of graph @{}", g.name));

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+
 #include "runtime/device.h"
 #include "runtime/error.h"
 
@@ -21,6 +23,10 @@ void check_same_type(const std::string& what, const std::string& name, const ir:
                                    ir::to_string(had), ir::to_string(want)));
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 }  // namespace
 
 ModelBuffers::ModelBuffers(Device& device) : device_(device) {}
@@ -32,8 +38,11 @@ const Buffer& ModelBuffers::weight(const std::string& name, const ir::Type& type
     return it->second.buffer;
   }
   const uint64_t bytes = bytes_of("weight", name, type);
+  const auto source_start = std::chrono::steady_clock::now();
   if (mapped_) {
-    if (const std::optional<std::span<const uint8_t>> view = mapped_(name, type)) {
+    const std::optional<std::span<const uint8_t>> view = mapped_(name, type);
+    uploads_.source_seconds += seconds_since(source_start);
+    if (view) {
       if (view->size() != bytes)
         throw RuntimeError(fmt::format("weight '{}': expected {} ({} bytes), the mapped weights hold {} bytes", name,
                                        ir::to_string(type), bytes, view->size()));
@@ -43,7 +52,9 @@ const Buffer& ModelBuffers::weight(const std::string& name, const ir::Type& type
     }
   }
   if (!source) throw RuntimeError(fmt::format("weight '{}' is needed but no weight source was given", name));
+  const auto copy_start = std::chrono::steady_clock::now();
   const ir::HostTensor data = source(name, type);
+  uploads_.source_seconds += seconds_since(copy_start);
   if (data.dtype != type.dtype || data.bytes.size() != bytes)
     throw RuntimeError(fmt::format("weight '{}': expected {} ({} bytes), the weight source gave {} with {} bytes", name,
                                    ir::to_string(type), bytes, ir::name(data.dtype), data.bytes.size()));
@@ -55,8 +66,41 @@ const Buffer& ModelBuffers::weight(const std::string& name, const ir::Type& type
 const Buffer& ModelBuffers::upload_weight(const std::string& name, const ir::Type& type, std::span<const uint8_t> bytes) {
   Buffer b = device_.allocator().create(std::max<uint64_t>(4, (bytes.size() + 3) / 4 * 4), MemoryKind::DeviceLocal,
                                         fmt::format("weight '{}'", name));
-  device_.upload(b, 0, bytes.data(), bytes.size());
-  return weights_.emplace(name, Entry{type, std::move(b)}).first->second.buffer;
+  const Buffer& placed = weights_.emplace(name, Entry{type, std::move(b)}).first->second.buffer;
+  const auto start = std::chrono::steady_clock::now();
+  if (!uploader_) uploader_ = std::make_unique<Uploader>(device_, Uploader::Options{});
+  pending_.push_back(name);
+  try {
+    uploader_->enqueue(placed, 0, bytes.data(), bytes.size());
+  } catch (...) {
+    abandon_uploads();
+    throw;
+  }
+  uploads_.upload_seconds += seconds_since(start);
+  uploads_.bytes += bytes.size();
+  return placed;
+}
+
+void ModelBuffers::finish_uploads() {
+  if (!uploader_) return;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    uploader_->flush();
+  } catch (...) {
+    abandon_uploads();
+    throw;
+  }
+  uploads_.upload_seconds += seconds_since(start);
+  uploads_.submissions += uploader_->stats().submissions;
+  uploader_.reset();
+  pending_.clear();
+}
+
+void ModelBuffers::abandon_uploads() {
+  // A weight whose bytes may not have arrived is forgotten, so a later request uploads it again.
+  uploader_.reset();  // waits for the copies in flight before their buffers go
+  for (const std::string& name : pending_) weights_.erase(name);
+  pending_.clear();
 }
 
 const Buffer& ModelBuffers::state(const std::string& name, const ir::Type& type) {

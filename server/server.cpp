@@ -62,6 +62,7 @@ bool same_secret(const std::string& given, const std::string& key) {
 }  // namespace
 
 uint64_t Server::Impl::warm_up(engine::Model& model) {
+  model.prepare_graphs(false);  // every batch size's decode graph, not only those the generation below runs
   // One row more than the decode graph takes (when a prefill chunk holds that many) reaches the prefill graph.
   const int64_t rows = std::min(model.options().max_decode_rows + 1, model.options().prefill_chunk);
   const std::vector<int32_t> prompt(static_cast<size_t>(std::min<int64_t>(rows, model.cache_layout().max_context() - 2)), 0);

@@ -17,8 +17,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > 
 for t in ops_kernels_test graph_executor_test pipeline_test allocator_test engine_model_test engine_qwen35_test engine_qwen3_next_test \
          engine_sampling_test engine_quantized_model_test; do
   [ -x ".gpu/bin/$t" ] || continue
-  # ops_kernels_test also runs the opt-in tensor-core (f16-input) prefill kernels.
-  [ "$t" = ops_kernels_test ] && export VKLLM_F16_MATMUL=1 || unset VKLLM_F16_MATMUL
+  # Every suite runs the device's default prefill kernels (tensor cores: the f32-faithful "split"
+  # kernel); ops_kernels_test also runs each cooperative-matrix variant by name.
+  unset VKLLM_F16_MATMUL VKLLM_COOPMAT
   timeout 300 ".gpu/bin/$t" --gtest_output="json:$OUT/$t.json" > "$OUT/$t.log" 2>&1
   echo "$t: exit $? $(grep -E '^\[  (PASSED|FAILED)' "$OUT/$t.log" | tr '\n' ' ')"
 done

@@ -89,12 +89,12 @@ def main():
     ap.add_argument("--work", default="/tmp/vkllm_parity")
     ap.add_argument("--out", required=True)
     ap.add_argument("--tokens", type=int, default=64)
-    ap.add_argument("--only", default="", help="comma-separated families")
+    ap.add_argument("--only", default="", help="comma-separated families or family:preset pairs")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     results = []
     for family, preset in PRESETS:
-        if args.only and family not in args.only.split(","):
+        if args.only and not {family, f"{family}:{preset}"} & set(args.only.split(",")):
             continue
         try:
             r = run_one(args.vkllm, family, preset, args.work, args.tokens)

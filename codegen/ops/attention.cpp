@@ -27,6 +27,8 @@
 // in units of up to 16 bytes, value rows loaded together with key rows so the two latencies overlap;
 // one subgroupAdd per (head, key); the subgroups' (max, sum, output) merge through shared memory
 // into the split's entry. Without subgroup arithmetic the generic kernel serves one (t, h, split).
+// With rope attributes (passes/fuse_attention_rope.cpp) the query is roped at pos as it is loaded
+// (ld_q_at; the GQA kernel stages its HG roped query rows in shared memory once).
 // attention_combine: one workgroup per (t, h), merging the row's entries at their common maximum.
 #include <fmt/format.h>
 
@@ -55,7 +57,77 @@ struct KeyLocation {
 // paged_attention_partial's split of each row's keys (ir/README.md "split attention").
 struct SplitSpec {
   int64_t splits, granule;
+  bool combine = false;  // paged_attention_split: the last workgroup of a (row, head) merges the entries
 };
+
+// paged_attention_split's arguments: the partial's, the counters; then out, the entries, the counters.
+const std::vector<std::string> kSplitArgs = {"q",        "k",   "v",      "block_table", "row_seq",
+                                             "pos",      "counters", "attn_out", "result", "counters_out"};
+
+// paged_attention_split (ir/README.md "split attention that combines itself"): GLSL before main
+// defining `st_entry` (entries are stored through a coherent view) and `combine_when_last(t, h0)`,
+// which every invocation of a workgroup calls, in uniform control flow, once the workgroup's entries
+// (of query heads h0 .. h0 + heads - 1 of row t, split `split`) are stored. The workgroup's stores are
+// made visible at device scope (coherent stores, then memoryBarrierBuffer) before invocation 0 counts
+// the workgroup on the (row, h0) counter (a device-scope atomic on a coherent buffer); the workgroup
+// that brings it to `splits` is the last, so every other one's entries are visible to it after its
+// own memoryBarrierBuffer: it reads them through the coherent view, writes the merged output
+// (attention_combine's arithmetic) and sets the counter back to 0 for the next dispatch.
+std::string combine_helpers(const AttentionShape& shape, const SplitSpec& split, int64_t heads, int64_t rows,
+                            uint32_t local) {
+  return render(R"(
+layout(buffer_reference, std430, buffer_reference_align = 4) coherent buffer AttnCoherentF { float v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 4) coherent buffer AttnCounters { int v[]; };
+void st_entry(uint i, float x) { AttnCoherentF(args.result).v[i] = x; }
+shared bool attn_last_split;
+void combine_when_last(uint t, uint h0) {
+  if (t >= $ROWS) return;  // no counter (the op's contract excludes it)
+  memoryBarrierBuffer();
+  barrier();
+  if (gl_LocalInvocationID.x == 0u) {
+    int arrived = atomicAdd(AttnCounters(args.counters).v[t * $HQ + h0], 1);
+    attn_last_split = arrived == $SPLITS_I - 1;
+  }
+  barrier();
+  if (!attn_last_split) return;
+  memoryBarrierBuffer();
+  AttnCoherentF entries = AttnCoherentF(args.result);
+  for (uint e = gl_LocalInvocationID.x; e < $HEADS * $DV; e += $L) {
+    uint h = h0 + e / $DV, d = e % $DV;
+    uint base = (t * $HQ + h) * $SPLITS * $ENTRY;
+    float m = uintBitsToFloat(0xff800000u);
+    for (uint j = 0u; j < $SPLITS; ++j)
+      if (entries.v[base + j * $ENTRY + $DV + 1u] > 0.0) m = max(m, entries.v[base + j * $ENTRY + $DV]);
+    float total = 0.0, o = 0.0;
+    for (uint j = 0u; j < $SPLITS; ++j) {
+      uint at = base + j * $ENTRY;
+      float l = entries.v[at + $DV + 1u];
+      if (l > 0.0) {
+        float w = exp(entries.v[at + $DV] - m);
+        total += l * w;
+        o += entries.v[at + d] * w;
+      }
+    }
+    st_attn_out((t * $HQ + h) * $DV + d, total > 0.0 ? o / total : 0.0);
+  }
+  if (gl_LocalInvocationID.x == 0u) atomicExchange(AttnCounters(args.counters).v[t * $HQ + h0], 0);
+}
+)", {{"ROWS", glsl_uint(rows)},
+     {"HQ", glsl_uint(shape.q_heads)},
+     {"SPLITS", glsl_uint(split.splits)},
+     {"SPLITS_I", fmt::format("{}", split.splits)},
+     {"ENTRY", glsl_uint(shape.value_dim + 2)},
+     {"DV", glsl_uint(shape.value_dim)},
+     {"HEADS", glsl_uint(heads)},
+     {"L", glsl_uint(local)}});
+}
+
+// In the body of a combining kernel, entries go through st_entry.
+std::string entries_through_coherent_view(std::string body) {
+  for (size_t at = body.find("st_result("); at != std::string::npos; at = body.find("st_result(", at))
+    body.replace(at, 10, "st_entry(");
+  return body;
+}
 
 // Keys one subgroup scores per step of the subgroup kernel (independent loads in flight).
 constexpr int64_t kKeysPerStep = 4;
@@ -70,6 +142,18 @@ std::string softcapped(const EmitContext& ctx, const std::string& var) {
   const double softcap = ctx.op.attr_float("softcap", 0.0);
   if (softcap <= 0) return var;
   return fmt::format("{0} * tanh_stable({1} / {0})", glsl_float(softcap), var);
+}
+
+// GLSL `float ld_q_at(uint base, uint d, uint t)`: element d of the query row starting at `base`
+// (of row t) — roped at pos[t] when the op carries rope attributes (paged_attention_partial after
+// passes/fuse_attention_rope.cpp), with the rope kernel's arithmetic.
+std::string query_loader(const EmitContext& ctx, int64_t head_dim) {
+  if (!ctx.op.has("theta")) return "float ld_q_at(uint base, uint d, uint t) { return ld_q(base + d); }\n";
+  return rope_dim_glsl(ctx.op, head_dim, ctx.input(0).dtype) + R"(float ld_q_at(uint base, uint d, uint t) {
+  float x = ld_q(base + d);
+  return d < ROPE_DIMS ? rope_dim(ld_pos(t), d, x, ld_q(base + rope_pair(d))) : x;
+}
+)";
 }
 
 std::string subgroup_kernel_body(const EmitContext& ctx, const AttentionShape& shape, uint32_t local,
@@ -179,14 +263,14 @@ KernelPlan attention_plan(const EmitContext& ctx, const AttentionShape& shape, s
   ItemLayout layout = item_layout(ctx, {q[0], q[1], ir::Dim::of(splits)}, 0, 3, 1);
 
   KernelPlan plan;
-  plan.name = kernel_name(ctx, fmt::format("hq{}_hkv{}_d{}_dv{}{}{}{}", shape.q_heads, shape.kv_heads, shape.head_dim,
+  plan.name = kernel_name(ctx, fmt::format("hq{}_hkv{}_d{}_dv{}{}{}{}{}", shape.q_heads, shape.kv_heads, shape.head_dim,
                                            shape.value_dim, name_extra, window ? fmt::format("_w{}", window) : "",
-                                           softcap > 0 ? "_softcap" : ""));
+                                           softcap > 0 ? "_softcap" : "", ctx.op.has("theta") ? "_rope" : ""));
   plan.arg_names = std::move(arg_names);
   plan.local_size = local;
   plan.grid = layout.grid;
   std::map<std::string, std::string> vars{{"LAYOUT", layout.glsl},
-                                          {"KEY_HELPERS", keys.helpers},
+                                          {"KEY_HELPERS", keys.helpers + query_loader(ctx, shape.head_dim)},
                                           {"KEY_RANGE", keys.range},
                                           {"HQ", glsl_uint(shape.q_heads)},
                                           {"GROUP", glsl_uint(shape.q_heads / shape.kv_heads)},
@@ -208,7 +292,7 @@ KernelPlan attention_plan(const EmitContext& ctx, const AttentionShape& shape, s
     return plan;
   }
   if (split) {
-    plan.name += fmt::format("_s{}_g{}", split->splits, split->granule);
+    plan.name += fmt::format("_s{}_g{}{}", split->splits, split->granule, split->combine ? "_combine" : "");
     vars["SPLIT_RANGE"] = render(R"(  {  // this split's run of the n visible keys
     int n = last - first + 1;
     int run = n > 0 ? $GRANULE * ((n + $GRANULE * $SPLITS_I - 1) / ($GRANULE * $SPLITS_I)) : 0;
@@ -216,6 +300,7 @@ KernelPlan attention_plan(const EmitContext& ctx, const AttentionShape& shape, s
     last = min(last, first + run - 1);
   }
 )", {{"GRANULE", fmt::format("{}", split->granule)}, {"SPLITS_I", fmt::format("{}", split->splits)}});
+    vars["FINISH"] = split->combine ? render("  combine_when_last(t, head_item % $HQ);\n", vars) : "";
     vars["STORE"] = render(R"(  // The split's entry (o[0..DV), m, l), all zero when it saw no key.
   bool seen = run_sum > 0.0;
   for (uint a = 0u; a < $ACC; ++a) {
@@ -229,6 +314,7 @@ KernelPlan attention_plan(const EmitContext& ctx, const AttentionShape& shape, s
 )", vars);
   } else {
     vars["SPLIT_RANGE"] = "";
+    vars["FINISH"] = "";
     vars["STORE"] = render(R"(  for (uint a = 0u; a < $ACC; ++a) {
     uint d = tid + a * $L;
     if (d < $DV) st_result(head_item * $DV + d, run_sum > 0.0 ? acc[a] / run_sum : 0.0);
@@ -246,7 +332,7 @@ $LAYOUT
   uint split = item % $SPLITS, head_item = item / $SPLITS;
   uint t = head_item / $HQ, kv_head = (head_item % $HQ) / $GROUP;
   uint tid = gl_LocalInvocationID.x;
-  for (uint d = tid; d < $D; d += $L) q_row[d] = ld_q(head_item * $D + d);
+  for (uint d = tid; d < $D; d += $L) q_row[d] = ld_q_at(head_item * $D, d, t);
   barrier();
 
   int p = ld_pos(t);
@@ -285,8 +371,12 @@ $KEY_RANGE$SPLIT_RANGE
     }
     barrier();  // chunk_weights and chunk_v_base are rewritten by the next chunk
   }
-$STORE}
+$STORE$FINISH}
 )", vars);
+  if (split && split->combine) {
+    const int64_t rows = ctx.input(6).shape[0].value;  // the counters' (a constant: verifier)
+    plan.body = combine_helpers(shape, *split, 1, rows, local) + entries_through_coherent_view(plan.body);
+  }
   return plan;
 }
 
@@ -422,10 +512,14 @@ std::optional<KernelPlan> split_subgroup_plan(const EmitContext& ctx, const Atte
   if (local > ctx.caps.max_workgroup_invocations) return std::nullopt;
   const int64_t shared_budget = std::min<int64_t>(ctx.caps.max_shared_memory_bytes, 24 * 1024);
   const int64_t group = shape.q_heads / shape.kv_heads;
+  // With a rope, the HG roped query rows are staged in shared memory once (one rope call site:
+  // unrolled per lane element it makes the kernel several times larger to compile).
+  const bool rope = ctx.op.has("theta");
   int64_t heads = 0;  // HG: the most heads of one kv head that fit, dividing the group
   for (int64_t hg = group; hg >= 1 && heads == 0; --hg)
     if (group % hg == 0 && hg * std::max(k_slice.per_lane, v_slice.per_lane) <= kRegisterBudget &&
-        static_cast<int64_t>(kSubgroups) * hg * (shape.value_dim + 2) * 4 <= shared_budget)
+        (static_cast<int64_t>(kSubgroups) * (shape.value_dim + 2) + (rope ? shape.head_dim : 0)) * hg * 4 <=
+            shared_budget)
       heads = hg;
   if (heads == 0) return std::nullopt;
   int64_t keys_per_step = 8;  // KB
@@ -439,19 +533,35 @@ std::optional<KernelPlan> split_subgroup_plan(const EmitContext& ctx, const Atte
   const ir::Shape& k = ctx.input(1).shape;
   const int64_t window = ctx.op.attr_int("window", 0);
   KernelPlan plan;
-  plan.name = kernel_name(ctx, fmt::format("hq{}_hkv{}_d{}_dv{}_b{}{}{}_s{}_g{}_hg{}_sg{}x{}", shape.q_heads,
+  plan.name = kernel_name(ctx, fmt::format("hq{}_hkv{}_d{}_dv{}_b{}{}{}{}_s{}_g{}_hg{}_sg{}x{}", shape.q_heads,
                                            shape.kv_heads, shape.head_dim, shape.value_dim, ir::to_string(k[1]),
                                            window ? fmt::format("_w{}", window) : "",
-                                           ctx.op.attr_float("softcap", 0.0) > 0 ? "_softcap" : "", split.splits,
-                                           split.granule, heads, sg, kSubgroups));
-  plan.arg_names = kPagedArgs;
+                                           ctx.op.attr_float("softcap", 0.0) > 0 ? "_softcap" : "",
+                                           ctx.op.has("theta") ? "_rope" : "", split.splits, split.granule, heads, sg,
+                                           kSubgroups) +
+                               (split.combine ? "_combine" : ""));
+  plan.arg_names = split.combine ? kSplitArgs : kPagedArgs;
   plan.local_size = local;
   plan.grid = layout.grid;
   plan.required_subgroup_size = sg;
   const KeyLocation keys = paged_keys(ctx, shape);
   const std::map<std::string, std::string> vars{
       {"LAYOUT", layout.glsl},
-      {"KEY_HELPERS", keys.helpers},
+      {"KEY_HELPERS", keys.helpers + query_loader(ctx, shape.head_dim) +
+                          (rope ? render("shared float q_roped[$HG * $D];\n",
+                                         {{"HG", glsl_uint(heads)}, {"D", glsl_uint(shape.head_dim)}})
+                                : "")},
+      {"Q_STAGE", rope ? render(R"(  for (uint e = tid; e < $HG * $D; e += $L)
+    q_roped[e] = ld_q_at((t * $HQ + h0 + e / $D) * $D, e % $D, t);
+  barrier();
+)",
+                                {{"HG", glsl_uint(heads)},
+                                 {"D", glsl_uint(shape.head_dim)},
+                                 {"L", glsl_uint(local)},
+                                 {"HQ", glsl_uint(shape.q_heads)}})
+                       : ""},
+      {"Q_LOAD", render(rope ? "q_roped[h * $D + d]" : "ld_q((t * $HQ + h0 + h) * $D + d)",
+                        {{"D", glsl_uint(shape.head_dim)}, {"HQ", glsl_uint(shape.q_heads)}})},
       {"KEY_RANGE", keys.range},
       {"LOADERS", lane_dim_function("k_dim", k_slice, sg) + lane_dim_function("v_dim", v_slice, sg) +
                       lane_slice_loader("load_k", "k", ctx.input(1).dtype, k_slice) +
@@ -475,7 +585,9 @@ std::optional<KernelPlan> split_subgroup_plan(const EmitContext& ctx, const Atte
       {"WINDOW", fmt::format("{}", window)},
       {"SCALE", glsl_float(ctx.op.attr_float("scale"))},
       {"CAPPED_J", softcapped(ctx, "score_j")},
-      {"NEG_INF", "uintBitsToFloat(0xff800000u)"}};
+      {"NEG_INF", "uintBitsToFloat(0xff800000u)"},
+      {"EMPTY_DONE", split.combine ? "combine_when_last(t, h0);\n    return;" : "return;"},
+      {"FINISH", split.combine ? "  combine_when_last(t, h0);\n" : ""}};
   plan.body = render(R"(
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer AttnU4 { uvec4 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer AttnU2 { uvec2 v[]; };
@@ -502,14 +614,14 @@ $KEY_RANGE
   if (begin >= end) {  // a run past the context (or no context): its entries are zeros
     for (uint e = tid; e < $HG * $ENTRY; e += $L)
       st_result(((t * $HQ + h0 + e / $ENTRY) * $SPLITS + split) * $ENTRY + e % $ENTRY, 0.0);
-    return;  // the whole workgroup: begin and end are uniform
+    $EMPTY_DONE  // the whole workgroup: begin and end are uniform
   }
 
-  float q_slice[$HG][$DL];
+$Q_STAGE  float q_slice[$HG][$DL];
   for (uint h = 0u; h < $HG; ++h)
     for (uint i = 0u; i < $DL; ++i) {
       uint d = k_dim(i);
-      q_slice[h][i] = d < $D ? ld_q((t * $HQ + h0 + h) * $D + d) : 0.0;
+      q_slice[h][i] = d < $D ? $Q_LOAD : 0.0;
     }
   float out_acc[$HG][$DVL];
   float run_max[$HG], run_sum[$HG];
@@ -598,8 +710,11 @@ $KEY_RANGE
     }
     st_result(((t * $HQ + h0 + h) * $SPLITS + split) * $ENTRY + d, value);
   }
-}
+$FINISH}
 )", vars);
+  if (split.combine)
+    plan.body = combine_helpers(shape, split, heads, ctx.input(6).shape[0].value, local) +
+                entries_through_coherent_view(plan.body);
   return plan;
 }
 
@@ -637,6 +752,14 @@ KernelPlan emit_paged_attention_partial(const EmitContext& ctx) {
   const SplitSpec split{ctx.op.attr_int("splits"), ctx.op.attr_int("granule")};
   if (std::optional<KernelPlan> plan = split_subgroup_plan(ctx, shape, split)) return *std::move(plan);
   return attention_plan(ctx, shape, kPagedArgs, "_b" + ir::to_string(ctx.input(1).shape[1]), paged_keys(ctx, shape),
+                        split);
+}
+
+KernelPlan emit_paged_attention_split(const EmitContext& ctx) {
+  const AttentionShape shape = paged_shape(ctx);
+  const SplitSpec split{ctx.op.attr_int("splits"), ctx.op.attr_int("granule"), true};
+  if (std::optional<KernelPlan> plan = split_subgroup_plan(ctx, shape, split)) return *std::move(plan);
+  return attention_plan(ctx, shape, kSplitArgs, "_b" + ir::to_string(ctx.input(1).shape[1]), paged_keys(ctx, shape),
                         split);
 }
 

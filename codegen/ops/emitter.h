@@ -92,13 +92,20 @@ KernelPlan emit_softmax(const EmitContext& ctx);
 KernelPlan emit_matmul(const EmitContext& ctx);
 // rope.cpp
 KernelPlan emit_rope(const EmitContext& ctx);
+// GLSL before main for a kernel with a rope folded in (`op` carries the rope attributes, ir/README.md
+// "rope"): `ROPE_DIMS`, `uint rope_pair(uint d)` and `float rope_dim(int p, uint d, float xd, float
+// xp)`, dim d < ROPE_DIMS of the roped row (x[d] and x[rope_pair(d)] given), rounded to `rounded_to`
+// (the dtype the unfused rope's result has); dims past ROPE_DIMS pass through unchanged.
+std::string rope_dim_glsl(const ir::Op& op, int64_t head_dim, ir::DType rounded_to);
 // attention.cpp
 KernelPlan emit_attention(const EmitContext& ctx);
 KernelPlan emit_paged_attention(const EmitContext& ctx);
 KernelPlan emit_paged_attention_partial(const EmitContext& ctx);
 KernelPlan emit_attention_combine(const EmitContext& ctx);
+KernelPlan emit_paged_attention_split(const EmitContext& ctx);
 // cache.cpp
 KernelPlan emit_kv_write(const EmitContext& ctx);
+KernelPlan emit_kv_write_rope(const EmitContext& ctx);
 // conv1d.cpp
 KernelPlan emit_conv1d(const EmitContext& ctx);
 // gated_delta_net.cpp
@@ -108,5 +115,7 @@ KernelPlan emit_argmax(const EmitContext& ctx);
 KernelPlan emit_top_k(const EmitContext& ctx);
 // sample.cpp
 KernelPlan emit_sample(const EmitContext& ctx);
+KernelPlan emit_sample_partial(const EmitContext& ctx);
+KernelPlan emit_sample_finish(const EmitContext& ctx);
 
 }  // namespace vkllm::codegen::ops

@@ -38,11 +38,15 @@ constexpr OpLowering lowering_of(ir::OpKind kind) {
     case K::ArgMax: return dispatch(emit_argmax);
     case K::TopK: return dispatch(emit_top_k);
     case K::Sample: return dispatch(emit_sample);
+    case K::SamplePartial: return dispatch(emit_sample_partial);
+    case K::SampleFinish: return dispatch(emit_sample_finish);
     case K::Reshape: return {Lowering::View, nullptr};
     case K::Slice: return dispatch(emit_slice);
     case K::FusedMatMul: return dispatch(emit_matmul);  // one generator for both (codegen/ops/matmul.cpp)
     case K::PagedAttentionPartial: return dispatch(emit_paged_attention_partial);
     case K::AttentionCombine: return dispatch(emit_attention_combine);
+    case K::KvWriteRope: return dispatch(emit_kv_write_rope);
+    case K::PagedAttentionSplit: return dispatch(emit_paged_attention_split);
   }
   return {Lowering::Dispatch, nullptr};  // not an OpKind: compile_graph reports "no emitter"
 }

@@ -340,8 +340,8 @@ std::string assemble_shader(const EmitContext& ctx, const KernelPlan& plan) {
   };
   std::vector<Arg> arg_list;
   for (size_t i = 0; i < plan.arg_names.size(); ++i) {
-    // An operand written in place (ir::aliased_operand) is bound writable, like the results.
-    const bool written = i >= num_inputs || static_cast<int>(i) == ir::aliased_operand(ctx.op);
+    // An operand written in place (ir::in_place_writes) is bound writable, like the results.
+    const bool written = i >= num_inputs || ir::in_place_writes(ctx.op).result_of_operand(i) >= 0;
     const ir::Type& t = i >= num_inputs ? ctx.result(i - num_inputs) : ctx.input(i);
     arg_list.push_back({plan.arg_names[i], t.dtype, written});
   }

@@ -23,7 +23,7 @@ std::string glsl_uint(int64_t v);
 // The complete shader for `plan`: version and extensions, local size, buffer reference types,
 // the push-constant block (`args.params` then one reference per plan.arg_names entry), for each
 // argument NAME `ld_NAME(uint i)` (float, or int for i32) and, for results and an operand written in
-// place (ir::aliased_operand), `st_NAME(uint i, v)` (rounding to its dtype), then plan.body.
+// place (ir::in_place_writes), `st_NAME(uint i, v)` (rounding to its dtype), then plan.body.
 // Also always defines: f32_to_f16_bits, f32_to_bf16_bits, tanh_stable, erf_approx, order_key,
 // sigmoid_f, gelu_erf, gelu_tanh.
 std::string assemble_shader(const EmitContext& ctx, const KernelPlan& plan);

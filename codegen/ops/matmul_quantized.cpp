@@ -4,7 +4,8 @@
 //
 // Decode is bandwidth-bound only if the kernel retires each weight byte in few instructions. Layout:
 // - A workgroup owns R weight rows (R = 2..8, more for wider N so that N = 1024 still gives 256
-//   workgroups) and TM activation rows; ALL its invocations split K between them: invocation i takes
+//   workgroups; split=subgroup below: each subgroup owns R rows) and TM activation rows; ALL its
+//   invocations split K between them: invocation i takes
 //   the i-th, (i + local)-th, ... lane unit of every row (a unit = 32 or 64 values: one or two blocks,
 //   a sub-block pair of q4_K, ...), so a warp reads contiguous bytes of R rows at once.
 // - Per unit, a lane loads the R rows' packed words (all loads issued together), then reads each x
@@ -22,6 +23,36 @@
 //   reference (which rounds d·q per value): outputs differ from it by f32 rounding only, and the
 //   tests compare within 1e-4 of the largest output, as for every f32 matmul (tests/ops/op_harness.cpp).
 // - Partial sums: subgroupAdd, then one shared-memory pass across the subgroups (one barrier).
+//
+// Tuning (codegen/target.h MatvecTuning, per device from codegen/profiles.cpp, VKLLM_TUNE overrides;
+// kernel names carry the values: ..._qmatvec<TM>x<R>u<U>_l<local>v<units><wg|sg>[ws][xs]):
+// - split=workgroup (above): one workgroup = one row group of R rows, all `local` invocations split K.
+//   split=subgroup: a workgroup of local/subgroup row groups, each SUBGROUP owning R rows and
+//   splitting K among its lanes — no shared memory and no barrier, the subgroupAdd is final, and a
+//   workgroup moves local/32 times the weight bytes (the fixed per-workgroup cost is amortized).
+// - units: a lane loads that many units (of each of its R rows) before computing any: more loads in
+//   flight per lane. The loop runs uniformly (every lane the same trip count; a lane whose unit lies
+//   past the row's end loads the last unit again and skips its math), as the staging needs.
+// - stage (split=subgroup, contiguous unit formats — q4_0/q8_0 block pairs, every affine format with
+//   a whole block per unit — rows of a multiple of 16 bytes): the subgroup's span of each row for one
+//   iteration (subgroup·units units) is read with 16-byte loads of consecutive lanes into shared
+//   memory, then each lane reads its unit's words there at a stride of `words` (odd for q4_0/q8_0
+//   pairs and the h-affine formats: no bank conflicts). Only subgroup barriers.
+// - xstage (split=subgroup, formats whose unit covers consecutive columns — all but q6_K): x after
+//   the prologue is written once per workgroup to shared memory (in chunks of whole iterations, two
+//   workgroup barriers per chunk), a vec4 of padding after each unit's columns; the prologue's cost
+//   (rms_norm's g reads, swiglu's exp) is then paid once per workgroup instead of once per row group,
+//   and Σx² of rms_norm is summed across the subgroups through shared memory at the end.
+// Why staging: a warp-wide load is served in "wavefronts" of one 128-byte line each. Unstaged, lane
+// l reads unit l: its x vec4s sit 4·values bytes apart (256 bytes for 64-value units), so each x load
+// instruction touches 32 lines, and the 36-byte q4_0 pairs put 32 scalar loads on 9 lines. Per 32
+// units of R = 4 q4_0 rows (4.6 KB of weights, TM = 1): 16 x loads x 32 + 36 weight loads x 9 = ~836
+// wavefronts; at one wavefront per SM and clock (H200: 132 x 1.98e9) that caps the kernel near
+// 1.4 TB/s — the measured 0.92 TB/s is of that order, bf16 (16-byte units, contiguous) needs ~48
+// wavefronts per 4 KB and reaches 3.06. Staged: weights 4 x 3 16-byte loads (4 wavefronts each) +
+// as many shared stores + 36 conflict-free shared reads; x 16 padded vec4 shared reads (4 each) plus
+// its staging, ~64 per subgroup iteration: ~260 wavefronts per 4.6 KB, under the 4.4 TB/s peak's
+// ~270. These are estimates to be checked with `vkllm bench --matmul` (docs/CLI.md).
 //
 // Cost per 32 weights and activation row, one lane's share (R = 4, TM = 1), counted from the GLSL
 // (hand estimates of NVIDIA SASS, not measured: ld = weight loads, x-ld = 16-byte x loads; int =
@@ -46,8 +77,9 @@
 // alignment costs no instruction for q4_0 / q8_0, and q6_K's windows (~1 instruction per weight) fit
 // its budget (6.56 bits per weight: ~10 slots); a repack would save at most ~4 of ~110 slots per 32
 // weights and needs a new dtype in every reader.
-// In a GPU profile (`vkllm bench --profile`) the kernels are named ..._qmatvec<TM>x<R>u<U> (U:
-// values per lane unit; u64 = block or sub-block pairs) and ..._matvec<TM>x<R> for float weights;
+// In a GPU profile (`vkllm bench --profile`) the kernels are named ..._qmatvec<TM>x<R>u<U>_<knobs> (U:
+// values per lane unit; u64 = block pairs, sub-block pairs, 64-value affine blocks; knobs: see
+// "Tuning" above) and ..._matvec<TM>x<R>_<knobs> for float weights; `vkllm bench --matmul` times one;
 // `vkllm inspect MODEL --kernel N --stats` shows the driver's register count for one of them.
 #include <fmt/format.h>
 
@@ -57,6 +89,7 @@
 
 #include "codegen/glsl_compiler.h"
 #include "codegen/ops/glsl.h"
+#include "codegen/profiles.h"
 #include "codegen/ops/matmul.h"
 
 namespace vkllm::codegen::ops {
@@ -81,7 +114,17 @@ struct UnitFormat {
   bool scaled = true;   // false: float weights, value j is the expression itself (scale 1, no groups)
   std::function<std::string(int j, const std::string& w)> value;  // GLSL float of value j from array w
   std::vector<int> x_offsets;  // per vec4 of the unit: column offset from unit_column(u)
+  // Unit u of weight row `row` is the `words` words from word (row·units_per_row + u)·words on, and the
+  // GLSL defines unit_header(w, scale, bias) instead of load_unit: emit_matvec loads the words itself
+  // (from memory, or staged through shared memory).
+  bool contiguous = false;
+  int header_words = 0;  // leading words of a contiguous unit that hold only its scales (not kept live)
   std::string glsl;
+  bool linear_columns() const {  // value j of the unit is at column unit_column(u) + j
+    for (size_t q = 0; q < x_offsets.size(); ++q)
+      if (x_offsets[q] != static_cast<int>(4 * q)) return false;
+    return true;
+  }
 };
 
 // The exact float of a field: see the top of this file.
@@ -138,19 +181,17 @@ UnitFormat ggml_legacy_unit(ir::DType w, int64_t blocks_per_row) {
     const int words = block_bytes * 2 / 4;  // 9 or 17
     add_block(2);
     add_block(block_bytes + 2);
-    return quantized_unit(64, words, 2, false, std::move(fields),
-                          render(R"(
-void load_unit(uint row, uint u, out uint w[$W], out float scale[2], out float bias[2]) {
-  U32s b = U32s(args.w);
-  uint base = (row * $PAIRS + u) * $WU;
-  for (uint i = 0u; i < $WU; ++i) w[i] = b.v[base + i];
+    UnitFormat u = quantized_unit(64, words, 2, false, std::move(fields),
+                                  render(R"(
+void unit_header(uint w[$W], out float scale[2], out float bias[2]) {
   scale[0] = unpackHalf2x16(w[0]).x;
   scale[1] = unpackHalf2x16(w[$D1]).y;
   bias[0] = 0.0;
   bias[1] = 0.0;
 }
-)", {{"W", std::to_string(words)}, {"WU", glsl_uint(words)}, {"PAIRS", glsl_uint(blocks_per_row / 2)},
-                              {"D1", std::to_string(words / 2)}}));
+)", {{"W", std::to_string(words)}, {"D1", std::to_string(words / 2)}}));
+    u.contiguous = true;
+    return u;
   }
   add_block(2);
   const int words = q8 ? 9 : 5;
@@ -259,33 +300,31 @@ void load_unit(uint row, uint u, out uint w[8], out float scale[4], out float bi
 }
 
 // The affine formats (value = scale·q + bias, unsigned q in order, `bits` per value): qa4/qa8 (f32
-// scale and bias, 8-byte aligned blocks of 32), qa4h/qa8h (f16 pair in one word, 32 values) and their
-// _g64 forms (64 values per block; a unit is half a block). A unit is 32 values: `bits` words.
-UnitFormat affine_unit(ir::DType w, int64_t k) {
+// scale and bias, then 32 values), qa4h/qa8h (f16 pair in one word, 32 values) and their _g64 forms
+// (64 values per block). Rows hold whole blocks, every block a whole number of words: a unit is one
+// block, contiguous (header words, then `bits` words per 32 values), one scale group.
+UnitFormat affine_unit(ir::DType w) {
   const int bits = (w == ir::DType::QA4 || w == ir::DType::QA4H || w == ir::DType::QA4H_G64) ? 4 : 8;
   const bool f32_header = w == ir::DType::QA4 || w == ir::DType::QA8;
+  const int header_words = f32_header ? 2 : 1;
   const int block_values = ir::info(w).block_elems, block_words = static_cast<int>(ir::info(w).block_bytes) / 4;
   const int per_word = 32 / bits;
   std::vector<Field> fields;
-  for (int j = 0; j < 32; ++j) fields.push_back({j / per_word, bits * (j % per_word), bits});
-  const std::string header = f32_header ? R"(  scale[0] = uintBitsToFloat(b.v[block]);
-  bias[0] = uintBitsToFloat(b.v[block + 1u]);
+  for (int j = 0; j < block_values; ++j) fields.push_back({header_words + j / per_word, bits * (j % per_word), bits});
+  const std::string header = f32_header ? R"(  scale[0] = uintBitsToFloat(w[0]);
+  bias[0] = uintBitsToFloat(w[1]);
 )"
-                                        : R"(  vec2 sb = unpackHalf2x16(b.v[block]);
+                                        : R"(  vec2 sb = unpackHalf2x16(w[0]);
   scale[0] = sb.x;
   bias[0] = sb.y;
 )";
-  return quantized_unit(
-      32, bits, 1, true, std::move(fields),
-      render(R"(void load_unit(uint row, uint u, out uint w[$B], out float scale[1], out float bias[1]) {
-  U32s b = U32s(args.w);
-  uint c = row * $CHUNKS + u;  // 32-value chunk of the tensor (rows hold whole blocks)
-  uint block = (c / $CPB) * $BW, first = block + $HW + (c % $CPB) * $BU;
-$HEADER  for (uint i = 0u; i < $BU; ++i) w[i] = b.v[first + i];
-}
-)", {{"B", std::to_string(bits)}, {"BU", glsl_uint(bits)}, {"CHUNKS", glsl_uint(k / 32)},
-     {"CPB", glsl_uint(block_values / 32)},
-     {"BW", glsl_uint(block_words)}, {"HW", f32_header ? "2u" : "1u"}, {"HEADER", header}}));
+  UnitFormat u = quantized_unit(block_values, block_words, 1, true, std::move(fields),
+                                render(R"(void unit_header(uint w[$W], out float scale[1], out float bias[1]) {
+$HEADER}
+)", {{"W", std::to_string(block_words)}, {"HEADER", header}}));
+  u.contiguous = true;
+  u.header_words = header_words;
+  return u;
 }
 
 UnitFormat quantized_unit_format(ir::DType w, int64_t k) {
@@ -301,7 +340,7 @@ UnitFormat quantized_unit_format(ir::DType w, int64_t k) {
     case ir::DType::QA4H:
     case ir::DType::QA8H:
     case ir::DType::QA4H_G64:
-    case ir::DType::QA8H_G64: return affine_unit(w, k);
+    case ir::DType::QA8H_G64: return affine_unit(w);
     default: throw CompileError(fmt::format("{} is not a quantized weight type", ir::name(w)));
   }
 }
@@ -348,33 +387,119 @@ int64_t activation_rows_per_group(const EmitContext& ctx, int64_t const_rows,
   return std::min<int64_t>(bound, 4);
 }
 
-// Weight rows per workgroup: as many as registers allow (R·TM accumulators and partial sums, R units
-// of words) while the grid keeps >= 256 workgroups (N = 1024: R = 4), at least 2, and at most 65535
-// workgroups along x.
-int64_t weight_rows_per_group(int64_t n, int64_t tm, int words) {
-  int64_t r = 8;
-  while (r > 2 && (r * tm > 16 || r * words > 64 || (n + r - 1) / r < 256)) r /= 2;
-  while ((n + r - 1) / r > 65535) r *= 2;
-  return r;
+// The shape of one matvec kernel, resolved from the tuning knobs (TargetCaps::qmatvec / fmatvec),
+// the device and the matmul's shape.
+struct MatvecLayout {
+  int64_t tm = 1;           // activation rows per workgroup
+  int64_t r = 2;            // weight rows per row group
+  uint32_t local = 64;      // invocations per workgroup
+  int units = 1;            // lane units loaded before any is computed
+  bool subgroup_rows = false;
+  bool stage_w = false, stage_x = false;
+  uint32_t sg = 32;               // subgroup size (fixed by the kernel in subgroup_rows mode)
+  int64_t chunk_units = 0;        // stage_x: units whose x columns one staging pass holds
+  uint32_t groups() const { return subgroup_rows ? local / sg : 1; }  // row groups per workgroup
+  int64_t rows_per_workgroup() const { return r * groups(); }
+  uint32_t stride() const { return subgroup_rows ? sg : local; }     // lanes splitting one row group's units
+  int64_t step() const { return int64_t{stride()} * units; }         // units per loop iteration
+};
+
+// Auto values (knob 0): R as large as registers allow (R·TM accumulators, R·units units of words)
+// while the grid keeps >= 256 workgroups (N = 1024: R = 4), at least 2; local: the workgroup-split
+// kernel takes 32..128 invocations as K allows, the subgroup-rows kernel 4 subgroups, fewer while the
+// grid would drop below 256 workgroups. At most 65535 workgroups along x.
+MatvecLayout matvec_layout(const EmitContext& ctx, const MatvecTuning& t, const UnitFormat& unit, int64_t n,
+                           int64_t tm, int64_t units_per_row) {
+  MatvecLayout l;
+  l.tm = tm;
+  l.units = t.units;
+  l.sg = ctx.caps.subgroup_size;
+  l.subgroup_rows = t.subgroup_rows && ctx.caps.subgroup_size_control;
+  const uint32_t max_local = ctx.caps.max_workgroup_invocations;
+  if (t.local) l.local = std::min<uint32_t>(t.local, max_local);
+  else if (l.subgroup_rows) l.local = std::min<uint32_t>(4 * l.sg, max_local);
+  else
+    l.local = std::min<uint32_t>(
+        std::clamp<uint32_t>(std::bit_ceil(static_cast<uint32_t>(std::min<int64_t>(units_per_row, 128))), 32, 128),
+        max_local);
+  if (l.subgroup_rows) l.local = std::max(l.local, l.sg);
+  auto workgroups = [&] { return (n + l.rows_per_workgroup() - 1) / l.rows_per_workgroup(); };
+  if (t.rows) {
+    l.r = t.rows;
+  } else {
+    l.r = 8;
+    const int live_words = unit.words - unit.header_words;
+    while (l.r > 2 && (l.r * tm > 16 || l.r * live_words * l.units > 64 || workgroups() < 256)) l.r /= 2;
+  }
+  if (l.subgroup_rows && !t.local)
+    while (l.local > l.sg && workgroups() < 256) l.local /= 2;
+  while (workgroups() > 65535) l.r *= 2;
+  // The workgroup-split kernel stores output (m, r) from invocation m·R + r.
+  if (!l.subgroup_rows) l.local = std::max<uint32_t>(l.local, std::bit_ceil(static_cast<uint32_t>(tm * l.r)));
+  l.stage_w = t.stage && l.subgroup_rows && unit.contiguous && (units_per_row * unit.words) % 4 == 0;
+  if (t.stage_x && l.subgroup_rows && unit.linear_columns()) {
+    // x of one loop iteration (step() units) per activation row, padded by a vec4 per unit; a chunk
+    // is as many iterations as the budget holds (at least one, if that fits 24 KiB), no more than a row.
+    const int64_t iteration_bytes = tm * l.step() * (unit.values + 4) * 4;
+    const int64_t budget = t.x_chunk_kib ? int64_t{t.x_chunk_kib} * 1024 : 16384;
+    if (iteration_bytes <= std::max<int64_t>(budget, 24576)) {
+      l.stage_x = true;
+      const int64_t row_iterations = (units_per_row + l.step() - 1) / l.step();
+      l.chunk_units = l.step() * std::min(row_iterations, std::max<int64_t>(1, budget / iteration_bytes));
+    }
+  }
+  return l;
+}
+
+// load_unit of a contiguous unit format: the unit's words straight from memory.
+std::string contiguous_load_unit(const UnitFormat& unit, int64_t units_per_row) {
+  return render(R"(void load_unit(uint row, uint u, out uint w[$W], out float scale[$G], out float bias[$G]) {
+  U32s b = U32s(args.w);
+  uint first = (row * $UNITS + u) * $WU;
+  for (uint i = 0u; i < $WU; ++i) w[i] = b.v[first + i];
+  unit_header(w, scale, bias);
+}
+)", {{"W", std::to_string(unit.words)}, {"WU", glsl_uint(unit.words)}, {"G", std::to_string(unit.groups)},
+     {"UNITS", glsl_uint(units_per_row)}});
+}
+
+// load_window<N>(o, a): see the comment atop the generated GLSL (`o` in bytes).
+std::string window_function(int words) {
+  return render(R"(void load_window$N(uint o, out uint a[$N]) {
+  U32s b = U32s(args.w);
+  uint w = o >> 2u;
+  bool odd = (o & 2u) != 0u;
+  uint r[$N];
+  for (uint i = 0u; i < $NU; ++i) r[i] = b.v[w + i];
+  for (uint i = 0u; i < $LASTU; ++i) a[i] = funnel(r[i], r[i + 1u], odd);
+  a[$LAST] = funnel(r[$LAST], 0u, odd);
+}
+)", {{"N", std::to_string(words)}, {"NU", glsl_uint(words)}, {"LAST", std::to_string(words - 1)},
+     {"LASTU", glsl_uint(words - 1)}});
 }
 
 // The kernel: see the top of this file.
 KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64_t const_rows,
-                       const std::vector<std::string>& row_symbols, const UnitFormat& unit, const std::string& kind) {
+                       const std::vector<std::string>& row_symbols, const UnitFormat& unit, const std::string& kind,
+                       const MatvecTuning& tuning) {
   const ir::Shape& x = ctx.input(0).shape;
   const int64_t k = ctx.input(1).shape[1].value;
   const int64_t units_per_row = k / unit.values;
   const int64_t tm = activation_rows_per_group(ctx, const_rows, row_symbols);
-  const int64_t r_rows = weight_rows_per_group(n, tm, unit.words);
-  const uint32_t local = std::min<uint32_t>(
-      std::clamp<uint32_t>(std::bit_ceil(static_cast<uint32_t>(std::min<int64_t>(units_per_row, 128))), 32, 128),
-      ctx.caps.max_workgroup_invocations);
+  const MatvecLayout l = matvec_layout(ctx, tuning, unit, n, tm, units_per_row);
+  const int64_t r_rows = l.r;
   const bool rms = f.prologue == "rms_norm";
   const int64_t sums = tm * r_rows + (rms ? tm : 0);  // per subgroup: the dot products, then Σx² per row
   const int G = unit.groups, per_group_vec4 = unit.values / 4 / G;
+  const std::string lane = l.subgroup_rows ? "gl_SubgroupInvocationID" : "gl_LocalInvocationIndex";
+  const bool ragged = units_per_row % l.step() != 0;  // the last iteration has lanes past the row's end
+  const int64_t span_words = int64_t{l.sg} * l.units * unit.words;  // stage_w: one row's words per iteration
+  // x staging: per activation row, the chunk's columns as vec4s, one vec4 of padding after each unit
+  // (so lanes reading the same vec4 of consecutive units hit different banks).
+  const int64_t unit_vec4 = unit.values / 4, x_row_vec4 = l.chunk_units * (unit_vec4 + 1);
 
-  // Straight-line GLSL for one unit (`body`, then the subgroup sums: `reduction`): every array index
-  // is a constant, so everything stays in registers.
+  // Straight-line GLSL for one loop iteration (`body`, then the subgroup sums: `reduction`): every
+  // array index is a constant, so everything stays in registers.
   std::string body, reduction;
   std::string* out = &body;
   auto line = [&out](int indent, const std::string& s) { *out += std::string(indent, ' ') + s + "\n"; };
@@ -388,49 +513,96 @@ KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64
     }
     for (int m = static_cast<int>(tm) - 1; m >= 1; --m) line(indent + 2 * (m - 1), "}");
   };
-  for (int r = 0; r < r_rows; ++r)
-    line(4, fmt::format("uint w{0}[{1}]; float scale{0}[{2}], bias{0}[{2}]; "
-                        "load_unit(wrow{0}, u, w{0}, scale{0}, bias{0});",
-                        r, unit.words, G));
-  line(4, "uint column = unit_column(u);");
-  if (unit.scaled)
-    for (int m = 0; m < tm; ++m) {
-      std::string decl = "float ";
-      for (int r = 0; r < r_rows; ++r) decl += fmt::format("{}p{}_{} = 0.0", r ? ", " : "", m, r);
-      if (unit.bias) decl += fmt::format(", sx{} = 0.0", m);
-      line(4, decl + ";");
-    }
-  for (int q = 0; q < unit.values / 4; ++q) {
-    const int off = unit.x_offsets.at(q);
-    line(4, fmt::format("{{  // values {}..{}", 4 * q, 4 * q + 3));
-    for (int r = 0; r < r_rows; ++r) {
-      const std::string w = fmt::format("w{}", r);
-      line(6, fmt::format("vec4 q{} = vec4({}, {}, {}, {});", r, unit.value(4 * q, w), unit.value(4 * q + 1, w),
-                          unit.value(4 * q + 2, w), unit.value(4 * q + 3, w)));
-    }
-    for_rows(6, [&](int m, int in) {
-      line(in, "{");
-      line(in + 2, fmt::format("uint e = (row0 + {}u) * {} + column + {}u;", m, glsl_uint(k), off));
-      line(in + 2, fmt::format("vec4 xv = fused_x4(x16.v[e >> 2u], e, column + {}u, ss{});", off, m));
-      if (unit.bias) line(in + 2, fmt::format("sx{} += (xv.x + xv.y) + (xv.z + xv.w);", m));
-      for (int r = 0; r < r_rows; ++r) {
-        const std::string p = unit.scaled ? fmt::format("p{}_{}", m, r) : fmt::format("acc{}_{}", m, r);
-        line(in + 2, fmt::format("{0} = fma(xv.x, q{1}.x, {0}); {0} = fma(xv.y, q{1}.y, {0}); "
-                                 "{0} = fma(xv.z, q{1}.z, {0}); {0} = fma(xv.w, q{1}.w, {0});",
-                                 p, r));
+  for (int j = 0; j < l.units; ++j) {
+    const std::string u = fmt::format("{} + {} + {}u", "base", lane, j * int64_t{l.stride()});
+    if (ragged) line(4, fmt::format("bool in{0} = {1} < {2}; uint u{0} = min({1}, {2} - 1u);", j, u, glsl_uint(units_per_row)));
+    else line(4, fmt::format("uint u{} = {};", j, u));
+  }
+  if (l.stage_w) {
+    // Each row group's R rows: the iteration's span of words, in 16-byte loads of consecutive lanes,
+    // into this subgroup's slice of shared memory; then every lane reads its units from there.
+    // Straight-line: every row's loads are issued before the first store, so their latencies overlap.
+    line(4, "subgroupBarrier();  // the previous iteration's reads of w_stage are done");
+    const int64_t span4 = span_words / 4, per_lane = (span4 + l.sg - 1) / l.sg;
+    for (int r = 0; r < r_rows; ++r)
+      for (int64_t c = 0; c < per_lane; ++c)
+        line(4, fmt::format("uvec4 ws{}_{} = w16.v[min(((wrow{} * {} + base) * {} >> 2u) + {} + {}u, {})];", r, c, r,
+                            glsl_uint(units_per_row), glsl_uint(unit.words), lane, c * l.sg,
+                            glsl_uint(n * units_per_row * unit.words / 4 - 1)));
+    for (int r = 0; r < r_rows; ++r)
+      for (int64_t c = 0; c < per_lane; ++c) {
+        const std::string store = fmt::format("w_stage[(gl_SubgroupID * {} + {}u) * {} + {} + {}u] = ws{}_{};",
+                                              glsl_uint(r_rows), r, glsl_uint(span4), lane, c * l.sg, r, c);
+        if ((c + 1) * l.sg <= span4) line(4, store);
+        else line(4, fmt::format("if ({} + {}u < {}) {}", lane, c * l.sg, glsl_uint(span4), store));
       }
-      line(in, "}");
-    });
-    line(4, "}");
-    if (unit.scaled && (q + 1) % per_group_vec4 == 0) {
-      const int g = (q + 1) / per_group_vec4 - 1;
-      for_rows(4, [&](int m, int in) {
-        for (int r = 0; r < r_rows; ++r)
-          line(in, fmt::format("acc{0}_{1} += scale{1}[{2}] * p{0}_{1}{3}; p{0}_{1} = 0.0;", m, r, g,
-                               unit.bias ? fmt::format(" + bias{}[{}] * sx{}", r, g, m) : ""));
-        if (unit.bias) line(in, fmt::format("sx{} = 0.0;", m));
-      });
+    line(4, "subgroupMemoryBarrierShared();");
+    line(4, "subgroupBarrier();");
+  }
+  for (int j = 0; j < l.units; ++j)
+    for (int r = 0; r < r_rows; ++r) {
+      line(4, fmt::format("uint w{0}_{1}[{2}]; float scale{0}_{1}[{3}], bias{0}_{1}[{3}];", j, r, unit.words, G));
+      if (l.stage_w) {
+        line(4, fmt::format("{{ uint o = (gl_SubgroupID * {} + {}u) * {} + ({} + {}u) * {};", glsl_uint(r_rows), r,
+                            glsl_uint(span_words), lane, j * int64_t{l.sg}, glsl_uint(unit.words)));
+        for (int i = 0; i < unit.words; ++i)
+          line(6, fmt::format("w{0}_{1}[{2}] = w_stage[(o + {2}u) >> 2u][(o + {2}u) & 3u];", j, r, i));
+        line(6, fmt::format("unit_header(w{0}_{1}, scale{0}_{1}, bias{0}_{1}); }}", j, r));
+      } else {
+        line(4, fmt::format("load_unit(wrow{1}, u{0}, w{0}_{1}, scale{0}_{1}, bias{0}_{1});", j, r));
+      }
     }
+  for (int j = 0; j < l.units; ++j) {
+    const int in = 6;
+    line(4, ragged ? fmt::format("if (in{}) {{", j) : std::string("{"));
+    line(in, fmt::format("uint column = unit_column(u{});", j));
+    if (l.stage_x) line(in, fmt::format("uint xs = (u{} - chunk) * {};", j, glsl_uint(unit_vec4 + 1)));
+    if (unit.scaled)
+      for (int m = 0; m < tm; ++m) {
+        std::string decl = "float ";
+        for (int r = 0; r < r_rows; ++r) decl += fmt::format("{}p{}_{} = 0.0", r ? ", " : "", m, r);
+        if (unit.bias) decl += fmt::format(", sx{} = 0.0", m);
+        line(in, decl + ";");
+      }
+    for (int q = 0; q < unit.values / 4; ++q) {
+      const int off = unit.x_offsets.at(q);
+      line(in, fmt::format("{{  // values {}..{}", 4 * q, 4 * q + 3));
+      for (int r = 0; r < r_rows; ++r) {
+        const std::string w = fmt::format("w{}_{}", j, r);
+        line(in + 2, fmt::format("vec4 q{} = vec4({}, {}, {}, {});", r, unit.value(4 * q, w), unit.value(4 * q + 1, w),
+                                 unit.value(4 * q + 2, w), unit.value(4 * q + 3, w)));
+      }
+      for_rows(in + 2, [&](int m, int ind) {
+        line(ind, "{");
+        if (l.stage_x) {
+          // Column `column + off` sits at vec4 (off / 4) of the unit's padded slot: unit_column is
+          // linear within a unit for every format but q6_K, whose x_offsets keep to its 8-unit blocks.
+          line(ind + 2, fmt::format("vec4 xv = x_stage[{} + xs + {}u];", glsl_uint(m * x_row_vec4), off / 4));
+        } else {
+          line(ind + 2, fmt::format("uint e = (row0 + {}u) * {} + column + {}u;", m, glsl_uint(k), off));
+          line(ind + 2, fmt::format("vec4 xv = fused_x4(x16.v[e >> 2u], e, column + {}u, ss{});", off, m));
+        }
+        if (unit.bias) line(ind + 2, fmt::format("sx{} += (xv.x + xv.y) + (xv.z + xv.w);", m));
+        for (int r = 0; r < r_rows; ++r) {
+          const std::string p = unit.scaled ? fmt::format("p{}_{}", m, r) : fmt::format("acc{}_{}", m, r);
+          line(ind + 2, fmt::format("{0} = fma(xv.x, q{1}.x, {0}); {0} = fma(xv.y, q{1}.y, {0}); "
+                                    "{0} = fma(xv.z, q{1}.z, {0}); {0} = fma(xv.w, q{1}.w, {0});",
+                                    p, r));
+        }
+        line(ind, "}");
+      });
+      line(in, "}");
+      if (unit.scaled && (q + 1) % per_group_vec4 == 0) {
+        const int g = (q + 1) / per_group_vec4 - 1;
+        for_rows(in, [&](int m, int ind) {
+          for (int r = 0; r < r_rows; ++r)
+            line(ind, fmt::format("acc{0}_{1} += scale{4}_{1}[{2}] * p{0}_{1}{3}; p{0}_{1} = 0.0;", m, r, g,
+                                  unit.bias ? fmt::format(" + bias{}_{}[{}] * sx{}", j, r, g, m) : "", j));
+          if (unit.bias) line(ind, fmt::format("sx{} = 0.0;", m));
+        });
+      }
+    }
+    line(4, "}");
   }
 
   std::string declarations;
@@ -442,27 +614,125 @@ KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64
     declarations += ";\n";
   }
   out = &reduction;
-  for_rows(2, [&](int m, int in) {
-    for (int r = 0; r < r_rows; ++r)
-      line(in, fmt::format("sum = subgroupAdd(acc{0}_{1}); if (subgroupElect()) matvec_part[base + {2}u] = sum;", m,
-                           r, m * r_rows + r));
-    if (rms)
-      line(in, fmt::format("sum = subgroupAdd(ss{0}); if (subgroupElect()) matvec_part[base + {1}u] = sum;", m,
-                           tm * r_rows + m));
-  });
+  if (l.subgroup_rows) {
+    // The row group is the subgroup: its sums are final after subgroupAdd (Σx² of a staged x was
+    // accumulated across the whole workgroup: summed through shared memory first).
+    if (rms && l.stage_x) {
+      for_rows(2, [&](int m, int in) {
+        line(in, fmt::format("sum = subgroupAdd(ss{0}); if (subgroupElect()) ss_part[gl_SubgroupID * {1} + {0}u] = sum;",
+                             m, glsl_uint(tm)));
+      });
+      line(2, "barrier();");
+    }
+    for_rows(2, [&](int m, int in) {
+      if (rms) {
+        if (l.stage_x) {
+          line(in, fmt::format("float row_ss{} = 0.0;", m));
+          line(in, fmt::format("for (uint s = 0u; s < {}; ++s) row_ss{} += ss_part[s * {} + {}u];", glsl_uint(l.groups()),
+                               m, glsl_uint(tm), m));
+        } else {
+          line(in, fmt::format("float row_ss{0} = subgroupAdd(ss{0});", m));
+        }
+      }
+      for (int r = 0; r < r_rows; ++r)
+        line(in, fmt::format("sum = subgroupAdd(acc{0}_{1}); if (subgroupElect() && col0 + {1}u < {2}) {{ "
+                             "uint o = (row0 + {0}u) * {2} + col0 + {1}u; st_result(o, fused_out(sum, {3}, o)); }}",
+                             m, r, glsl_uint(n), rms ? fmt::format("row_ss{}", m) : "0.0"));
+    });
+  } else {
+    for_rows(2, [&](int m, int in) {
+      for (int r = 0; r < r_rows; ++r)
+        line(in, fmt::format("sum = subgroupAdd(acc{0}_{1}); if (subgroupElect()) matvec_part[base + {2}u] = sum;", m,
+                             r, m * r_rows + r));
+      if (rms)
+        line(in, fmt::format("sum = subgroupAdd(ss{0}); if (subgroupElect()) matvec_part[base + {1}u] = sum;", m,
+                             tm * r_rows + m));
+    });
+  }
+
+  // Shared memory: the workgroup-split kernel's partial sums, sized for subgroups of one invocation
+  // unless the kernel fixes the subgroup size; the staged weights and x.
+  KernelPlan plan;
+  if (ctx.caps.subgroup_size_control) plan.required_subgroup_size = l.sg;
+  const int64_t part_slots =
+      l.subgroup_rows ? 0 : int64_t{plan.required_subgroup_size ? std::max<uint32_t>(1, l.local / l.sg) : l.local} * sums;
+  const int64_t w_stage_vec4 = l.stage_w ? l.groups() * r_rows * span_words / 4 : 0;
+  const int64_t x_stage_vec4 = l.stage_x ? tm * x_row_vec4 : 0;
+  const int64_t ss_slots = l.stage_x && rms ? l.groups() * tm : 0;
+  const int64_t shared_bytes = 4 * (part_slots + ss_slots) + 16 * (w_stage_vec4 + x_stage_vec4);
+  if (shared_bytes > ctx.caps.max_shared_memory_bytes)
+    ctx.fail(fmt::format("the matvec tuning {} needs {} bytes of shared memory; the device has {}", tuning_text(tuning),
+                         shared_bytes, ctx.caps.max_shared_memory_bytes));
+  std::string shared;
+  if (part_slots) shared += fmt::format("shared float matvec_part[{}];  // [subgroup][sum]\n", part_slots);
+  if (w_stage_vec4) shared += fmt::format("shared uvec4 w_stage[{}];  // [subgroup][weight row][span]\n", w_stage_vec4);
+  if (x_stage_vec4) shared += fmt::format("shared vec4 x_stage[{}];  // [activation row][unit][vec4 + pad]\n", x_stage_vec4);
+  if (ss_slots) shared += fmt::format("shared float ss_part[{}];  // [subgroup][activation row]: Σx² of staged x\n", ss_slots);
+
+  // The loop over the row's units; with staged x, inside a loop over chunks that stages each first.
+  std::string loop = render(R"(  for (uint base = $FIRST; base < $END; base += $STEP) {
+$BODY  }
+)", {{"FIRST", l.stage_x ? "chunk" : "0u"},
+     {"END", l.stage_x ? fmt::format("min(chunk + {}, {})", glsl_uint(l.chunk_units), glsl_uint(units_per_row))
+                       : glsl_uint(units_per_row)},
+     {"STEP", glsl_uint(l.step())}, {"BODY", body}});
+  if (l.stage_x) {
+    // Staging in passes of up to 8 vec4s per invocation and activation row, straight-line: every load
+    // of a pass (x, and the prologue's g or up, at clamped in-bounds indices) before any store.
+    const int64_t chunk_vec4 = l.chunk_units * unit_vec4;
+    const int64_t trips = (chunk_vec4 + l.local - 1) / l.local, per_pass = std::min<int64_t>(trips, 8);
+    std::string stage;
+    for (int64_t t = 0; t < per_pass; ++t) {
+      stage += fmt::format("      uint c4_{0} = i0 + {1}u, unit_{0} = chunk + c4_{0} / {2};\n", t, t * l.local,
+                           glsl_uint(unit_vec4));
+      stage += fmt::format("      bool staged_{0} = c4_{0} < {1} && unit_{0} < {2};\n", t, glsl_uint(chunk_vec4),
+                           glsl_uint(units_per_row));
+      stage += fmt::format("      uint col_{0} = unit_column(min(unit_{0}, {1} - 1u)) + (c4_{0} % {2}) * 4u;\n", t,
+                           glsl_uint(units_per_row), glsl_uint(unit_vec4));
+    }
+    for (int m = 0; m < tm; ++m)
+      for (int64_t t = 0; t < per_pass; ++t)
+        stage += fmt::format(
+            "      uint e{0}_{1} = (row0 + min({0}u, rows - 1u)) * {2} + col_{1}; float ss{0}_{1} = 0.0;\n"
+            "      vec4 xs{0}_{1} = fused_x4(x16.v[e{0}_{1} >> 2u], e{0}_{1}, col_{1}, ss{0}_{1});\n",
+            m, t, glsl_uint(k));
+    for (int m = 0; m < tm; ++m)
+      for (int64_t t = 0; t < per_pass; ++t)
+        stage += fmt::format("      if (staged_{1} && rows > {0}u) {{ x_stage[{2} + (c4_{1} / {3}) * {4} + c4_{1} % {3}] = "
+                             "xs{0}_{1}; ss{0} += ss{0}_{1}; }}\n",
+                             m, t, glsl_uint(m * x_row_vec4), glsl_uint(unit_vec4), glsl_uint(unit_vec4 + 1));
+    loop = render(R"(  for (uint chunk = 0u; chunk < $UNITS; chunk += $CHUNK) {
+    barrier();  // the previous chunk's reads of x_stage are done
+    for (uint i0 = gl_LocalInvocationIndex; i0 < $CHUNK_VEC4; i0 += $PASS) {
+$STAGE    }
+    barrier();
+$LOOP  }
+)", {{"UNITS", glsl_uint(units_per_row)}, {"CHUNK", glsl_uint(l.chunk_units)},
+     {"CHUNK_VEC4", glsl_uint(chunk_vec4)}, {"PASS", glsl_uint(per_pass * l.local)}, {"STAGE", stage}, {"LOOP", loop}});
+  }
 
   const std::string weights_tag = unit.scaled ? "u" + std::to_string(unit.values) : "";
-  KernelPlan plan;
-  plan.name = kernel_name(ctx, fmt::format("n{}_{}{}x{}{}{}", n, kind, tm, r_rows, weights_tag, f.tag));
+  // Knob values in the name: local size, units per lane and iteration, workgroup- or subgroup-split
+  // rows, staged weights / x.
+  const std::string knobs = fmt::format("_l{}v{}{}{}{}", l.local, l.units, l.subgroup_rows ? "sg" : "wg",
+                                        l.stage_w ? "ws" : "", l.stage_x ? "xs" : "");
+  plan.name = kernel_name(ctx, fmt::format("n{}_{}{}x{}{}{}{}", n, kind, tm, r_rows, weights_tag, knobs, f.tag));
   plan.arg_names = f.arg_names;
-  plan.local_size = local;
-  plan.grid[0] = GridDim{(n + r_rows - 1) / r_rows, {}, 1};
+  plan.local_size = l.local;
+  plan.grid[0] = GridDim{(n + l.rows_per_workgroup() - 1) / l.rows_per_workgroup(), {}, 1};
   plan.grid[1] = GridDim{const_rows, row_symbols, tm};
   const std::map<std::string, std::string> vars{
-      {"TM", glsl_uint(tm)},      {"R", glsl_uint(r_rows)},        {"M", ctx.product(x, 0, x.size() - 1)},
-      {"N", glsl_uint(n)},        {"UNITS", glsl_uint(units_per_row)}, {"L", glsl_uint(local)},
-      {"J", glsl_uint(sums)},     {"PARTS", std::to_string(local * sums)},
-      {"DECLS", declarations},    {"BODY", body},                  {"REDUCE", reduction},
+      {"TM", glsl_uint(tm)},
+      {"RPW", glsl_uint(l.rows_per_workgroup())},
+      {"GROUP_ROW", l.subgroup_rows ? fmt::format(" + gl_SubgroupID * {}", glsl_uint(r_rows)) : ""},
+      {"M", ctx.product(x, 0, x.size() - 1)},
+      {"N", glsl_uint(n)},
+      {"J", glsl_uint(sums)},
+      {"TR", glsl_uint(tm * r_rows)},
+      {"DECLS", declarations},
+      {"LOOP", loop},
+      {"REDUCE", reduction},
+      {"SHARED", shared},
       {"ROW_SS", rms ? fmt::format("matvec_part[s * {} + {} + m]", glsl_uint(sums), glsl_uint(tm * r_rows)) : "0.0"}};
   plan.body = f.glsl + R"(
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer W16 { uvec4 v[]; };
@@ -475,39 +745,23 @@ layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer Wi
 // at most 2 bytes past a tensor's end are read, inside its buffer, which the runtime rounds up to
 // 4 bytes (runtime/model_buffers.cpp, runtime/graph_executor.cpp).
 uint funnel(uint lo, uint hi, bool odd) { return odd ? (lo >> 16u) | (hi << 16u) : lo; }
-void load_window9(uint o, out uint a[9]) {
-  U32s b = U32s(args.w);
-  uint w = o >> 2u;
-  bool odd = (o & 2u) != 0u;
-  uint r[9];
-  for (uint i = 0u; i < 9u; ++i) r[i] = b.v[w + i];
-  for (uint i = 0u; i < 8u; ++i) a[i] = funnel(r[i], r[i + 1u], odd);
-  a[8] = funnel(r[8], 0u, odd);
-}
-void load_window5(uint o, out uint a[5]) {
-  U32s b = U32s(args.w);
-  uint w = o >> 2u;
-  bool odd = (o & 2u) != 0u;
-  uint r[5];
-  for (uint i = 0u; i < 5u; ++i) r[i] = b.v[w + i];
-  for (uint i = 0u; i < 4u; ++i) a[i] = funnel(r[i], r[i + 1u], odd);
-  a[4] = funnel(r[4], 0u, odd);
-}
-uint halfword_at(uint o) { return (U32s(args.w).v[o >> 2u] >> ((o & 2u) * 8u)) & 0xffffu; }
-)" + unit.glsl + render(R"(
-shared float matvec_part[$PARTS];  // [subgroup][sum]: sized for subgroups of one invocation
+)" + window_function(9) + window_function(5) + R"(uint halfword_at(uint o) { return (U32s(args.w).v[o >> 2u] >> ((o & 2u) * 8u)) & 0xffffu; }
+)" + unit.glsl + (unit.contiguous ? contiguous_load_unit(unit, units_per_row) : "") + render(R"($SHARED
 void main() {
-  uint row0 = gl_WorkGroupID.y * $TM, col0 = gl_WorkGroupID.x * $R;
+  uint row0 = gl_WorkGroupID.y * $TM, col0 = gl_WorkGroupID.x * $RPW$GROUP_ROW;
   uint rows = min($TM, $M - row0);
   WideF x16 = WideF(args.x);
+  W16 w16 = W16(args.w);
   // Weight rows past N re-read row N - 1 (in bounds); their sums are never stored.
-$DECLS  for (uint u = gl_LocalInvocationIndex; u < $UNITS; u += $L) {
-$BODY  }
-  uint base = gl_SubgroupID * $J;
-  float sum;
+$DECLS$LOOP  float sum;
+)", vars);
+  if (l.subgroup_rows) {
+    plan.body += reduction + "}\n";
+  } else {
+    plan.body += render(R"(  uint base = gl_SubgroupID * $J;
 $REDUCE  barrier();
   uint t = gl_LocalInvocationIndex, m = t / $R, r = t % $R;
-  if (t < $TM * $R && m < rows && col0 + r < $N) {
+  if (t < $TR && m < rows && col0 + r < $N) {
     float total = 0.0, row_ss = 0.0;
     for (uint s = 0u; s < gl_NumSubgroups; ++s) {
       total += matvec_part[s * $J + t];
@@ -517,7 +771,12 @@ $REDUCE  barrier();
     st_result(o, fused_out(total, row_ss, o));
   }
 }
-)", vars);
+)", [&] {
+      auto v = vars;
+      v["R"] = glsl_uint(r_rows);
+      return v;
+    }());
+  }
   return plan;
 }
 
@@ -533,13 +792,13 @@ KernelPlan emit_quantized_row_vector_matmul(const EmitContext& ctx, const Fusion
                                             int64_t const_rows, const std::vector<std::string>& row_symbols) {
   const ir::DType w = ctx.input(1).dtype;
   return emit_matvec(ctx, f, n, const_rows, row_symbols, quantized_unit_format(w, ctx.input(1).shape[1].value),
-                     "qmatvec");
+                     "qmatvec", ctx.caps.qmatvec);
 }
 
 KernelPlan emit_float_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64_t const_rows,
                              const std::vector<std::string>& row_symbols) {
   return emit_matvec(ctx, f, n, const_rows, row_symbols, float_unit(ctx.input(1).dtype, ctx.input(1).shape[1].value),
-                     "matvec");
+                     "matvec", ctx.caps.fmatvec);
 }
 
 }  // namespace vkllm::codegen::ops

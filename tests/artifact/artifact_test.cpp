@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <random>
+
+#include <fmt/format.h>
 
 #include "artifact/artifact.h"
 #include "codegen/profiles.h"
@@ -224,14 +227,19 @@ TEST_F(ArtifactTest, BitFlipsAreCaughtByChecksums) {
 }
 
 TEST_F(ArtifactTest, OtherFormatVersionsAndFilesAreRefused) {
-  std::vector<uint8_t> bytes = written();
-  artifact::Header h = artifact::decode_header(bytes, "t");
-  h.version = artifact::kFormatVersion + 1;
-  const auto header = artifact::encode_header(h);
-  std::copy(header.begin(), header.end(), bytes.begin());
-  const std::string e = open_error(bytes);
-  EXPECT_NE(e.find("format version 2, this vkllm reads version 1"), std::string::npos) << e;
-  EXPECT_NE(e.find("vkllm compile"), std::string::npos) << e;
+  // Version 1 (four graphs, no per-batch-size decode graphs) and a future version.
+  for (const uint32_t version : {1u, artifact::kFormatVersion + 1}) {
+    std::vector<uint8_t> bytes = written();
+    artifact::Header h = artifact::decode_header(bytes, "t");
+    h.version = version;
+    const auto header = artifact::encode_header(h);
+    std::copy(header.begin(), header.end(), bytes.begin());
+    const std::string e = open_error(bytes);
+    EXPECT_NE(e.find(fmt::format("format version {}, this vkllm reads version {}", version, artifact::kFormatVersion)),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find("vkllm compile"), std::string::npos) << e;
+  }
   const std::string text = "{\"architectures\": []}" + std::string(100, ' ');
   EXPECT_NE(open_error(std::vector<uint8_t>(text.begin(), text.end())).find("not a vkllm artifact"), std::string::npos);
 }
@@ -299,6 +307,32 @@ TEST_F(ArtifactTest, WriterRefusesWrongWeightData) {
   }
   EXPECT_FALSE(fs::exists(path("wrong.vkm.partial")));
   EXPECT_FALSE(fs::exists(path("wrong.vkm")));
+}
+
+// Large spans are checksummed in parallel pieces combined with crc32_combine: the result must be the
+// plain CRC32 (checked against a byte-at-a-time table CRC) at every size around the piece boundaries.
+TEST(Crc32, ParallelPiecesGiveThePlainCrc) {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    table[i] = c;
+  }
+  auto table_crc = [&](std::span<const uint8_t> bytes) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (uint8_t b : bytes) c = table[(c ^ b) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+  };
+  std::mt19937_64 rng(3);
+  std::vector<uint8_t> bytes((24u << 20) + 7);
+  for (uint8_t& b : bytes) b = static_cast<uint8_t>(rng());
+  const std::string check = "123456789";  // CRC-32's standard check value
+  const std::span<const uint8_t> check_bytes(reinterpret_cast<const uint8_t*>(check.data()), check.size());
+  ASSERT_EQ(table_crc(check_bytes), 0xCBF43926u);
+  EXPECT_EQ(artifact::crc32(check_bytes), 0xCBF43926u);
+  for (size_t n : {bytes.size(), bytes.size() - 7, size_t{16u << 20}, size_t{(16u << 20) + 1}, size_t{(8u << 20) - 1}})
+    EXPECT_EQ(artifact::crc32(std::span<const uint8_t>(bytes.data(), n)), table_crc(std::span<const uint8_t>(bytes.data(), n)))
+        << n << " bytes";
 }
 
 TEST(TargetProfiles, NamedProfilesAndMissingFeatures) {

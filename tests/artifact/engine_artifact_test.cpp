@@ -1,6 +1,7 @@
 // Compile → write → load → generate on the device, against the same model loaded from its folder:
 // tokens and logits identical (the same kernels and weight bytes run), for a dense family, qwen35
-// (Gated DeltaNet state) and a quantized compile; loading an artifact runs no codegen; a device
+// (Gated DeltaNet state) and a quantized compile; loading an artifact runs no codegen; every graph
+// variant (batch sizes, verify depths) is stored and the loaded model picks among them; a device
 // lacking a feature the artifact's target assumed is an error naming it.
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -137,6 +139,52 @@ INSTANTIATE_TEST_SUITE_P(Families, EngineArtifact,
                                            std::pair<std::string, std::string>{"qwen35", ""},
                                            std::pair<std::string, std::string>{"qwen3", "q8"}),
                          [](const auto& info) { return info.param.first + (info.param.second.empty() ? "" : "_" + info.param.second); });
+
+// Every decode batch size and verify depth is compiled into the artifact, deterministically, kernels
+// shared across graphs stored once; the loaded model runs the 1-row graph for one sequence.
+TEST(EngineArtifactVariants, EveryGraphIsStoredAndTheSmallestThatFitsRuns) {
+  const fs::path dir = synth_model("llama");
+  engine::ModelOptions options = small_options();
+  options.max_sequences = 2;
+  options.max_decode_rows = 2;
+  options.spec_depths = {3};
+  runtime::Instance instance;
+  const runtime::DeviceChoice choice = runtime::choose_device(instance.devices(), runtime::effective_device_selector(""));
+  const codegen::TargetCaps caps = runtime::target_caps(instance.devices()[choice.index]);
+  const fs::path vkm = scratch() / "variants.vkm", again = scratch() / "variants_again.vkm";
+  compile_to(dir, vkm, options, caps);
+  compile_to(dir, again, options, caps);
+  EXPECT_TRUE(bytes_of(again) == bytes_of(vkm));
+
+  const artifact::Artifact a = artifact::Artifact::open(vkm);
+  std::vector<std::string> stored, expected;
+  for (const codegen::CompiledGraph& g : a.contents().graphs) stored.push_back(g.graph.name);
+  for (const engine::ForwardGraph& g : engine::forward_graphs(options)) expected.push_back(engine::forward_graph_name(g));
+  EXPECT_EQ(stored, expected);
+  EXPECT_EQ(stored, (std::vector<std::string>{"prefill", "prefill_logits", "decode_b1", "decode_logits_b1", "decode_b2",
+                                              "decode_logits_b2", "verify_d3"}));
+  EXPECT_EQ(a.contents().find_graph("verify_d3")->max_symbols.at(frontends::kRowsSymbol), 8);
+  const engine::ModelOptions stored_options = engine::options_from_json(a.contents().options);
+  EXPECT_EQ(stored_options.decode_row_bounds, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(stored_options.spec_depths, (std::vector<int64_t>{3}));
+  // Kernels the graphs share (the same op on the same types at any bound) are stored once.
+  const artifact::KernelTable table = artifact::kernel_table(a.contents());
+  size_t per_graph = 0;
+  for (const std::vector<size_t>& kernels : table.kernel_of_dispatch)
+    per_graph += std::set<size_t>(kernels.begin(), kernels.end()).size();
+  EXPECT_LT(table.kernels.size(), per_graph);
+
+  auto loaded = engine::Model::load(vkm, engine::ModelOptions{});
+  EXPECT_EQ(loaded->options().spec_depths, (std::vector<int64_t>{3}));
+  engine::GenerateOptions g;
+  g.max_tokens = 3;
+  const std::vector<int32_t> prompt = prompt_of(5, static_cast<int>(loaded->spec().vocab_size));
+  const engine::Generation from_artifact = engine::generate(*loaded, prompt, g);
+  EXPECT_EQ(loaded->last_step_graph(), "decode_b1");
+  auto direct = engine::Model::load(dir, options);
+  EXPECT_EQ(engine::generate(*direct, prompt, g).tokens, from_artifact.tokens);
+  EXPECT_EQ(direct->last_step_graph(), "decode_b1");
+}
 
 TEST(EngineArtifactDevice, AMissingFeatureIsNamed) {
   const fs::path dir = synth_model("llama");

@@ -4,7 +4,6 @@
 // with penalties, one and two sequences per step, a dense and a recurrent family), engine::generate
 // and the Scheduler's worker. Any allocation in a window fails the test with the count.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,7 +15,7 @@
 #include "engine/generate.h"
 #include "engine/model.h"
 #include "engine/scheduler.h"
-#include "frontends/model/synth.h"
+#include "tests/engine/reference_runner.h"
 
 namespace {
 
@@ -47,6 +46,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace vkllm;
+using engine_test::every_filter;
+using engine_test::prompt_of;
 
 // Allocations made while it lives (from any thread).
 class CountingWindow {
@@ -63,47 +64,12 @@ class CountingWindow {
   }
 };
 
-fs::path synth_model(const std::string& family) {
-  const fs::path d = fs::temp_directory_path() / ("vkllm_decode_alloc_" + family + "_" + std::to_string(::getpid()));
-  if (!fs::exists(d / "config.json")) {
-    frontends::SynthOptions o;
-    o.family = family;
-    o.out_dir = d;
-    o.seed = 5;
-    frontends::synthesize(o);
-  }
-  return d;
-}
+fs::path synth_model(const std::string& family) { return engine_test::synth_tiny_model(family, 5); }
 
 // Two sequences per decode step; blocks of 4 positions, so the measured steps take new KV blocks.
 engine::ModelOptions small_options() {
-  engine::ModelOptions o;
-  o.max_context = 64;
-  o.block_size = 4;
-  o.max_sequences = 2;
-  o.max_decode_rows = 2;
-  o.prefill_chunk = 8;
-  o.sampling_history = 16;
-  return o;
-}
-
-std::vector<int32_t> prompt_of(int n, int vocab, int salt) {
-  std::vector<int32_t> p(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) p[static_cast<size_t>(i)] = static_cast<int32_t>((i * 37 + 11 + salt * 13) % (vocab - 8) + 1);
-  return p;
-}
-
-engine::SamplingParams every_filter(uint64_t seed) {
-  engine::SamplingParams p;
-  p.temperature = 0.8;
-  p.top_k = 40;
-  p.top_p = 0.95;
-  p.min_p = 0.01;
-  p.repetition_penalty = 1.2;
-  p.presence_penalty = 0.3;
-  p.frequency_penalty = 0.2;
-  p.seed = seed;
-  return p;
+  return engine_test::tiny_model_options(
+      {.max_context = 64, .prefill_chunk = 8, .sequences = 2, .sampling_history = 16});
 }
 
 constexpr int kWarmupSteps = 2;
@@ -130,10 +96,8 @@ void expect_allocation_free_steps(engine::Model& model, int sequences, bool samp
     caches.push_back(std::make_unique<engine::SequenceCache>(model.blocks(), model.cache_layout().max_blocks_per_seq));
     contexts.push_back(prompt_of(5 + 3 * s, vocab, s));
     contexts.back().reserve(64);
-    const std::vector<int32_t>& prompt = contexts.back();
     std::vector<engine::StepRow> rows;
-    const std::vector<int32_t> slots = caches.back()->append(static_cast<int64_t>(prompt.size()));
-    for (size_t i = 0; i < prompt.size(); ++i) rows.push_back({prompt[i], static_cast<int32_t>(i), slots[i], 0});
+    engine_test::add_rows(rows, *caches.back(), 0, contexts.back());
     const int32_t last = static_cast<int32_t>(rows.size() - 1);
     const engine::SequenceCache* one[] = {caches.back().get()};
     next.push_back(model.step(rows, one, {&last, 1}, false).next_tokens[0]);
@@ -230,6 +194,44 @@ TEST_P(DecodeAllocations, SchedulerDecodeStepsAllocateNothing) {
   ASSERT_EQ(ended.load(), 2);
   ASSERT_GE(opened_at.load(), 0) << "request 1 never decoded beside request 0";
   EXPECT_EQ(allocations.load(), 0) << "allocations in " << kMeasuredSteps << " scheduler decode steps";
+}
+
+// A decode graph per batch size (small_options: decode_b1 and decode_b2): steps whose batch changes
+// switch graphs; once each has run, switching allocates nothing either.
+TEST_P(DecodeAllocations, SwitchingBatchSizesAllocatesNothing) {
+  auto model = engine::Model::load(synth_model(GetParam()), small_options());
+  const int vocab = static_cast<int>(model->spec().vocab_size);
+  std::vector<std::unique_ptr<engine::SequenceCache>> caches;
+  std::vector<const engine::SequenceCache*> step_caches;
+  std::vector<int32_t> next;
+  for (int s = 0; s < 2; ++s) {
+    caches.push_back(std::make_unique<engine::SequenceCache>(model->blocks(), model->cache_layout().max_blocks_per_seq));
+    std::vector<engine::StepRow> rows;
+    engine_test::add_rows(rows, *caches.back(), 0, prompt_of(5 + s, vocab, s));
+    const int32_t last = static_cast<int32_t>(rows.size() - 1);
+    const engine::SequenceCache* one[] = {caches.back().get()};
+    next.push_back(model->step(rows, one, {&last, 1}, false).next_tokens[0]);
+    step_caches.push_back(caches.back().get());
+  }
+  std::vector<engine::StepRow> rows(2);
+  const int32_t wanted[] = {0, 1};
+  int64_t allocations = 0;
+  for (int step = 0; step < kWarmupSteps + kMeasuredSteps; ++step) {
+    const size_t batch = step % 2 == 0 ? 2 : 1;  // the warm-up steps run each graph once
+    CountingWindow window;
+    if (step < kWarmupSteps) window.close();
+    for (size_t s = 0; s < batch; ++s) {
+      int32_t slot = 0;
+      caches[s]->append({&slot, 1});
+      rows[s] = {next[s], static_cast<int32_t>(caches[s]->length() - 1), slot, static_cast<int32_t>(s)};
+    }
+    const engine::StepResult& r = model->step(std::span(rows).first(batch), std::span(step_caches).first(batch),
+                                              std::span(wanted).first(batch), false);
+    for (size_t s = 0; s < batch; ++s) next[s] = r.next_tokens[s];
+    if (step >= kWarmupSteps) allocations += window.close();
+    EXPECT_EQ(model->last_step_graph(), batch == 2 ? "decode_b2" : "decode_b1") << "step " << step;
+  }
+  EXPECT_EQ(allocations, 0) << "allocations in " << kMeasuredSteps << " decode steps alternating 2 and 1 sequences";
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, DecodeAllocations, ::testing::Values("llama", "qwen35"),

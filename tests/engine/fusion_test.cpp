@@ -1,5 +1,5 @@
 // The fusion passes in the engine's pipeline (engine::forward_passes()) on every family's tiny
-// model: which ops remain in the decode graph, and how many kernel dispatches a decode step makes
+// model: which ops remain in the decode and prefill graphs, and how many kernel dispatches a decode step makes
 // with and without the fusions (printed; passes/README.md quotes them). That the fused graphs
 // compute what the unfused ones do is engine_model_test and engine_qwen35_test: they run the
 // engine (fusions on) against the reference executor on the unfused lowered graph, logits at
@@ -52,7 +52,7 @@ int dispatches(const ir::Graph& g) {
 
 class FusionFamilyTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualAddsIntoProjections) {
+TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualsNormsAndActivationsIntoProjections) {
   engine::ModelOptions options;
   options.max_context = 64;
   options.max_sequences = 1;
@@ -64,38 +64,86 @@ TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualAddsIntoProjections) {
   const ir::Graph fused = engine::run_forward_passes(lowered, engine::forward_max_symbols(options, true));
 
   std::map<ir::OpKind, int> before = kinds(unfused.graphs[0]), after = kinds(fused);
-  // split-decode-attention: each paged_attention of the decode graph is a partial and a combine,
-  // except over a window of at most one run of keys (mistral's and gemma's tiny sliding windows).
-  const int split = after[ir::OpKind::AttentionCombine];
+  // split-decode-attention: each paged_attention of the decode graph is split (a partial and a
+  // combine, which fuse-attention-combine makes one paged_attention_split), except over a window of
+  // at most one run of keys (mistral's and gemma's tiny sliding windows).
+  const int split = after[ir::OpKind::PagedAttentionSplit];
   std::printf("%s decode step: %d dispatches unfused, %d fused (%d fused_matmul, %d split attention)\n",
               GetParam().c_str(), dispatches(unfused.graphs[0]), dispatches(fused), after[ir::OpKind::FusedMatMul],
               split);
   EXPECT_EQ(after[ir::OpKind::FusedMatMul] + after[ir::OpKind::MatMul],
             before[ir::OpKind::MatMul]);  // every matmul is still there, fused or not
-  EXPECT_EQ(after[ir::OpKind::PagedAttentionPartial], split);
+  EXPECT_EQ(after[ir::OpKind::PagedAttentionPartial], 0);
+  EXPECT_EQ(after[ir::OpKind::AttentionCombine], 0);
   EXPECT_EQ(after[ir::OpKind::PagedAttention] + split, before[ir::OpKind::PagedAttention]);
   for (const ir::Op& op : fused.ops)
     if (op.kind == ir::OpKind::PagedAttention) {
       EXPECT_GT(op.attr_int("window", 0), 0);
       EXPECT_LE(op.attr_int("window", 0), 32);
     }
-  // Two residual adds per layer (after o_proj and down_proj) become matmul epilogues — except in
-  // Gemma, whose post-attention / post-MLP norms sit between projection and residual add. The
-  // prologue fusions are not in the pipeline (engine/compile.cpp says why), so norms and gated
-  // activations stay.
+  // Residual adds after o_proj and down_proj become matmul epilogues — except in Gemma, whose
+  // post-attention / post-MLP norms sit between projection and residual add (Qwen2's q/k/v biases
+  // fold too). Decode graphs also take the prologue fusions: every norm read only by projections
+  // (the pre-attention and pre-MLP norms) and every gated activation (read only by down_proj) goes.
+  const int layers = before[ir::OpKind::PagedAttention] + before[ir::OpKind::GatedDeltaNet];
   const bool sandwich_norms = GetParam().rfind("gemma", 0) == 0;
-  if (sandwich_norms) {
-    EXPECT_EQ(dispatches(fused), dispatches(unfused.graphs[0]) + split);
-    EXPECT_EQ(after[ir::OpKind::FusedMatMul], 0);
-  } else {
-    // Qwen2's q/k/v biases are adds after projections too.
-    const int layers = before[ir::OpKind::PagedAttention] + before[ir::OpKind::GatedDeltaNet];
-    const int folded = layers * (GetParam() == "qwen2" ? 5 : 2);
-    EXPECT_EQ(dispatches(fused), dispatches(unfused.graphs[0]) - folded + split);
-    EXPECT_EQ(after[ir::OpKind::Add], before[ir::OpKind::Add] - folded);
+  const int folded_adds = sandwich_norms ? 0 : layers * (GetParam() == "qwen2" ? 5 : 2);
+  EXPECT_EQ(after[ir::OpKind::Add], before[ir::OpKind::Add] - folded_adds);
+  EXPECT_EQ(after[ir::OpKind::SwiGlu] + after[ir::OpKind::GeGlu], 0);
+  EXPECT_GE(before[ir::OpKind::RmsNorm] - after[ir::OpKind::RmsNorm], 2 * layers);
+  const int folded_prologues = before[ir::OpKind::RmsNorm] - after[ir::OpKind::RmsNorm] +
+                               before[ir::OpKind::SwiGlu] + before[ir::OpKind::GeGlu];
+  // fuse-kv-write: each attention layer's two cache writes and its keys' rope are one kv_write_rope;
+  // fuse-attention-rope: the query's rope of a split attention goes into its kernel (windows of one
+  // run stay whole, their query's rope a dispatch of its own); fuse-attention-combine: the split's
+  // combine runs in its last workgroups, so a split attention is one dispatch, as a whole one.
+  const int attention_layers = before[ir::OpKind::PagedAttention];
+  EXPECT_EQ(after[ir::OpKind::KvWriteRope], attention_layers);
+  EXPECT_EQ(after[ir::OpKind::KvWrite], 0);
+  EXPECT_EQ(after[ir::OpKind::Rope], attention_layers - split);
+  for (const ir::Op& op : fused.ops)
+    if (op.kind == ir::OpKind::PagedAttentionSplit) {
+      EXPECT_TRUE(op.has("theta"));
+    }
+  const int folded_attention = before[ir::OpKind::KvWrite] - after[ir::OpKind::KvWriteRope] +
+                               before[ir::OpKind::Rope] - after[ir::OpKind::Rope];
+  EXPECT_EQ(folded_attention, attention_layers * 2 + split);
+  std::printf("%s decode step: %d dispatches fewer around attention (%d kv_write_rope, %d split attention "
+              "with its query rope and combine inside)\n",
+              GetParam().c_str(), folded_attention, after[ir::OpKind::KvWriteRope], split);
+  EXPECT_EQ(dispatches(fused), dispatches(unfused.graphs[0]) - folded_adds - folded_prologues - folded_attention);
+  // A norm that stays has a use other than a projection's x (q/k norms before rope, Gemma's
+  // post-norms, the gated norms of Qwen3.5's linear attention).
+  for (const ir::Op& op : fused.ops) {
+    if (op.kind != ir::OpKind::RmsNorm) continue;
+    bool other_use = false;
+    for (const ir::Op& user : fused.ops)
+      for (size_t a = 0; a < user.inputs.size(); ++a)
+        if (user.inputs[a] == op.results[0])
+          other_use |= a != 0 || (user.kind != ir::OpKind::MatMul && user.kind != ir::OpKind::FusedMatMul);
+    for (ir::ValueId out : fused.outputs) other_use |= out == op.results[0];
+    EXPECT_TRUE(other_use) << "an rms_norm read only by projections was left unfused";
   }
+}
+
+// Prefill graphs (rows bounded by the prefill chunk) keep their norms and activations: the tiled
+// kernels take no prologue.
+TEST_P(FusionFamilyTest, PrefillGraphKeepsNormsAndActivations) {
+  engine::ModelOptions options;
+  options.max_context = 64;
+  options.max_sequences = 1;
+  engine::OpenedModel m = engine::open_model(synth_model(GetParam()), options);
+  const frontends::CacheLayout layout = engine::cache_layout_for(options);
+  const ir::Graph lowered = engine::lower_forward_graph(*m.source, m.spec, layout, false, true);
+  const ir::Graph fused = engine::run_forward_passes(lowered, engine::forward_max_symbols(options, false));
+  std::map<ir::OpKind, int> before = kinds(lowered), after = kinds(fused);
   EXPECT_EQ(after[ir::OpKind::RmsNorm], before[ir::OpKind::RmsNorm]);
-  EXPECT_EQ(after[ir::OpKind::SwiGlu], before[ir::OpKind::SwiGlu]);
+  EXPECT_EQ(after[ir::OpKind::SwiGlu] + after[ir::OpKind::GeGlu], before[ir::OpKind::SwiGlu] + before[ir::OpKind::GeGlu]);
+  // fuse-kv-write serves prefill too: one kv_write_rope per attention layer (keys' rope folded);
+  // the query's rope stays (paged_attention is not split).
+  EXPECT_EQ(after[ir::OpKind::KvWriteRope], before[ir::OpKind::PagedAttention]);
+  EXPECT_EQ(after[ir::OpKind::KvWrite], 0);
+  EXPECT_EQ(after[ir::OpKind::Rope], before[ir::OpKind::Rope] / 2);
   for (const ir::Op& op : fused.ops)
     if (op.kind == ir::OpKind::FusedMatMul) {
       EXPECT_EQ(op.attr_str("prologue", "none"), "none");
@@ -103,7 +151,8 @@ TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualAddsIntoProjections) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, FusionFamilyTest,
-                         ::testing::Values("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "qwen35"),
+                         ::testing::Values("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "qwen35",
+                                           "qwen3_next"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 // One decode step of sequence 0 at position `pos` (its earlier keys, and any recurrent state, are
@@ -115,7 +164,10 @@ ir::HostTensor decode_logits(const ir::Graph& g, const frontends::ModelSource& s
   for (const ir::Op& op : g.ops)
     if (op.kind == ir::OpKind::State) {
       const ir::Type& t = g.type(op.results[0]);
-      states.emplace(op.attr_str("name"), ir::HostTensor::random(t.dtype, ir::concrete_shape(t.shape, {}), rng));
+      const std::vector<int64_t> shape = ir::concrete_shape(t.shape, {});
+      const bool counters = op.attr_str("name").rfind("attention_split_counters", 0) == 0;  // zeros, as the model's
+      states.emplace(op.attr_str("name"),
+                     counters ? ir::HostTensor::zeros(t.dtype, shape) : ir::HostTensor::random(t.dtype, shape, rng));
     }
   const ir::SymbolBindings symbols{{frontends::kRowsSymbol, 1}, {frontends::kOutRowsSymbol, 1}};
   auto filled = [&](const std::string& name, int value) {
@@ -151,11 +203,11 @@ TEST_P(SplitDecodeAttentionTest, DecodeLogitsAreTheUnsplitGraphs) {
   const ir::Graph split = engine::run_forward_passes(lowered, engine::forward_max_symbols(options, true));
   const ir::Graph whole = engine::run_forward_passes(lowered, {});  // no row bound: nothing splits
   std::map<ir::OpKind, int> k = kinds(split);
-  ASSERT_GT(k[ir::OpKind::PagedAttentionPartial], 0);
+  ASSERT_GT(k[ir::OpKind::PagedAttentionSplit], 0);
   EXPECT_EQ(k[ir::OpKind::PagedAttention], 0);
-  EXPECT_EQ(kinds(whole)[ir::OpKind::PagedAttentionPartial], 0);
+  EXPECT_EQ(kinds(whole)[ir::OpKind::PagedAttentionSplit], 0);
   for (const ir::Op& op : split.ops)
-    if (op.kind == ir::OpKind::PagedAttentionPartial) {
+    if (op.kind == ir::OpKind::PagedAttentionSplit) {
       EXPECT_EQ(op.attr_int("splits"), 8);
     }
 

@@ -2,14 +2,12 @@
 // reference executor running the same lowered graph: logits at every prefill position and at every
 // decode step, greedy tokens, chunked prefill, sliding windows, context overflow.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "engine/generate.h"
 #include "engine/model.h"
-#include "frontends/model/synth.h"
 #include "tests/engine/reference_runner.h"
 
 namespace fs = std::filesystem;
@@ -18,38 +16,14 @@ using engine_test::ReferenceModel;
 using engine_test::ReferenceWeights;
 using engine_test::expect_greedy_generation_matches;
 using engine_test::expect_prefill_and_decode_match;
+using engine_test::prompt_of;
 using engine_test::relative_error;
 
 namespace {
 
-fs::path synth_model(const std::string& family) {
-  fs::path d = fs::temp_directory_path() / ("vkllm_engine_" + family + "_" + std::to_string(::getpid()));
-  if (!fs::exists(d / "config.json")) {
-    frontends::SynthOptions o;
-    o.family = family;
-    o.out_dir = d;
-    o.seed = 42;
-    frontends::synthesize(o);
-  }
-  return d;
-}
+fs::path synth_model(const std::string& family) { return engine_test::synth_tiny_model(family); }
 
-engine::ModelOptions small_options() {
-  engine::ModelOptions o;
-  o.max_context = 64;
-  o.block_size = 4;
-  o.max_sequences = 1;
-  o.max_decode_rows = 1;
-  o.prefill_chunk = 32;
-  return o;
-}
-
-// A prompt of n ids spread over the vocabulary (deterministic, no zeros).
-std::vector<int32_t> prompt_of(int n, int vocab) {
-  std::vector<int32_t> p(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) p[static_cast<size_t>(i)] = static_cast<int32_t>((i * 37 + 11) % (vocab - 8) + 1);
-  return p;
-}
+engine::ModelOptions small_options() { return engine_test::tiny_model_options({.max_context = 64, .prefill_chunk = 32}); }
 
 class FamilyTest : public ::testing::TestWithParam<std::string> {};
 
@@ -102,7 +76,7 @@ TEST(Model, ContextOverflowIsAClearError) {
 }
 
 TEST(Model, BadCheckpointsAreClearErrors) {
-  fs::path d = fs::temp_directory_path() / ("vkllm_engine_bad_" + std::to_string(::getpid()));
+  const fs::path d = engine_test::scratch_dir() / "bad";
   fs::remove_all(d);
   fs::copy(synth_model("qwen3"), d);
   nlohmann::json config = frontends::read_json_file(d / "config.json");

@@ -3,7 +3,6 @@
 // graph (recurrent states included), chunked prefill, two sequences sharing steps, and the
 // speculative verify step (explicit state slots) against single decode steps, states included.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,46 +14,25 @@
 #include "engine/model.h"
 #include "frontends/checkpoint/checkpoint.h"
 #include "frontends/checkpoint/safetensors.h"
-#include "frontends/model/synth.h"
 #include "tests/engine/reference_runner.h"
 
 namespace fs = std::filesystem;
 using namespace vkllm;
 using engine_test::ReferenceModel;
 using engine_test::ReferenceWeights;
+using engine_test::add_rows;
 using engine_test::expect_greedy_generation_matches;
 using engine_test::expect_prefill_and_decode_match;
+using engine_test::prompt_of;
 using engine_test::relative_error;
+using engine_test::run_alone;
 
 namespace {
 
-fs::path synth_qwen35() {
-  fs::path d = fs::temp_directory_path() / ("vkllm_qwen35_" + std::to_string(::getpid()));
-  if (!fs::exists(d / "config.json")) {
-    frontends::SynthOptions o;
-    o.family = "qwen35";
-    o.out_dir = d;
-    o.seed = 42;
-    frontends::synthesize(o);
-  }
-  return d;
-}
+// Room for a 40-token prompt and 32 decode steps; prefill chunks of 48 rows.
+engine::ModelOptions small_options() { return engine_test::tiny_model_options({.max_context = 96, .prefill_chunk = 48}); }
 
-engine::ModelOptions small_options() {
-  engine::ModelOptions o;
-  o.max_context = 96;
-  o.block_size = 4;
-  o.max_sequences = 1;
-  o.max_decode_rows = 1;
-  o.prefill_chunk = 48;
-  return o;
-}
-
-std::vector<int32_t> prompt_of(int n, int vocab, int salt = 0) {
-  std::vector<int32_t> p(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) p[static_cast<size_t>(i)] = static_cast<int32_t>((i * 37 + 11 + salt * 101) % (vocab - 8) + 1);
-  return p;
-}
+fs::path synth_qwen35() { return engine_test::synth_tiny_model("qwen35"); }
 
 // The GDN layers of the tiny preset (layer_types [linear, full, linear, full]).
 const std::vector<std::string> kRecurrentStates = {"gdn_state.0", "conv_state.0", "gdn_state.2", "conv_state.2"};
@@ -71,24 +49,6 @@ double slot_error(const ir::HostTensor& a, int32_t slot_a, const ir::HostTensor&
   return err / scale;
 }
 
-// Appends `tokens` of `seq` (block-table row `seq_row`) to `rows`, allocating their KV slots.
-void add_rows(std::vector<engine::StepRow>& rows, engine::SequenceCache& seq, int32_t seq_row,
-              const std::vector<int32_t>& tokens) {
-  const int32_t first = static_cast<int32_t>(seq.length());
-  std::vector<int32_t> slots = seq.append(static_cast<int64_t>(tokens.size()));
-  for (size_t i = 0; i < tokens.size(); ++i) rows.push_back({tokens[i], first + static_cast<int32_t>(i), slots[i], seq_row});
-}
-
-// One step of one sequence with every row's logits.
-ir::HostTensor run_alone(engine::Model& m, engine::SequenceCache& seq, const std::vector<int32_t>& tokens) {
-  std::vector<engine::StepRow> rows;
-  add_rows(rows, seq, 0, tokens);
-  std::vector<int32_t> wanted(rows.size());
-  std::iota(wanted.begin(), wanted.end(), 0);
-  const engine::SequenceCache* seqs[] = {&seq};
-  return m.step(rows, seqs, wanted, true).logits;
-}
-
 constexpr double kTolerance = 2e-3;      // device (f16 KV cache, f32) vs reference (f64)
 constexpr double kSameDevice = 1e-4;     // two device runs that group rows differently
 
@@ -101,7 +61,7 @@ TEST(Qwen35, LoadsKeepingMtpAndIgnoringTheVisionTower) {
   EXPECT_EQ(model->blocks().state_slots(), 1);
 
   // A checkpoint without the (optional) MTP head but with vision tensors still loads.
-  fs::path d = fs::temp_directory_path() / ("vkllm_qwen35_visual_" + std::to_string(::getpid()));
+  const fs::path d = engine_test::scratch_dir() / "visual";
   fs::remove_all(d);
   fs::create_directories(d);
   for (const char* f : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"})

@@ -6,7 +6,6 @@
 // splits activations) gives bit-identical logits — as HF floats, quantized at load, MLX-quantized and
 // through a compiled artifact.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -28,26 +27,12 @@
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace vkllm;
+using engine_test::prompt_of;
+using engine_test::scratch_dir;
 
 namespace {
 
-fs::path scratch() {
-  const fs::path d = fs::temp_directory_path() / ("vkllm_qwen3_next_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
-}
-
-fs::path synth_qwen3_next() {
-  const fs::path d = scratch() / "tiny";
-  if (!fs::exists(d / "config.json")) {
-    frontends::SynthOptions o;
-    o.family = "qwen3_next";
-    o.out_dir = d;
-    o.seed = 42;
-    frontends::synthesize(o);
-  }
-  return d;
-}
+fs::path synth_qwen3_next() { return engine_test::synth_tiny_model("qwen3_next"); }
 
 // The tiny preset's config.json fields, as a checkpoint's config.json has them.
 json tiny_config() {
@@ -70,21 +55,8 @@ std::string describe_error(const json& config) {
   return "";
 }
 
-engine::ModelOptions small_options() {
-  engine::ModelOptions o;
-  o.max_context = 96;
-  o.block_size = 4;
-  o.max_sequences = 1;
-  o.max_decode_rows = 1;
-  o.prefill_chunk = 48;
-  return o;
-}
-
-std::vector<int32_t> prompt_of(int n, int vocab, int salt = 0) {
-  std::vector<int32_t> p(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) p[static_cast<size_t>(i)] = static_cast<int32_t>((i * 37 + 11 + salt * 101) % (vocab - 8) + 1);
-  return p;
-}
+// Room for a 40-token prompt and 32 decode steps; prefill chunks of 48 rows.
+engine::ModelOptions small_options() { return engine_test::tiny_model_options({.max_context = 96, .prefill_chunk = 48}); }
 
 bool same_bits(const ir::HostTensor& a, const ir::HostTensor& b) {
   return a.shape == b.shape && a.bytes.size() == b.bytes.size() &&
@@ -155,8 +127,7 @@ std::vector<ir::HostTensor> run_sequence(engine::Model& m, const std::vector<int
   engine::SequenceCache seq(m.blocks(), m.cache_layout().max_blocks_per_seq);
   const engine::SequenceCache* seqs[] = {&seq};
   std::vector<engine::StepRow> rows;
-  const std::vector<int32_t> slots = seq.append(static_cast<int64_t>(prompt.size()));
-  for (size_t i = 0; i < prompt.size(); ++i) rows.push_back({prompt[i], static_cast<int32_t>(i), slots[i], 0});
+  engine_test::add_rows(rows, seq, 0, prompt);
   std::vector<int32_t> wanted(rows.size());
   std::iota(wanted.begin(), wanted.end(), 0);
   engine::StepResult step = m.step(rows, seqs, wanted, true);
@@ -277,7 +248,7 @@ TEST(Qwen3NextConfig, MixtureOfExpertsLayersAreAnErrorNamingThem) {
 }
 
 TEST(Qwen3NextConfig, MixtureOfExpertsCheckpointFailsAtLoad) {
-  const fs::path d = scratch() / "moe";
+  const fs::path d = scratch_dir() / "moe";
   fs::create_directories(d);
   for (const fs::directory_entry& f : fs::directory_iterator(synth_qwen3_next()))
     fs::copy_file(f.path(), d / f.path().filename(), fs::copy_options::overwrite_existing);
@@ -346,7 +317,7 @@ TEST(Qwen3Next, PrefillAndDecodeLogitsMatchTheReference) {
 
 // The same weights in the Qwen3.5 layout run the same graph on the same bytes: identical bits.
 TEST(Qwen3Next, Qwen35CheckpointOfTheSameWeightsGivesIdenticalLogits) {
-  const fs::path next = synth_qwen3_next(), q35 = scratch() / "as_qwen35";
+  const fs::path next = synth_qwen3_next(), q35 = scratch_dir() / "as_qwen35";
   write_as_qwen35(next, q35);
   for (const std::string quant : {"", "q4"}) {
     SCOPED_TRACE(quant.empty() ? "bf16" : quant);
@@ -362,12 +333,12 @@ TEST(Qwen3Next, Qwen35CheckpointOfTheSameWeightsGivesIdenticalLogits) {
 }
 
 TEST(Qwen3Next, MlxQuantizedCheckpointEqualsTheQwen35One) {
-  const fs::path next = synth_qwen3_next(), q35 = scratch() / "as_qwen35_for_mlx";
+  const fs::path next = synth_qwen3_next(), q35 = scratch_dir() / "as_qwen35_for_mlx";
   write_as_qwen35(next, q35);
-  frontends::mlx_testing::convert_to_mlx(next, scratch() / "mlx_next");
-  frontends::mlx_testing::convert_to_mlx(q35, scratch() / "mlx_q35");
-  auto a = engine::Model::load(scratch() / "mlx_next", small_options());
-  auto b = engine::Model::load(scratch() / "mlx_q35", small_options());
+  frontends::mlx_testing::convert_to_mlx(next, scratch_dir() / "mlx_next");
+  frontends::mlx_testing::convert_to_mlx(q35, scratch_dir() / "mlx_q35");
+  auto a = engine::Model::load(scratch_dir() / "mlx_next", small_options());
+  auto b = engine::Model::load(scratch_dir() / "mlx_q35", small_options());
   const std::string qkv = "model.layers.0.linear_attn.in_proj_qkv.weight";
   EXPECT_TRUE(ir::is_quantized(a->source().info(qkv).dtype)) << ir::name(a->source().info(qkv).dtype);
   EXPECT_TRUE(same_bits(a->source().tensor(qkv), b->source().tensor(qkv)));
@@ -378,7 +349,7 @@ TEST(Qwen3Next, MlxQuantizedCheckpointEqualsTheQwen35One) {
 
 // A compiled artifact stores the derived matrices under the names its graphs read.
 TEST(Qwen3Next, ArtifactRunsWhatTheFolderRuns) {
-  const fs::path dir = synth_qwen3_next(), vkm = scratch() / "tiny_q8.vkm";
+  const fs::path dir = synth_qwen3_next(), vkm = scratch_dir() / "tiny_q8.vkm";
   engine::ModelOptions o = small_options();
   o.weight_quant = "q8";
   auto direct = engine::Model::load(dir, o);
@@ -396,11 +367,5 @@ TEST(Qwen3Next, ArtifactRunsWhatTheFolderRuns) {
   const std::vector<ir::HostTensor> got = run_sequence(*loaded, prompt, 2);
   for (size_t s = 0; s < want.size(); ++s) EXPECT_TRUE(same_bits(got[s], want[s])) << "step " << s;
 }
-
-class Cleanup : public ::testing::Environment {
- public:
-  void TearDown() override { fs::remove_all(scratch()); }
-};
-const ::testing::Environment* const kCleanup = ::testing::AddGlobalTestEnvironment(new Cleanup);
 
 }  // namespace

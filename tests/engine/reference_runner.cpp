@@ -2,13 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 #include <stdexcept>
 
 #include "engine/generate.h"
 #include "frontends/model/lower.h"
+#include "frontends/model/synth.h"
 
 namespace vkllm::engine_test {
 namespace {
@@ -37,6 +41,79 @@ ir::DType checkpoint_dtype(const engine::Model& m, const std::string& name) {
 }
 
 }  // namespace
+
+const std::filesystem::path& scratch_dir() {
+  // Never destroyed: the exit handler below still needs it after static destructors ran.
+  static const auto* dir = [] {
+    auto* d = new std::filesystem::path(std::filesystem::temp_directory_path() /
+                                        ("vkllm_engine_test_" + std::to_string(::getpid())));
+    std::filesystem::create_directories(*d);
+    std::atexit([] {
+      std::error_code ignored;
+      std::filesystem::remove_all(scratch_dir(), ignored);
+    });
+    return d;
+  }();
+  return *dir;
+}
+
+std::filesystem::path synth_tiny_model(const std::string& family, uint64_t seed) {
+  const std::filesystem::path d = scratch_dir() / (family + "_seed" + std::to_string(seed));
+  if (!std::filesystem::exists(d / "config.json")) {
+    frontends::SynthOptions o;
+    o.family = family;
+    o.out_dir = d;
+    o.seed = seed;
+    frontends::synthesize(o);
+  }
+  return d;
+}
+
+engine::ModelOptions tiny_model_options(const TinyOptions& t) {
+  engine::ModelOptions o;
+  o.max_context = t.max_context;
+  o.block_size = 4;
+  o.max_sequences = t.sequences;
+  o.max_decode_rows = t.sequences;
+  o.prefill_chunk = t.prefill_chunk;
+  o.sampling_history = t.sampling_history;
+  return o;
+}
+
+std::vector<int32_t> prompt_of(int n, int vocab, int salt) {
+  std::vector<int32_t> p(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) p[static_cast<size_t>(i)] = static_cast<int32_t>((i * 37 + 11 + salt * 101) % (vocab - 8) + 1);
+  return p;
+}
+
+engine::SamplingParams every_filter(uint64_t seed) {
+  engine::SamplingParams p;
+  p.temperature = 0.8;
+  p.top_k = 40;
+  p.top_p = 0.95;
+  p.min_p = 0.01;
+  p.repetition_penalty = 1.2;
+  p.presence_penalty = 0.3;
+  p.frequency_penalty = 0.2;
+  p.seed = seed;
+  return p;
+}
+
+void add_rows(std::vector<engine::StepRow>& rows, engine::SequenceCache& seq, int32_t seq_row,
+              const std::vector<int32_t>& tokens) {
+  const auto first = static_cast<int32_t>(seq.length());
+  const std::vector<int32_t> slots = seq.append(static_cast<int64_t>(tokens.size()));
+  for (size_t i = 0; i < tokens.size(); ++i) rows.push_back({tokens[i], first + static_cast<int32_t>(i), slots[i], seq_row});
+}
+
+ir::HostTensor run_alone(engine::Model& m, engine::SequenceCache& seq, const std::vector<int32_t>& tokens) {
+  std::vector<engine::StepRow> rows;
+  add_rows(rows, seq, 0, tokens);
+  std::vector<int32_t> wanted(rows.size());
+  std::iota(wanted.begin(), wanted.end(), 0);
+  const engine::SequenceCache* seqs[] = {&seq};
+  return m.step(rows, seqs, wanted, true).logits;
+}
 
 ReferenceModel::ReferenceModel(engine::Model& m, ReferenceWeights weights)
     : m_(m), weights_(weights), pool_(m.cache_layout().num_blocks, m.cache_layout().block_size),
@@ -148,14 +225,8 @@ void expect_prefill_and_decode_match(engine::Model& model, ReferenceModel& ref, 
                                      int decode_steps, double tolerance) {
   const auto n = static_cast<int64_t>(prompt.size());
   engine::SequenceCache seq(model.blocks(), model.cache_layout().max_blocks_per_seq);
-  const std::vector<int32_t> slots = seq.append(n);
-  std::vector<engine::StepRow> rows;
-  for (int64_t i = 0; i < n; ++i)
-    rows.push_back({prompt[static_cast<size_t>(i)], static_cast<int32_t>(i), slots[static_cast<size_t>(i)], 0});
-  std::vector<int32_t> wanted(static_cast<size_t>(n));
-  std::iota(wanted.begin(), wanted.end(), 0);
   const engine::SequenceCache* seqs[] = {&seq};
-  const ir::HostTensor got = model.step(rows, seqs, wanted, true).logits;
+  const ir::HostTensor got = run_alone(model, seq, prompt);
   const ir::HostTensor want = ref.feed(prompt);
   EXPECT_LT(relative_error(got, want), tolerance) << "prefill logits";
 

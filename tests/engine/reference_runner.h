@@ -1,17 +1,57 @@
-// The reference side of the engine's model tests (model_test, qwen35_test, quantized_model_test):
-// the forward graph a Model runs, on the reference executor (ir/reference.h), fed one step at a time
-// with its own KV cache and recurrent states; and the comparisons those tests share — logits over a
-// prefill and decode steps, and greedy generation — against it.
+// What the engine's model tests share (model_test, qwen35_test, qwen3_next_test, quantized_model_test,
+// sampling_test, decode_allocation_test): the setup — tiny synthesized checkpoints in a per-process
+// scratch folder, small model options, prompts, rows of a step —; the reference side: the forward
+// graph a Model runs, on the reference executor (ir/reference.h), fed one step at a time with its own
+// KV cache and recurrent states; and the comparisons — logits over a prefill and decode steps, and
+// greedy generation — against it.
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "engine/model.h"
+#include "engine/sampling.h"
 #include "ir/reference.h"
 
 namespace vkllm::engine_test {
+
+// ---- setup ----
+
+// A folder for this test process's files (under the system temp folder, named by the process id),
+// created on first use and removed when the process exits.
+const std::filesystem::path& scratch_dir();
+
+// The tiny preset of `family` synthesized with `seed` (frontends::synthesize) into scratch_dir(),
+// once per process.
+std::filesystem::path synth_tiny_model(const std::string& family, uint64_t seed = 42);
+
+// Small model options: blocks of 4 positions, `sequences` sequences of `max_context` positions,
+// decode graphs of `sequences` rows, prefill chunks of `prefill_chunk` rows.
+struct TinyOptions {
+  int64_t max_context = 64;
+  int64_t prefill_chunk = 32;
+  int64_t sequences = 1;
+  int64_t sampling_history = 64;
+};
+engine::ModelOptions tiny_model_options(const TinyOptions& t);
+
+// A prompt of n ids spread over the vocabulary (deterministic, no zeros); `salt` gives another one.
+std::vector<int32_t> prompt_of(int n, int vocab, int salt = 0);
+
+// Sampling with every filter and penalty on (temperature 0.8, top-k 40, top-p 0.95, min-p 0.01,
+// repetition 1.2, presence 0.3, frequency 0.2).
+engine::SamplingParams every_filter(uint64_t seed);
+
+// Appends `tokens` of `seq` (block-table row `seq_row`) to `rows`, allocating their KV slots.
+void add_rows(std::vector<engine::StepRow>& rows, engine::SequenceCache& seq, int32_t seq_row,
+              const std::vector<int32_t>& tokens);
+
+// One step of `tokens` continuing `seq` alone; every row wanted, with logits ([tokens, vocab]).
+ir::HostTensor run_alone(engine::Model& m, engine::SequenceCache& seq, const std::vector<int32_t>& tokens);
+
+// ---- the reference ----
 
 // Where the reference reads its weights.
 enum class ReferenceWeights {

@@ -2,9 +2,11 @@
 // seed other tokens; greedy stays the argmax of the logits; every sampled token (penalties and all
 // filters on) is what the reference executor's `sample` picks from the very logits of that step;
 // penalties steer greedy decoding away from the history; the scheduler samples each request exactly
-// as engine::generate does alone, whatever else is in the batch.
+// as engine::generate does alone, whatever else is in the batch. The model's vocabulary (5003) is
+// large enough for split-decode-sample: decode steps run sample_partial + sample_finish (3 chunks),
+// prefill steps (chunks of 32 rows: more than the pass's 16) the whole `sample`, so the comparisons
+// cover both.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -17,58 +19,41 @@
 #include "engine/model.h"
 #include "engine/scheduler.h"
 #include "frontends/model/synth.h"
+#include "runtime/graph_executor.h"
 #include "ir/sampling.h"
+#include "tests/engine/reference_runner.h"
 
 namespace fs = std::filesystem;
 using namespace vkllm;
+using engine_test::every_filter;
+using engine_test::prompt_of;
 
 namespace {
 
+constexpr int kVocab = 5003;  // > 2048: the decode graphs split sample (passes/split_decode_sample.cpp)
+
+// The tiny llama with kVocab tokens, once per process.
 fs::path synth_model() {
-  fs::path d = fs::temp_directory_path() / ("vkllm_sampling_llama_" + std::to_string(::getpid()));
+  const fs::path d = engine_test::scratch_dir() / ("sampling_llama_v" + std::to_string(kVocab));
   if (!fs::exists(d / "config.json")) {
     frontends::SynthOptions o;
     o.family = "llama";
     o.out_dir = d;
     o.seed = 7;
+    o.overrides["vocab_size"] = kVocab;
     frontends::synthesize(o);
   }
   return d;
 }
 
 engine::ModelOptions small_options(int64_t sequences = 1) {
-  engine::ModelOptions o;
-  o.max_context = 64;
-  o.block_size = 4;
-  o.max_sequences = sequences;
-  o.max_decode_rows = sequences;
-  o.prefill_chunk = 16;
-  o.sampling_history = 16;
-  return o;
-}
-
-std::vector<int32_t> prompt_of(int n, int vocab) {
-  std::vector<int32_t> p(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) p[static_cast<size_t>(i)] = static_cast<int32_t>((i * 37 + 11) % (vocab - 8) + 1);
-  return p;
+  return engine_test::tiny_model_options(
+      {.max_context = 64, .prefill_chunk = 32, .sequences = sequences, .sampling_history = 16});
 }
 
 engine::SamplingParams hot(uint64_t seed) {
   engine::SamplingParams p;
   p.temperature = 1.5;
-  p.seed = seed;
-  return p;
-}
-
-engine::SamplingParams every_filter(uint64_t seed) {
-  engine::SamplingParams p;
-  p.temperature = 0.8;
-  p.top_k = 40;
-  p.top_p = 0.95;
-  p.min_p = 0.01;
-  p.repetition_penalty = 1.2;
-  p.presence_penalty = 0.3;
-  p.frequency_penalty = 0.2;
   p.seed = seed;
   return p;
 }
@@ -103,6 +88,35 @@ TEST_F(Sampling, SameSeedSameTokensOtherSeedOtherTokens) {
   // Sampling at a high temperature is not greedy decoding.
   EXPECT_NE(a.tokens, run(*model_, prompt, engine::SamplingParams{}).tokens);
   for (float lp : a.logprobs) EXPECT_TRUE(lp <= 0.0f && std::isfinite(lp));
+}
+
+// Decode steps run the split kernels, prefill steps the whole sample (the comparisons around this
+// test would not notice a pipeline that never split).
+TEST_F(Sampling, DecodeStepsRunTheSplitSample) {
+  ASSERT_EQ(vocab(), kVocab);
+  auto sample_kernels = [&] {
+    std::string names;
+    for (const runtime::KernelTiming& t : model_->last_step_timings())
+      if (t.kernel.rfind("sample", 0) == 0) names += t.kernel.substr(0, t.kernel.find("_f32")) + " ";
+    return names;
+  };
+  model_->set_profiling(true);
+  engine::SequenceCache seq(model_->blocks(), model_->cache_layout().max_blocks_per_seq);
+  const engine::SequenceCache* seqs[] = {&seq};
+  std::vector<engine::StepRow> rows;
+  engine_test::add_rows(rows, seq, 0, prompt_of(6, vocab()));
+  int32_t wanted = static_cast<int32_t>(rows.size() - 1);
+  const engine::RowSampling sampling{every_filter(3), {}, 0};
+  const int32_t next = model_->step(rows, seqs, {&wanted, 1}, false, {&sampling, 1}).next_tokens[0];
+  const std::string prefill = sample_kernels();
+  rows.clear();
+  engine_test::add_rows(rows, seq, 0, {next});
+  wanted = 0;
+  model_->step(rows, seqs, {&wanted, 1}, false, {&sampling, 1});
+  const std::string decode = sample_kernels();
+  model_->set_profiling(false);
+  EXPECT_EQ(prefill, "sample ");
+  EXPECT_EQ(decode, "sample_partial sample_finish ") << model_->last_step_graph();
 }
 
 // Greedy (the default) picks the argmax of the logits the model computes for each position.
@@ -147,8 +161,7 @@ TEST_F(Sampling, SampledTokensAreTheReferenceSampleOfTheSameLogits) {
     engine::SequenceCache seq(model_->blocks(), model_->cache_layout().max_blocks_per_seq);
     const engine::SequenceCache* seqs[] = {&seq};
     std::vector<engine::StepRow> rows;
-    std::vector<int32_t> slots = seq.append(static_cast<int64_t>(context.size()));
-    for (size_t i = 0; i < context.size(); ++i) rows.push_back({context[i], static_cast<int32_t>(i), slots[i], 0});
+    engine_test::add_rows(rows, seq, 0, context);
     int32_t wanted = static_cast<int32_t>(rows.size() - 1);
     for (int64_t j = 0; j < kSteps; ++j) {
       const engine::RowSampling sampling{p, context, j};

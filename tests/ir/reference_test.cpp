@@ -413,6 +413,54 @@ OpCase case_paged_attention_partial() {
   return c;
 }
 
+OpCase case_paged_attention_split() {
+  OpCase c = case_paged_attention();
+  const std::vector<double> attention = c.expected[0];
+  Builder b("paged_attention_split");
+  ValueId q = b.input("q", {DType::F32, dims({3, 1, 1})});
+  ValueId k = b.input("k", {DType::F32, dims({3, 2, 1, 1})});
+  ValueId v = b.input("v", {DType::F32, dims({3, 2, 1, 2})});
+  ValueId table = b.input("table", {DType::I32, dims({2, 2})});
+  ValueId row_seq = b.input("row_seq", {DType::I32, dims({3})});
+  ValueId pos = b.input("pos", {DType::I32, dims({3})});
+  ValueId counters = b.input("counters", {DType::I32, dims({4, 1})});
+  for (ValueId r : b.emit(OpKind::PagedAttentionSplit, {q, k, v, table, row_seq, pos, counters},
+                          {{"scale", 1.0}, {"splits", int64_t{2}}, {"granule", int64_t{1}}}))
+    b.output(r);
+  c.graph = b.finish();
+  c.inputs["counters"] = i32({4, 1}, {0, 0, 0, 0});
+  // paged_attention's output, case_paged_attention_partial's entries, the counters unchanged.
+  c.expected = {attention,
+                {4, 8, 0, 2, 2, 2, std::log(2.0), 1, -3, 5, 7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+                {0, 0, 0, 0}};
+  return c;
+}
+
+OpCase case_kv_write_rope() {
+  Builder b("kv_write_rope");
+  // k_cache [N = 1, B = 2, H = 1, D = 2], v_cache [1, 2, 1, 1]; one row to slot 1 at position 1: k = [1, 0]
+  // rotates by 1 radian (rotary dims 2: inv_freq 1) to [cos 1, sin 1]; v is copied.
+  ValueId k_cache = b.state("k", {DType::F32, dims({1, 2, 1, 2})});
+  ValueId v_cache = b.state("v", {DType::F32, dims({1, 2, 1, 1})});
+  auto [k_written, v_written] =
+      b.kv_write_rope(k_cache, v_cache, b.input("k_rows", {DType::F32, dims({1, 1, 2})}),
+                      b.input("v_rows", {DType::F32, dims({1, 1, 1})}), b.input("slots", {DType::I32, dims({1})}),
+                      b.input("pos", {DType::I32, dims({1})}), {{"theta", 10000.0}});
+  b.output(k_written);
+  b.output(v_written);
+  OpCase c{b.finish(),
+           {{"k_rows", f32({1, 1, 2}, {1, 0})},
+            {"v_rows", f32({1, 1, 1}, {9})},
+            {"slots", i32({1}, {1})},
+            {"pos", i32({1}, {1})}},
+           {},
+           {{7, 8, std::cos(1.0), std::sin(1.0)}, {1, 9}}};
+  c.states = {{"k", f32({1, 2, 1, 2}, {7, 8, 5, 5})}, {"v", f32({1, 2, 1, 1}, {1, 2})}};
+  c.expected_states = {{"k", {7, 8, static_cast<float>(std::cos(1.0)), static_cast<float>(std::sin(1.0))}},  // f32
+                       {"v", {1, 9}}};
+  return c;
+}
+
 OpCase case_attention_combine() {
   Builder b("attention_combine");
   b.output(b.attention_combine(b.input("partials", {DType::F32, dims({1, 2, 3, 4})})));
@@ -515,6 +563,45 @@ OpCase case_sample() {
           1e-6};
 }
 
+// Two rows of 5 logits in 2 chunks of 3 and 2 tokens: top-k 2 at T = 0.5 (candidates, ties at the
+// chunk's threshold kept), and greedy with penalties (4 -> 4 / 2 - 0.5 = 1.5; no candidates).
+OpCase case_sample_partial() {
+  Builder b("sample_partial");
+  b.output(b.emit(OpKind::SamplePartial,
+                  {b.input("logits", {DType::F32, dims({2, 5})}), b.input("params", {DType::F32, dims({2, 8})}),
+                   b.input("history", {DType::I32, dims({2, 1})})},
+                  {{"splits", int64_t{2}}, {"candidates", int64_t{2}}})[0]);
+  const double e = std::exp(1.0);
+  return {b.finish(),
+          {{"logits", f32({2, 5}, {1, 3, 3, 2, 0.5, 4, -1, 2, 0, 1})},
+           {"params", f32({2, 8}, {0.5, 2, 1, 0, 1, 0, 0, 0,  //
+                                   0, 0, 1, 0, 2, 0, 0.5, 0})},
+           {"history", i32({2, 1}, {-1, 0})}},
+          {},
+          {{3, 1, 2 + std::pow(e, -4), 2, 3, 1, 3, 2, 3,      // chunk [1, 3, 3]
+            2, 3, 1 + std::pow(e, -3), 2, 0.5, 3, 2, 4, 0.5,  // chunk [2, 0.5]
+            2, 2, std::pow(e, -0.5) + std::pow(e, -3) + 1, 0, 0, 0, 0, 0, 0,  // [1.5, -1, 2]
+            1, 4, std::pow(e, -1) + 1, 0, 0, 0, 0, 0, 0}},                      // [0, 1]
+          1e-6};
+}
+
+// case_sample through sample_partial + sample_finish: the same tokens and scores.
+OpCase case_sample_finish() {
+  OpCase whole = case_sample();
+  Builder b("sample_finish");
+  const ValueId logits = b.input("logits", {DType::F32, dims({4, 4})});
+  const ValueId params = b.input("params", {DType::F32, dims({4, 8})});
+  const ValueId rng = b.input("rng", {DType::I32, dims({4, 2})});
+  const ValueId history = b.input("history", {DType::I32, dims({4, 4})});
+  const ValueId partials = b.emit(OpKind::SamplePartial, {logits, params, history},
+                                  {{"splits", int64_t{3}}, {"candidates", int64_t{1}}})[0];
+  const std::vector<ValueId> out = b.emit(OpKind::SampleFinish, {logits, params, rng, history, partials});
+  b.output(out[0]);
+  b.output(out[1]);
+  whole.graph = b.finish();
+  return whole;
+}
+
 OpCase case_reshape() {
   Builder b("reshape");
   b.output(b.reshape(b.input("x", {DType::F16, dims({2, 3})}), dims({3, 2})));
@@ -565,6 +652,8 @@ const NamedCase kCases[] = {
     {"state", case_state},           {"kv_write", case_kv_write}, {"paged_attention", case_paged_attention},
     {"paged_attention_partial", case_paged_attention_partial}, {"attention_combine", case_attention_combine},
     {"gated_delta_net", case_gated_delta_net}, {"fused_matmul", case_fused_matmul},
+    {"sample_partial", case_sample_partial}, {"sample_finish", case_sample_finish},
+    {"kv_write_rope", case_kv_write_rope}, {"paged_attention_split", case_paged_attention_split},
 };
 
 TEST(ReferenceCases, EveryOpKindHasACase) {

@@ -120,6 +120,14 @@ Graph every_op_graph() {
   ValueId paged = b.paged_attention(qr, k_written, k_written, block_table, ids, pos, 0.125, 0, 30.0);
   ValueId split = b.attention_combine(
       b.paged_attention_partial(qr, k_written, k_written, block_table, ids, pos, 0.125, 64, 0.0, 8, 32));
+  auto [k_fused, v_fused] = b.kv_write_rope(
+      b.state("layers.2.k_cache", t(DType::BF16, {c(16), c(32), c(2), c(16)})),
+      b.state("layers.2.v_cache", t(DType::BF16, {c(16), c(32), c(2), c(16)})), b.slice(k_rows, 2, 0, 16),
+      b.slice(k_rows, 2, 16, 16), ids, pos, {{"theta", 10000.0}, {"rotary_dims", int64_t{8}}});
+  const ValueId fused_attention =
+      b.emit(OpKind::PagedAttentionSplit,
+             {qr, k_fused, v_fused, block_table, ids, pos, b.state("split_counters", t(DType::I32, {c(4), c(4)}))},
+             {{"scale", 0.125}, {"splits", int64_t{8}}, {"granule", int64_t{32}}, {"theta", 10000.0}})[0];
   ValueId cw = b.weight("conv.w", t(DType::F32, {c(64), c(4)}));
   ValueId cs = b.input("conv.state", t(DType::F32, {c(3), c(64)}));
   auto [cy, cst] = b.conv1d(rn, cw, cs, true);
@@ -140,11 +148,19 @@ Graph every_op_graph() {
   auto [st, ss] = b.sample(cy, b.input("sample.params", t(DType::F32, {sym("seq"), c(8)})),
                            b.input("sample.rng", t(DType::I32, {sym("seq"), c(2)})),
                            b.input("sample.history", t(DType::I32, {sym("seq"), c(64)})));
+  const ValueId split_params = b.input("split.params", t(DType::F32, {sym("seq"), c(8)}));
+  const ValueId split_rng = b.input("split.rng", t(DType::I32, {sym("seq"), c(2)}));
+  const ValueId split_history = b.input("split.history", t(DType::I32, {sym("seq"), c(4)}));
+  const ValueId sp = b.emit(OpKind::SamplePartial, {cy, split_params, split_history},
+                            {{"splits", int64_t{4}}, {"candidates", int64_t{8}}})[0];
+  const std::vector<ValueId> sf = b.emit(OpKind::SampleFinish, {cy, split_params, split_rng, split_history, sp});
   ValueId sl = b.slice(b.reshape(att, {sym("seq"), c(64)}), 1, 8, 16);
   b.set_name(sl, "sliced");
   ValueId fused = b.emit(OpKind::FusedMatMul, {x, w, b.weight("norm", t(DType::BF16, {c(64)})), m},
                          {{"prologue", std::string("rms_norm")}, {"epilogue", std::string("add")}, {"eps", 1e-6}})[0];
-  for (ValueId v : {h, cst, am, tv, ti, st, ss, sl, paged, split, pcst, gdn_o, gdn_st, fused}) b.output(v);
+  for (ValueId v :
+       {h, cst, am, tv, ti, st, ss, sl, paged, split, pcst, gdn_o, gdn_st, fused, sf[0], sf[1], fused_attention})
+    b.output(v);
   return b.finish();
 }
 

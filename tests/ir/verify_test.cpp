@@ -353,6 +353,52 @@ const std::map<OpKind, std::vector<Rejection>>& rejections() {
                          {f32({c(1), c(2), c(4), c(8)})});
          },
          {"is declared f32[1, 2, 4, 8] but the rule gives f32[1, 2, 4, 10]"}}}},
+      {OpKind::KvWriteRope,
+       {{"rope_without_pos",
+         [] {
+           return one_op(OpKind::KvWriteRope,
+                         {f16({c(4), c(16), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}), f32({c(1), c(2), c(8)}),
+                          f32({c(1), c(2), c(8)}), i32({c(1)})},
+                         {{"theta", 10000.0}}, {f16({c(4), c(16), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)})});
+         },
+         {"rope attributes need the pos operand (6 operands)"}},
+        {"no_theta",
+         [] {
+           return one_op(OpKind::KvWriteRope,
+                         {f16({c(4), c(16), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}), f32({c(1), c(2), c(8)}),
+                          f32({c(1), c(2), c(8)}), i32({c(1)}), i32({c(1)})},
+                         {}, {f16({c(4), c(16), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)})});
+         },
+         {"missing attribute 'theta'"}},
+        {"block_count",
+         [] {
+           return one_op(OpKind::KvWriteRope,
+                         {f16({c(4), c(16), c(2), c(8)}), f16({c(5), c(16), c(2), c(8)}), f32({c(1), c(2), c(8)}),
+                          f32({c(1), c(2), c(8)}), i32({c(1)})},
+                         {}, {f16({c(4), c(16), c(2), c(8)}), f16({c(5), c(16), c(2), c(8)})});
+         },
+         {"k_cache and v_cache must have the same number of blocks", "4 != 5"}}}},
+      {OpKind::PagedAttentionSplit,
+       {{"counter_heads",
+         [] {
+           return one_op(OpKind::PagedAttentionSplit,
+                         {f32({c(1), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}),
+                          i32({c(2), c(3)}), i32({c(1)}), i32({c(1)}), i32({c(1), c(3)})},
+                         {{"scale", 0.5}, {"splits", int64_t{4}}, {"granule", int64_t{32}}},
+                         {f32({c(1), c(2), c(8)}), f32({c(1), c(2), c(4), c(10)}), i32({c(1), c(3)})});
+         },
+         {"counters[R, Hq] must have one entry per query head", "3 != 2"}},
+        {"symbolic_counter_rows",
+         [] {
+           return one_op(OpKind::PagedAttentionSplit,
+                         {f32({sym("seq"), c(2), c(8)}), f16({c(4), c(16), c(2), c(8)}),
+                          f16({c(4), c(16), c(2), c(8)}), i32({c(2), c(3)}), i32({sym("seq")}), i32({sym("seq")}),
+                          i32({sym("seq"), c(2)})},
+                         {{"scale", 0.5}, {"splits", int64_t{4}}, {"granule", int64_t{32}}},
+                         {f32({sym("seq"), c(2), c(8)}), f32({sym("seq"), c(2), c(4), c(10)}),
+                          i32({sym("seq"), c(2)})});
+         },
+         {"the counters' row count must be a constant >= 1"}}}},
       {OpKind::AttentionCombine,
        {{"rank",
          [] { return one_op(OpKind::AttentionCombine, {f32({c(1), c(4), c(10)})}, {}, {f32({c(1), c(8)})}); },
@@ -488,6 +534,28 @@ const std::map<OpKind, std::vector<Rejection>>& rejections() {
                          {}, {i32({c(2)}), f32({c(2)})});
          },
          {"logits[R, V] must have V >= 1"}}}},
+      {OpKind::SamplePartial,
+       {{"symbolic_vocabulary",
+         [] {
+           return one_op(OpKind::SamplePartial, {f32({c(2), sym("v")}), f32({c(2), c(8)}), i32({c(2), c(4)})},
+                         {{"splits", int64_t{2}}, {"candidates", int64_t{4}}}, {f32({c(2), c(2), c(13)})});
+         },
+         {"logits[R, V] must have a constant V in [1, 2^24)"}},
+        {"no_splits",
+         [] {
+           return one_op(OpKind::SamplePartial, {f32({c(2), c(10)}), f32({c(2), c(8)}), i32({c(2), c(4)})},
+                         {{"splits", int64_t{0}}, {"candidates", int64_t{4}}}, {f32({c(2), c(0), c(13)})});
+         },
+         {"attribute 'splits' (0) must be >= 1"}}}},
+      {OpKind::SampleFinish,
+       {{"partials_width",
+         [] {
+           return one_op(OpKind::SampleFinish,
+                         {f32({c(2), c(10)}), f32({c(2), c(8)}), i32({c(2), c(2)}), i32({c(2), c(4)}),
+                          f32({c(2), c(3), c(6)})},
+                         {}, {i32({c(2)}), f32({c(2)})});
+         },
+         {"operand 4 (f32[2, 3, 6]): must be sample_partial's [R, splits, 5 + 2 candidates] (constants)"}}}},
       {OpKind::Reshape,
        {{"element_count",
          [] {
@@ -602,6 +670,36 @@ TEST(VerifyInPlace, OverwrittenOperandCannotBeReadAgain) {
                            p.r.g.value(p.written).name + " instead"),
               std::string::npos)
         << message;
+  }
+}
+
+// kv_write_rope writes two storages: reading either cache's old value afterwards is an error that
+// names the result holding that cache.
+TEST(VerifyInPlace, KvWriteRopeOverwritesBothCaches) {
+  for (int stale : {0, 1}) {
+    Graph g;
+    g.name = "g";
+    auto input = [&](const std::string& name, Type t) {
+      g.values.push_back({std::move(t), name, -1});
+      g.inputs.push_back(static_cast<ValueId>(g.values.size() - 1));
+      return g.inputs.back();
+    };
+    const ValueId kc = input("kc", f16({c(4), c(16), c(2), c(8)})), vc = input("vc", f16({c(4), c(16), c(2), c(8)}));
+    const ValueId k = input("k", f32({c(1), c(2), c(8)})), v = input("v", f32({c(1), c(2), c(8)}));
+    const ValueId slots = input("slots", i32({c(1)}));
+    g.values.push_back({f16({c(4), c(16), c(2), c(8)}), "kc.1", 0});
+    g.values.push_back({f16({c(4), c(16), c(2), c(8)}), "vc.1", 0});
+    g.ops.push_back({OpKind::KvWriteRope, {kc, vc, k, v, slots}, {5, 6}, {}});
+    g.outputs = {stale ? vc : kc};
+    const std::string message = verify_error(g);
+    EXPECT_NE(message.find(stale ? "reads %vc after op #0 'kv_write_rope' overwrote its storage in place; read "
+                                   "that op's result %vc.1"
+                                 : "reads %kc after op #0 'kv_write_rope' overwrote its storage in place; read "
+                                   "that op's result %kc.1"),
+              std::string::npos)
+        << message;
+    g.outputs = {5, 6};
+    EXPECT_EQ(verify_error(g), "");
   }
 }
 

@@ -6,7 +6,10 @@
 // the run length, splits left empty, one-key contexts), GQA 1, 3, 4 and 8, head dims 64, 128 and 256
 // (and odd ones that do not split evenly over a subgroup), f16 / bf16 / f32 caches, a window with
 // the blocks before it freed, softcap, padding rows and rows of unknown sequences, shared-memory
-// reductions.
+// reductions; and with the query's rope folded into the partial (neox / interleaved, partial rotary,
+// llama3 / linear scaling), beside paged_attention over rope(q, pos). Each case also as
+// paged_attention_split (`*_combined`: the splits merged by their last workgroup, twice in a row on
+// the same counters, which must be back at zero).
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -98,6 +101,8 @@ struct Split {
   int64_t sequences;                         // rows of the block table
   std::vector<std::vector<SplitRow>> runs;  // one executor run each, each with its own row count
   bool subgroup_arithmetic = true;
+  ir::Attrs rope = {};  // rope attributes folded into the partial (q roped at pos); the direct
+                        // paged_attention then reads rope(q, pos)
 };
 
 int first_visible_of(const Split& c, int p) {
@@ -177,6 +182,21 @@ std::vector<OpCase> split_cases() {
       // Without subgroup arithmetic (one workgroup per row, head and split), with window and softcap.
       {"split_no_subgroup_ops_f16_b16", DType::F16, 16, 8, 2, 64, 64, 0.125, 40, 5.0, 4, 16, 2,
        {{{0, 150}, {1, 3}, {-1, -1}}}, false},
+      // The query's rope folded in (passes/fuse_attention_rope.cpp): Llama-3's llama3 scaling on its
+      // heads, with a padding row (its rope at position -1 is never used).
+      {"split_rope_llama_heads_f16_b16", DType::F16, 16, 32, 8, 128, 128, 0.088, 0, 0.0, 8, 32, 2,
+       {{{0, 300}, {1, 20}, {-1, -1}}}, true,
+       {{"theta", 500000.0}, {"scaling", std::string("llama3")}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+        {"high_freq_factor", 4.0}, {"original_max_position", int64_t{8192}}}},
+      // Qwen3.5: head dim 256 with a quarter of it rotated (neox), GQA 4.
+      {"split_rope_qwen35_partial_rotary_f16_b16", DType::F16, 16, 16, 4, 256, 256, 0.0625, 0, 0.0, 8, 32, 1,
+       {{{0, 260}}}, true, {{"theta", 10000000.0}, {"rotary_dims", int64_t{64}}}},
+      // Interleaved layout, odd dims, window and softcap; and the generic kernel (no subgroup ops).
+      {"split_rope_interleaved_window_softcap_f32_b4", DType::F32, 4, 4, 2, 32, 16, 0.3, 20, 2.0, 4, 4, 2,
+       {{{0, 48}, {0, 49}, {1, 7}}}, true,
+       {{"theta", 10000.0}, {"layout", std::string("interleaved")}, {"rotary_dims", int64_t{16}}}},
+      {"split_rope_no_subgroup_ops_bf16_b16", DType::BF16, 16, 8, 2, 64, 64, 0.125, 0, 0.0, 4, 16, 2,
+       {{{0, 150}, {1, 3}}}, false, {{"theta", 10000.0}, {"scaling", std::string("linear")}, {"factor", 2.0}}},
   };
   std::vector<OpCase> cases;
   for (const Split& p : shapes) {
@@ -192,10 +212,16 @@ std::vector<OpCase> split_cases() {
       auto block_table = g.input("block_table", {DType::I32, {Dim::of(p.sequences), Dim::of(table.width)}});
       auto row_seq = g.input("row_seq", {DType::I32, {t}});
       auto pos = g.input("pos", {DType::I32, {t}});
-      auto partials = g.paged_attention_partial(q, k_cache, v_cache, block_table, row_seq, pos, p.scale, p.window,
-                                                p.softcap, p.splits, p.granule);
+      ir::Attrs attrs{{"scale", p.scale}, {"splits", p.splits}, {"granule", p.granule}};
+      if (p.window) attrs["window"] = p.window;
+      if (p.softcap > 0) attrs["softcap"] = p.softcap;
+      for (const auto& [key, value] : p.rope) attrs[key] = value;
+      auto partials =
+          g.emit(ir::OpKind::PagedAttentionPartial, {q, k_cache, v_cache, block_table, row_seq, pos}, attrs)[0];
       auto out = g.attention_combine(partials);
-      auto direct = g.paged_attention(q, k_cache, v_cache, block_table, row_seq, pos, p.scale, p.window, p.softcap);
+      auto q_direct = p.rope.empty() ? q : g.rope(q, pos, p.rope);
+      auto direct =
+          g.paged_attention(q_direct, k_cache, v_cache, block_table, row_seq, pos, p.scale, p.window, p.softcap);
       g.set_name(partials, "partials");
       g.set_name(out, "out");
       g.set_name(direct, "direct");
@@ -218,7 +244,42 @@ std::vector<OpCase> split_cases() {
     int64_t most_rows = 0;
     for (const ir::SymbolBindings& run : c.runs) most_rows = std::max(most_rows, run.at("seq"));
     c.max_symbols = {{"seq", most_rows}};  // as the engine compiles decode graphs
+
+    // paged_attention_split (fuse-attention-combine): the same attention with the splits merged by
+    // their last workgroup; two in a row on the same counters (the second reads the first's
+    // counters'), which must be zeros again after each; the entries as the partial's.
+    OpCase fused = c;
+    fused.name = std::string(p.name) + "_combined";
+    fused.graph = make_graph(fused.name, [&](ir::Builder& g) {
+      auto q = g.input("q", {DType::F32, {t, hq, d}});
+      auto k_cache = g.input("k_cache", {p.cache_dtype, {n, b, hkv, d}});
+      auto v_cache = g.input("v_cache", {p.cache_dtype, {n, b, hkv, dv}});
+      auto block_table = g.input("block_table", {DType::I32, {Dim::of(p.sequences), Dim::of(table.width)}});
+      auto row_seq = g.input("row_seq", {DType::I32, {t}});
+      auto pos = g.input("pos", {DType::I32, {t}});
+      auto counters = g.input("counters", {DType::I32, {Dim::of(most_rows), hq}});
+      ir::Attrs attrs{{"scale", p.scale}, {"splits", p.splits}, {"granule", p.granule}};
+      if (p.window) attrs["window"] = p.window;
+      if (p.softcap > 0) attrs["softcap"] = p.softcap;
+      for (const auto& [key, value] : p.rope) attrs[key] = value;
+      std::vector<ir::ValueId> first = g.emit(ir::OpKind::PagedAttentionSplit,
+                                              {q, k_cache, v_cache, block_table, row_seq, pos, counters}, attrs);
+      std::vector<ir::ValueId> second = g.emit(ir::OpKind::PagedAttentionSplit,
+                                               {q, k_cache, v_cache, block_table, row_seq, pos, first[2]}, attrs);
+      g.set_name(first[0], "out");
+      g.set_name(first[1], "partials");
+      g.set_name(second[0], "out_again");
+      g.set_name(second[2], "counters_after");
+      g.output(first[0]);
+      g.output(first[1]);
+      g.output(second[0]);
+      g.output(second[2]);
+    });
+    fused.inputs["counters"] = [](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&,
+                                  std::mt19937_64&) { return ir::HostTensor::zeros(DType::I32, shape); };
+    fused.exact_outputs = {"counters_after"};
     cases.push_back(std::move(c));
+    cases.push_back(std::move(fused));
   }
   return cases;
 }

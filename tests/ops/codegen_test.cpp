@@ -64,6 +64,15 @@ ir::Graph every_op_graph() {
   b.output(b.paged_attention(heads, k_new, v_new, block_table, row_seq, pos, 0.25, 8, 30.0));
   b.output(b.attention_combine(
       b.paged_attention_partial(heads, k_new, v_new, block_table, row_seq, pos, 0.25, 8, 30.0, 4, 16)));
+  // The fused forms: both caches (keys roped) in one write; a split attention that combines itself.
+  auto [k_fused, v_fused] = b.kv_write_rope(
+      b.state("k_cache.2", {DType::F16, {Dim::of(8), Dim::of(16), Dim::of(2), Dim::of(16)}}),
+      b.state("v_cache.2", {DType::F16, {Dim::of(8), Dim::of(16), Dim::of(2), Dim::of(8)}}),
+      b.input("k_rows.2", {DType::F32, {seq, Dim::of(2), Dim::of(16)}}),
+      b.input("v_rows.2", {DType::F32, {seq, Dim::of(2), Dim::of(8)}}), slots, pos, {{"theta", 10000.0}});
+  auto counters = b.state("counters", {DType::I32, {Dim::of(4), Dim::of(4)}});
+  b.output(b.emit(ir::OpKind::PagedAttentionSplit, {heads, k_fused, v_fused, block_table, row_seq, pos, counters},
+                  {{"scale", 0.25}, {"splits", int64_t{4}}, {"granule", int64_t{16}}, {"theta", 10000.0}})[0]);
   auto conv_w = b.weight("conv_w", {DType::F32, {Dim::of(64), Dim::of(4)}});
   auto state = b.input("state", {DType::F32, {Dim::of(3), Dim::of(64)}});
   auto [y, new_state] = b.conv1d(x, conv_w, state, true);
@@ -98,6 +107,10 @@ ir::Graph every_op_graph() {
   auto [sampled, sample_scores] = b.sample(x, sample_params, sample_rng, sample_history);
   b.output(sampled);
   b.output(sample_scores);
+  auto sample_partials = b.emit(ir::OpKind::SamplePartial, {x, sample_params, sample_history},
+                                {{"splits", int64_t{4}}, {"candidates", int64_t{8}}})[0];
+  for (auto v : b.emit(ir::OpKind::SampleFinish, {x, sample_params, sample_rng, sample_history, sample_partials}))
+    b.output(v);
   b.output(b.slice(x, 1, 3, 20));
   b.output(b.slice(w_q8, 1, 32, 32));
   b.output(b.embedding(w_q4, ids));
@@ -171,11 +184,10 @@ TEST(OpsCodegen, DispatchListFollowsTheAbi) {
     } else {
       ++expected_dispatches;
       // In-place results use their operand's storage; every other result owns its own.
-      const int aliased = ir::aliased_operand(op);
-      for (size_t r = 0; r < op.results.size(); ++r)
-        EXPECT_EQ(cg.storage_of[op.results[r]], static_cast<int>(r) == ir::aliased_result(op)
-                                                    ? cg.storage_of[op.inputs[static_cast<size_t>(aliased)]]
-                                                    : op.results[r]);
+      std::vector<ir::ValueId> owner(op.results.begin(), op.results.end());
+      for (const ir::InPlaceWrite& w : ir::in_place_writes(op))
+        owner[static_cast<size_t>(w.result)] = cg.storage_of[op.inputs[static_cast<size_t>(w.operand)]];
+      for (size_t r = 0; r < op.results.size(); ++r) EXPECT_EQ(cg.storage_of[op.results[r]], owner[r]);
     }
   }
   ASSERT_EQ(cg.dispatches.size(), expected_dispatches);
@@ -193,7 +205,7 @@ TEST(OpsCodegen, DispatchListFollowsTheAbi) {
     // Results are written, and so is an operand written in place (kv_write's cache).
     for (size_t a = 0; a < expected.size(); ++a)
       EXPECT_EQ(d.kernel.args[1 + a].written,
-                a >= op.inputs.size() || static_cast<int>(a) == ir::aliased_operand(op))
+                a >= op.inputs.size() || ir::in_place_writes(op).result_of_operand(a) >= 0)
           << d.kernel.name << " arg " << a;
     EXPECT_EQ(d.kernel.name.rfind(std::string(ir::name(op.kind)), 0), 0u) << d.kernel.name;
   }
@@ -342,25 +354,70 @@ TEST(OpsCodegen, ManyRowsTakeTheTiledKernels) {
   }
 }
 
+// Every variant of the cooperative-matrix kernel compiles to valid SPIR-V with the NV matrix ops
+// (compile_glsl validates), at both row-tile heights and both column-tile widths.
 TEST(OpsCodegen, CooperativeMatrixKernelsCompileForNvidia) {
   const ir::Graph g = prefill_matmuls();
-  const codegen::TargetCaps caps = codegen::target_profile("nvidia-h100");
+  codegen::TargetCaps caps = codegen::target_profile("nvidia-h100");
   ASSERT_TRUE(caps.cooperative_matrix_nv);
-  for (const auto& [rows, tile] : {std::pair{256, "_coopmat128x64"}, std::pair{64, "_coopmat64x64"}}) {
-    SCOPED_TRACE(rows);
-    const codegen::CompiledGraph cg = codegen::compile_graph(g, caps, {{"seq", rows}});
+  EXPECT_EQ(caps.cooperative_matrix_kernel, "split") << "the f32-faithful kernel is the default";
+  struct Expect {
+    std::string variant;
+    int64_t rows;
+    std::string tile;  // in every matmul kernel's name (N = 96 and 256: 64-wide tiles)
+    uint32_t local;
+    bool split;  // stages lo halves
+  };
+  for (const Expect& e : {Expect{"split", 256, "_coopmat_split128x64_w32x32", 256, true},
+                          Expect{"split", 64, "_coopmat_split64x64_w32x32", 128, true},
+                          Expect{"f16", 256, "_coopmat_f16128x64_w32x32", 256, false},
+                          Expect{"split:64x32", 256, "_coopmat_split128x64_w64x32", 128, true},
+                          Expect{"v1", 256, "_coopmat_v1128x64", 256, false},
+                          Expect{"v1", 64, "_coopmat_v164x64", 128, false}}) {
+    SCOPED_TRACE(e.variant + " rows " + std::to_string(e.rows));
+    caps.cooperative_matrix_kernel = e.variant;
+    const codegen::CompiledGraph cg = codegen::compile_graph(g, caps, {{"seq", e.rows}});
     ASSERT_EQ(cg.dispatches.size(), 17u);
     for (size_t i = 0; i + 1 < cg.dispatches.size(); ++i) {
       const codegen::Kernel& k = cg.dispatches[i].kernel;
-      EXPECT_NE(k.name.find(tile), std::string::npos) << k.name;
+      EXPECT_NE(k.name.find(e.tile), std::string::npos) << k.name;
       EXPECT_NE(k.glsl.find("coopMatMulAddNV"), std::string::npos) << k.name;
       EXPECT_NE(codegen::disassemble(k.spirv).find("OpCapability CooperativeMatrixNV"), std::string::npos) << k.name;
       EXPECT_EQ(k.required_subgroup_size, 32u) << k.name;
-      EXPECT_EQ(k.local_size[0], rows == 256 ? 256u : 128u) << k.name;
+      EXPECT_EQ(k.local_size[0], e.local) << k.name;
+      if (e.variant != "v1") {
+        EXPECT_NE(k.glsl.find(e.split ? "#define SPLIT_X 1" : "#define SPLIT_X 0"), std::string::npos) << k.name;
+      }
     }
   }
+  // A wide output (N >= 8192) takes 128-wide tiles: 16 subgroups at 128 rows.
+  {
+    ir::Builder b("wide");
+    auto x = b.input("x", {DType::F32, {Dim::symbol("seq"), Dim::of(256)}});
+    b.output(b.matmul(x, b.weight("w", {DType::Q4_0, {Dim::of(8192), Dim::of(256)}})));
+    caps.cooperative_matrix_kernel = "split";
+    const ir::Graph wide = b.finish();
+    const codegen::CompiledGraph cg = codegen::compile_graph(wide, caps, {{"seq", 512}});
+    ASSERT_EQ(cg.dispatches.size(), 1u);
+    EXPECT_NE(cg.dispatches[0].kernel.name.find("_coopmat_split128x128_w32x32"), std::string::npos)
+        << cg.dispatches[0].kernel.name;
+    EXPECT_EQ(cg.dispatches[0].kernel.local_size[0], 512u);
+    // With 40 KiB of shared memory the 46 KiB 128 x 128 tile becomes 128 x 64.
+    codegen::TargetCaps small = caps;
+    small.max_shared_memory_bytes = 40 * 1024;
+    const codegen::CompiledGraph narrow = codegen::compile_graph(wide, small, {{"seq", 512}});
+    EXPECT_NE(narrow.dispatches[0].kernel.name.find("_coopmat_split128x64_w32x32"), std::string::npos)
+        << narrow.dispatches[0].kernel.name;
+  }
+  // A malformed variant is an error, not a silent fallback.
+  caps.cooperative_matrix_kernel = "split:48x32";
+  EXPECT_THROW(codegen::compile_graph(g, caps, {{"seq", 256}}), codegen::CompileError);
+  caps.cooperative_matrix_kernel = "split:32x32x";
+  EXPECT_THROW(codegen::compile_graph(g, caps, {{"seq", 256}}), codegen::CompileError);
+  caps.cooperative_matrix_kernel = "bf16";
+  EXPECT_THROW(codegen::compile_graph(g, caps, {{"seq", 256}}), codegen::CompileError);
   // Without fp16 arithmetic (the fragments are f16) the FMA kernel is used.
-  codegen::TargetCaps no_fp16 = caps;
+  codegen::TargetCaps no_fp16 = codegen::target_profile("nvidia-h100");
   no_fp16.float16_arithmetic = false;
   for (const std::string& name : kernel_names(codegen::compile_graph(g, no_fp16, {{"seq", 256}})))
     EXPECT_EQ(name.find("coopmat"), std::string::npos) << name;

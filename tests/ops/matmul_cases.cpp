@@ -67,13 +67,15 @@ const int kRegistered = add_cases(matmul_cases());
 
 // The tiled kernels (codegen/ops/matmul_tiled.cpp), chosen when the row bound exceeds
 // kTiledMinRows: rows, N and K crossing tile edges (rows 17..150 against 64- and 128-row tiles,
-// N = 65/70 against 64, K not a multiple of BK or of 4), symbolic and constant rows, every weight
-// dtype (quantized: one block and three), the fused add epilogue (residual and bias) and the swiglu
-// prologue. The FMA kernel runs everywhere; the cooperative-matrix kernel runs emulated (its matrix
-// ops in plain GLSL: staging, indexing and epilogue tested on any device) and for real on devices
-// with VK_NV_cooperative_matrix (skipped elsewhere). Its f16 staging rounds each operand (2^-11):
-// errors measured up to 3.1e-4 of the largest output on these shapes, hence kCoopTolerance.
-constexpr double kCoopTolerance = 1.5e-3;
+// N = 65/70 against 64 and 8200 against 128, K not a multiple of BK or of 4), symbolic and constant
+// rows, every weight dtype (quantized: one block and three / two), the fused add epilogue (residual
+// and bias) and the swiglu prologue. The FMA kernel runs everywhere; each cooperative-matrix kernel
+// variant (TargetCaps::cooperative_matrix_kernel) runs emulated (its matrix ops in plain GLSL:
+// staging, hi/lo split, indexing and epilogue tested on any device) and for real on devices with
+// VK_NV_cooperative_matrix (skipped elsewhere). The "split" variant (hi/lo f16 pairs) must match
+// like an f32 kernel (the default f32 tolerance); "f16" and "v1" round each operand to f16
+// (2^-11): errors measured up to 3.1e-4 of the largest output on these shapes, hence kF16Tolerance.
+constexpr double kF16Tolerance = 1.5e-3;
 
 struct Tiled {
   std::string name;
@@ -83,6 +85,7 @@ struct Tiled {
   std::vector<ir::SymbolBindings> runs;
   int64_t seq_bound = 0;           // max_symbols["seq"]
   std::string fusion = "none";     // none | add | bias | swiglu_add
+  double x_range = 1.0;            // x uniform in [-x_range, x_range)
 };
 
 ir::Graph tiled_graph(const std::string& name, const Tiled& t) {
@@ -113,21 +116,27 @@ std::function<void(codegen::CompiledGraph&, const codegen::TargetCaps&)> expect_
   };
 }
 
-// Swaps each matmul kernel for the cooperative-matrix kernel with emulated matrix operations.
-void emulate_cooperative_matrix(codegen::CompiledGraph& cg, const codegen::TargetCaps& caps) {
-  for (codegen::Dispatch& d : cg.dispatches) {
-    const ir::Op& op = cg.graph.ops[static_cast<size_t>(d.op_index)];
-    const codegen::ops::EmitContext ctx{cg.graph, op, d.op_index, caps, cg.symbols, &cg.max_symbols};
-    ASSERT_TRUE(codegen::ops::tiled_kernel_fits(ctx, codegen::ops::fusion_of(ctx))) << d.kernel.name;
-    const codegen::ops::KernelPlan plan = codegen::ops::emit_tiled_matmul(
-        ctx, codegen::ops::fusion_of(ctx), codegen::ops::TileMath::EmulatedCooperativeMatrix);
-    d.kernel.name = plan.name;
-    d.kernel.glsl = codegen::ops::assemble_shader(ctx, plan);
-    d.kernel.spirv = codegen::compile_glsl(d.kernel.glsl);
-    d.kernel.local_size = {plan.local_size, 1, 1};
-    d.kernel.grid = plan.grid;
-    d.kernel.required_subgroup_size = plan.required_subgroup_size;
-  }
+// Swaps each matmul kernel for the cooperative-matrix kernel `variant` (a
+// TargetCaps::cooperative_matrix_kernel), its matrix operations emulated in plain GLSL or real.
+std::function<void(codegen::CompiledGraph&, const codegen::TargetCaps&)> cooperative_matrix(
+    std::string variant, codegen::ops::TileMath math, std::string expected_name) {
+  return [=](codegen::CompiledGraph& cg, const codegen::TargetCaps& device_caps) {
+    codegen::TargetCaps caps = device_caps;
+    caps.cooperative_matrix_kernel = variant;
+    for (codegen::Dispatch& d : cg.dispatches) {
+      const ir::Op& op = cg.graph.ops[static_cast<size_t>(d.op_index)];
+      const codegen::ops::EmitContext ctx{cg.graph, op, d.op_index, caps, cg.symbols, &cg.max_symbols};
+      ASSERT_TRUE(codegen::ops::tiled_kernel_fits(ctx, codegen::ops::fusion_of(ctx))) << d.kernel.name;
+      const codegen::ops::KernelPlan plan = codegen::ops::emit_tiled_matmul(ctx, codegen::ops::fusion_of(ctx), math);
+      EXPECT_NE(plan.name.find(expected_name), std::string::npos) << plan.name << " is not a " << expected_name;
+      d.kernel.name = plan.name;
+      d.kernel.glsl = codegen::ops::assemble_shader(ctx, plan);
+      d.kernel.spirv = codegen::compile_glsl(d.kernel.glsl);
+      d.kernel.local_size = {plan.local_size, 1, 1};
+      d.kernel.grid = plan.grid;
+      d.kernel.required_subgroup_size = plan.required_subgroup_size;
+    }
+  };
 }
 
 std::vector<OpCase> tiled_matmul_cases() {
@@ -153,22 +162,33 @@ std::vector<OpCase> tiled_matmul_cases() {
       fma.push_back({fmt::format("f32_{}w_seq_k{}_n67", ir::name(w), blocks * block), DType::F32, w,
                      {kSeq, Dim::of(blocks * block)}, 67, {{{"seq", 70}}}, 70});
   }
-  // The cooperative-matrix kernel: 128-row tiles (bound > 64) and 64-row tiles.
-  const std::vector<Tiled> coop = {
+  // The cooperative-matrix kernels: 128-row tiles (bound > 64) and 64-row tiles, 64- and 128-wide.
+  std::vector<Tiled> coop = {
       // K = 72: the last 32-wide K step holds one 8-value group; rows 150 and 20.
       {"f32_bf16w_seq_k72_n70", DType::F32, DType::BF16, {kSeq, Dim::of(72)}, 70,
        {{{"seq", 150}}, {{"seq", 20}}}, 150},
-      // f16 weights staged as raw bits; K = 44: the last group is half full (packed path).
+      // f16 weights staged as raw bits: K = 44 (8-byte loads; the last group is half full), K = 48
+      // (16-byte loads).
       {"f32_f16w_seq_k44_n65", DType::F32, DType::F16, {kSeq, Dim::of(44)}, 65, {{{"seq", 40}}}, 40},
+      {"f32_f16w_seq_k48_n65", DType::F32, DType::F16, {kSeq, Dim::of(48)}, 65, {{{"seq", 90}}}, 90},
       {"f16_f32w_rows33_k37_n17", DType::F16, DType::F32, {Dim::of(33), Dim::of(37)}, 17, {{}}},
-      {"f32_q4_0w_seq_k64_n33", DType::F32, DType::Q4_0, {kSeq, Dim::of(64)}, 33, {{{"seq", 70}}}, 70},
-      {"f32_q4_kw_seq_k256_n20", DType::F32, DType::Q4_K, {kSeq, Dim::of(256)}, 20, {{{"seq", 130}}}, 130},
-      {"f32_qa4hw_seq_k96_n24", DType::F32, DType::QA4H, {kSeq, Dim::of(96)}, 24, {{{"seq", 24}}}, 24},
+      {"bf16_bf16w_seq_k40_n33", DType::BF16, DType::BF16, {kSeq, Dim::of(40)}, 33, {{{"seq", 66}}}, 66},
       {"add_f32_bf16w_seq_k32_n70", DType::F32, DType::BF16, {kSeq, Dim::of(32)}, 70, {{{"seq", 70}}}, 70, "add"},
       {"swiglu_add_f32_f16w_seq_k40_n20", DType::F32, DType::F16, {kSeq, Dim::of(40)}, 20, {{{"seq", 33}}}, 33,
        "swiglu_add"},
       {"bias_f32_q8_0w_seq_k32_n9", DType::F32, DType::Q8_0, {kSeq, Dim::of(32)}, 9, {{{"seq", 17}}}, 17, "bias"},
+      // Small activations: their lo halves stay normal f16 only through the 2048 scale.
+      {"small_x_f32_bf16w_seq_k64_n40", DType::F32, DType::BF16, {kSeq, Dim::of(64)}, 40, {{{"seq", 30}}}, 30,
+       "none", 1e-3},
+      // N >= 8192: 128-wide tiles (the last one 8 columns wide).
+      {"f32_bf16w_seq_k32_n8200", DType::F32, DType::BF16, {kSeq, Dim::of(32)}, 8200, {{{"seq", 20}}}, 20},
   };
+  for (DType w : {DType::F32, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::QA4,
+                  DType::QA8, DType::QA4H, DType::QA8H, DType::QA4H_G64, DType::QA8H_G64}) {
+    const int64_t block = ir::is_quantized(w) ? ir::info(w).block_elems : 24;
+    coop.push_back({fmt::format("f32_{}w_seq_k{}_n33", ir::name(w), 2 * block), DType::F32, w,
+                    {kSeq, Dim::of(2 * block)}, 33, {{{"seq", 70}}}, 70});
+  }
   std::vector<OpCase> cases;
   auto make = [&](const std::string& name, const Tiled& t) {
     OpCase c;
@@ -176,6 +196,7 @@ std::vector<OpCase> tiled_matmul_cases() {
     c.graph = tiled_graph(name, t);
     c.runs = t.runs;
     if (t.seq_bound) c.max_symbols = {{"seq", t.seq_bound}};
+    if (t.x_range != 1.0) c.inputs["x"] = uniform(-t.x_range, t.x_range);
     return c;
   };
   for (const Tiled& t : fma) {
@@ -191,17 +212,41 @@ std::vector<OpCase> tiled_matmul_cases() {
   no_subgroup_ops.subgroup_arithmetic = false;
   no_subgroup_ops.edit_compiled = expect_kernel("_tiled64x64");
   cases.push_back(std::move(no_subgroup_ops));
-  for (const Tiled& t : coop) {
-    OpCase emulated = make("matmul_coopmat_emulated_" + t.name, t);
-    emulated.edit_compiled = emulate_cooperative_matrix;
-    emulated.tolerance = kCoopTolerance;
-    cases.push_back(std::move(emulated));
-    OpCase real = make("matmul_coopmat_" + t.name, t);
-    real.requires_cooperative_matrix = true;
-    real.edit_compiled = expect_kernel("_coopmat");
-    real.tolerance = kCoopTolerance;
-    cases.push_back(std::move(real));
+  // Each variant on its shapes: "split" on all of them, the f16-rounding ones on a few; "split:64x32"
+  // (64 x 32 subgroup blocks) on two with K <= 256. Lavapipe (Mesa 22.3) miscompiles that variant's
+  // emulation when both x and w are split and K >= 384 (garbage, from a kernel that runs ~20x too
+  // fast); x or w alone split, f16 64 x 64 blocks, 32 x 32 blocks and K <= 256 are right. The real
+  // kernel's larger shapes are checked on the GPU.
+  struct Variant {
+    std::string kernel, tag, name;  // TargetCaps::cooperative_matrix_kernel, case-name tag, kernel-name part
+    double tolerance;               // 0: the f32 tolerance
+    size_t shapes;                  // the first `shapes` of coop
+  };
+  const std::vector<Variant> variants = {{"split", "split", "_coopmat_split", 0.0, coop.size()},
+                                         {"split:64x32", "split_w64x32", "_w64x32", 0.0, 2},
+                                         {"f16", "f16", "_coopmat_f16", kF16Tolerance, 8},
+                                         {"v1", "v1", "_coopmat_v1", kF16Tolerance, 8}};
+  for (const Variant& v : variants) {
+    for (size_t i = 0; i < v.shapes; ++i) {
+      const Tiled& t = coop[i];
+      OpCase emulated = make("matmul_coopmat_" + v.tag + "_emulated_" + t.name, t);
+      emulated.edit_compiled =
+          cooperative_matrix(v.kernel, codegen::ops::TileMath::EmulatedCooperativeMatrix, v.name);
+      emulated.tolerance = v.tolerance;
+      cases.push_back(std::move(emulated));
+      OpCase real = make("matmul_coopmat_" + v.tag + "_" + t.name, t);
+      real.requires_cooperative_matrix = true;
+      real.edit_compiled = cooperative_matrix(v.kernel, codegen::ops::TileMath::CooperativeMatrixNV, v.name);
+      real.tolerance = v.tolerance;
+      cases.push_back(std::move(real));
+    }
   }
+  // The kernel compile_graph picks on a device with cooperative matrices (its default variant).
+  OpCase chosen = make("matmul_coopmat_default_" + coop[0].name, coop[0]);
+  chosen.requires_cooperative_matrix = true;
+  chosen.edit_compiled = expect_kernel("_coopmat");
+  chosen.tolerance = kF16Tolerance;  // whatever VKLLM_COOPMAT / VKLLM_F16_MATMUL select
+  cases.push_back(std::move(chosen));
   return cases;
 }
 

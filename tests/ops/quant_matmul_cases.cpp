@@ -14,6 +14,7 @@
 
 #include <tuple>
 
+#include "codegen/profiles.h"
 #include "tests/ops/op_harness.h"
 
 namespace vkllm::ops_test {
@@ -52,8 +53,8 @@ std::vector<OpCase> quant_cases() {
       {DType::QA8, 4160, 0, 96, 96, "qmatvec4x4u32", "qmatvec1x8u32"},
       {DType::QA4H, 4160, 0, 96, 96, "qmatvec4x4u32", "qmatvec1x8u32"},
       {DType::QA8H, 4160, 0, 96, 96, "qmatvec4x4u32", "qmatvec1x8u32"},
-      {DType::QA4H_G64, 4224, 0, 128, 128, "qmatvec4x4u32", "qmatvec1x8u32"},
-      {DType::QA8H_G64, 4224, 0, 128, 128, "qmatvec4x4u32", "qmatvec1x8u32"},
+      {DType::QA4H_G64, 4224, 0, 128, 128, "qmatvec4x4u64", "qmatvec1x8u64"},
+      {DType::QA8H_G64, 4224, 0, 128, 128, "qmatvec4x4u64", "qmatvec1x4u64"},
   };
   std::vector<OpCase> cases;
   for (const Format& f : formats) {
@@ -125,7 +126,103 @@ std::vector<OpCase> quant_cases() {
   return cases;
 }
 
+// Recompiles the case with the matvec tuning `overrides` (VKLLM_TUNE syntax) on top of the test
+// device's caps, and checks that every kernel's name contains each of `expected`.
+std::function<void(codegen::CompiledGraph&, const codegen::TargetCaps&)> with_tuning(
+    ir::Graph graph, std::map<std::string, int64_t> max_symbols, std::string overrides,
+    std::vector<std::string> expected) {
+  return [=](codegen::CompiledGraph& cg, const codegen::TargetCaps& caps) {
+    codegen::TargetCaps tuned = caps;
+    codegen::apply_tuning_overrides(tuned, overrides);
+    cg = codegen::compile_graph(graph, tuned, max_symbols);
+    for (const codegen::Dispatch& d : cg.dispatches)
+      for (const std::string& e : expected) {
+        // Staged x holds one loop iteration (subgroup size x units x values per activation row): with
+        // 32-wide subgroups (NVIDIA) and 4 rows it outgrows the 24 KiB cap and staging is declined.
+        if (e == "xs" && tuned.subgroup_size > 8) continue;
+        EXPECT_NE(d.kernel.name.find(e), std::string::npos) << d.kernel.name << " lacks " << e << " (" << overrides << ")";
+      }
+  };
+}
+
+// The tuning knobs (codegen/target.h MatvecTuning) on every weight dtype: K = 1280 (40 blocks of 32:
+// 20 block pairs, 5 q4_K-class blocks) holds a multiple of 4 words per row in every contiguous unit
+// format, so staged weights apply, and is no multiple of the units one loop iteration takes (the
+// last one is ragged); N = 37 or 29 is a multiple of no R. Each dtype runs three cases, one per
+// tuning, the pairing of tunings and cases rotating with the dtype: activation rows 1..4 (seq bound 4)
+// with the add epilogue; rms_norm with offset (rows 1 and 3, bound 3); swiglu (2 rows, bound 2).
+std::vector<OpCase> tuned_cases() {
+  constexpr int64_t kK = 1280;
+  struct Tuning {
+    std::string overrides;
+    std::vector<std::string> expected;  // in every kernel name
+    bool stages = false;                // staged weights and x where the format allows
+  };
+  const std::vector<Tuning> tunings = {
+      // Subgroup-owned rows, two units per lane, automatic R and local.
+      {"matvec.split=subgroup,matvec.units=2", {"v2sg"}},
+      // Staged weights and x in 8 KiB chunks (one loop iteration each: 2 or 3 chunks per row), four
+      // subgroups of 2 rows each, two units per lane.
+      {"matvec.split=subgroup,matvec.stage=1,matvec.xstage=1,matvec.xchunk=8,matvec.rows=2,matvec.units=2,"
+       "matvec.local=32",
+       {"x2", "_l32v2sg"}, true},
+      // Workgroup-split rows (the original kernel), explicit R and local, two units per lane.
+      {"matvec.rows=4,matvec.local=32,matvec.units=2", {"x4", "_l32v2wg"}},
+  };
+  const DType dtypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
+                          DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::QA4,  DType::QA8,
+                          DType::QA4H, DType::QA8H, DType::QA4H_G64, DType::QA8H_G64};
+  std::vector<OpCase> cases;
+  size_t rotation = 0;
+  for (DType dtype : dtypes) {
+    ++rotation;
+    size_t prologue_index = 0;
+    const std::string dt(ir::name(dtype));
+    // Contiguous unit formats (block pairs, affine blocks) stage weights; every format but q6_K stages x.
+    const bool contiguous = dtype == DType::Q4_0 || dtype == DType::Q8_0 || (ir::is_quantized(dtype) &&
+                            dtype != DType::Q4_K && dtype != DType::Q5_K && dtype != DType::Q6_K);
+    for (const std::string prologue : {"none", "rms_norm", "swiglu"}) {
+      const size_t tuning_index = (rotation + prologue_index++) % tunings.size();
+      const Tuning& t = tunings[tuning_index];
+      const int64_t bound = prologue == "none" ? 4 : prologue == "rms_norm" ? 3 : 2;
+      const int64_t n = prologue == "none" ? 37 : 29;
+      OpCase c;
+      c.name = fmt::format("matvec_tuned{}_{}w_{}_k{}_n{}", tuning_index, dt, prologue, kK, n);
+      c.graph = make_graph(c.name, [&](ir::Builder& b) {
+        auto x = b.input("x", {DType::F32, {kSeq, Dim::of(kK)}});
+        auto w = b.weight("w", {dtype, {Dim::of(n), Dim::of(kK)}});
+        if (std::string(prologue) == "none") {
+          auto r = b.input("r", {DType::F32, {kSeq, Dim::of(n)}});
+          b.output(b.emit(ir::OpKind::FusedMatMul, {x, w, r},
+                          {{"prologue", std::string("none")}, {"epilogue", std::string("add")}})[0]);
+        } else if (std::string(prologue) == "rms_norm") {
+          auto g = b.weight("g", {DType::F32, {Dim::of(kK)}});
+          b.output(b.emit(ir::OpKind::FusedMatMul, {x, w, g},
+                          {{"prologue", std::string("rms_norm")}, {"epilogue", std::string("none")}, {"eps", 1e-6},
+                           {"offset", 1.0}})[0]);
+        } else {
+          auto up = b.input("up", {DType::F32, {kSeq, Dim::of(kK)}});
+          b.output(b.emit(ir::OpKind::FusedMatMul, {x, w, up},
+                          {{"prologue", std::string("swiglu")}, {"epilogue", std::string("none")}})[0]);
+        }
+      });
+      if (std::string(prologue) == "none") c.runs = {{{"seq", 1}}, {{"seq", 2}}, {{"seq", 3}}, {{"seq", 4}}};
+      else if (std::string(prologue) == "rms_norm") c.runs = {{{"seq", 1}}, {{"seq", 3}}};
+      else c.runs = {{{"seq", 2}}};
+      c.max_symbols = {{"seq", bound}};
+      std::vector<std::string> expected = t.expected;
+      expected.push_back(ir::is_quantized(dtype) ? "qmatvec" : "_matvec");
+      if (t.stages && contiguous) expected.push_back("ws");
+      if (t.stages && dtype != DType::Q6_K) expected.push_back("xs");
+      c.edit_compiled = with_tuning(c.graph, c.max_symbols, t.overrides, expected);
+      cases.push_back(std::move(c));
+    }
+  }
+  return cases;
+}
+
 const int kRegistered = add_cases(quant_cases());
+const int kTunedRegistered = add_cases(tuned_cases());
 
 }  // namespace
 }  // namespace vkllm::ops_test

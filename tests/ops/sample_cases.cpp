@@ -44,6 +44,7 @@ const Dim kRows = Dim::symbol("rows");
 enum class Logits {
   Uniform,  // uniform in [-4, 4): no ties (but those of the dtype's rounding)
   Grid,     // 0.5 steps over 6 levels: full of exact ties
+  Clustered,  // Uniform, with the first eighth of the vocabulary 6 higher: the top k in one place
 };
 
 struct SampleCase {
@@ -54,6 +55,7 @@ struct SampleCase {
   std::vector<ir::SymbolBindings> runs;
   Logits logits = Logits::Uniform;
   bool subgroup_arithmetic = true;
+  int64_t splits = 0, candidates = 0;  // splits > 0: sample_finish(sample_partial {splits, candidates})
 };
 
 // The inputs besides the logits, made together with them so that margins can be checked.
@@ -65,7 +67,9 @@ void fill_logits_row(ir::HostTensor& t, int64_t row, int64_t vocab, Logits kind,
   std::uniform_real_distribution<double> uniform(-4.0, 4.0);
   std::uniform_int_distribution<int> level(0, 5);
   for (int64_t i = 0; i < vocab; ++i)
-    t.set(row * vocab + i, kind == Logits::Uniform ? uniform(rng) : 0.5 * level(rng) - 1.5);
+    t.set(row * vocab + i, kind == Logits::Grid        ? 0.5 * level(rng) - 1.5
+                           : kind == Logits::Clustered ? uniform(rng) + (i < vocab / 8 ? 6.0 : 0.0)
+                                                       : uniform(rng));
 }
 
 // Between H/2 and H ids, mostly among the row's highest logits (so the penalties change which tokens
@@ -146,6 +150,15 @@ TensorFn companion(std::shared_ptr<Companions> made, ir::HostTensor Companions::
   };
 }
 
+// sample_finish(logits, params, rng, history, sample_partial(logits, params, history)): tokens, scores.
+std::pair<ir::ValueId, ir::ValueId> split_sample(ir::Builder& b, ir::ValueId logits, ir::ValueId params, ir::ValueId rng,
+                                                 ir::ValueId history, int64_t splits, int64_t candidates) {
+  const ir::ValueId partials =
+      b.emit(ir::OpKind::SamplePartial, {logits, params, history}, {{"splits", splits}, {"candidates", candidates}})[0];
+  const std::vector<ir::ValueId> out = b.emit(ir::OpKind::SampleFinish, {logits, params, rng, history, partials});
+  return {out[0], out[1]};
+}
+
 std::vector<OpCase> sample_cases() {
   // {temperature, top_k, top_p, min_p, repetition, presence, frequency}
   const SampleRowParams greedy{0, 0, 1, 0, 1, 0, 0};
@@ -167,6 +180,8 @@ std::vector<OpCase> sample_cases() {
   const SampleRowParams exact_ties_min_p{0.5, 0, 1, 0.1, 0.5, 0, 0.25};
   const SampleRowParams exact_ties_greedy{0, 0, 1, 0, 2, 0.5, 0.25};
   const SampleRowParams top_k_512{0.9, 512, 0.9, 0.01, 1, 0, 0};  // exactly as many as the kernel copies
+  const SampleRowParams top_k_20{0.7, 20, 1, 0, 1, 0, 0};
+  const SampleRowParams top_k_20_all{0.9, 20, 0.9, 0.05, 1.1, 0.2, 0.1};
 
   const std::vector<SampleCase> specs = {
       {"sample_greedy_f32", DType::F32, 1000, 16, {greedy}, {{{"rows", 1}}, {{"rows", 4}}}},
@@ -189,6 +204,41 @@ std::vector<OpCase> sample_cases() {
       {"sample_vocab_262144", DType::F32, 262144, 256, {all, greedy_penalized}, {{{"rows", 2}}}},
       {"sample_no_subgroup_ops", DType::F32, 3000, 64, {all_hot, greedy_penalized, top_p_90}, {{{"rows", 3}}},
        Logits::Uniform, false},
+
+      // The split form (sample_partial + sample_finish, ir/README.md "split sample"): the splits the
+      // split-decode-sample pass picks for real vocabularies, then small and odd ones that reach every
+      // path of the finish — greedy from the chunks, top-k from the chunks' candidates (k <= Q, and
+      // k > Q when the union still provably holds the top k), and the row-wide fallback (top-p / min-p
+      // / temperature without top-k, a chunk with more candidates than it stores, too few candidates).
+      {"sample_split_greedy_vocab_151936", DType::F32, 151936, 64, {greedy, greedy_penalized, greedy_boosted},
+       {{{"rows", 3}}}, Logits::Uniform, true, 75, 54},
+      {"sample_split_top_k_vocab_151936", DType::F32, 151936, 64, {top_k_40, top_k_1, all}, {{{"rows", 3}}},
+       Logits::Uniform, true, 75, 54},
+      {"sample_split_top_k_512_vocab_128256_bf16", DType::BF16, 128256, 64, {top_k_512, all_hot}, {{{"rows", 2}}},
+       Logits::Uniform, true, 63, 64},
+      {"sample_split_fallbacks_vocab_128256", DType::F32, 128256, 64, {warm, top_k_huge}, {{{"rows", 2}}},
+       Logits::Uniform, true, 63, 64},
+      {"sample_split_mixed_rows_vocab_1000", DType::F32, 1000, 16,
+       {greedy, hot, top_k_40, top_p_30, min_p_30, all_hot, greedy_penalized, top_k_512},
+       {{{"rows", 8}}, {{"rows", 3}}}, Logits::Uniform, true, 4, 64},
+      {"sample_split_k_above_candidates_vocab_5000", DType::F32, 5000, 64, {top_k_512, all, top_p_90},
+       {{{"rows", 3}}}, Logits::Uniform, true, 16, 64},
+      {"sample_split_few_candidates_vocab_1000_f16", DType::F16, 1000, 16, {top_k_40, top_k_1, all, all_hot},
+       {{{"rows", 4}}}, Logits::Uniform, true, 4, 8},
+      {"sample_split_vocab_7", DType::F32, 7, 8, {all, all_hot, top_p_30, greedy_penalized, top_k_1},
+       {{{"rows", 5}}}, Logits::Uniform, true, 3, 2},
+      {"sample_split_empty_chunks_vocab_7", DType::F32, 7, 8, {greedy_penalized, top_k_1, all_hot}, {{{"rows", 3}}},
+       Logits::Uniform, true, 5, 1},
+      // k = 20 > Q = 8 with 32 candidates in all, but the top 20 sit in chunk 0, which stored only 8 of
+      // them: its threshold is above the union's cut, so the finish must go row-wide.
+      {"sample_split_clustered_top_k_vocab_1000", DType::F32, 1000, 16, {top_k_20, top_k_20_all}, {{{"rows", 2}}},
+       Logits::Clustered, true, 4, 8},
+      {"sample_split_exact_ties", DType::F32, 64, 16, {exact_ties, exact_ties_min_p, exact_ties_greedy},
+       {{{"rows", 6}}}, Logits::Grid, true, 4, 4},
+      {"sample_split_ties_overflow", DType::F32, 5000, 16, {exact_ties, exact_ties_greedy}, {{{"rows", 2}}},
+       Logits::Grid, true, 16, 64},
+      {"sample_split_no_subgroup_ops", DType::F32, 3000, 64, {all_hot, greedy_penalized, top_p_90, top_k_40},
+       {{{"rows", 4}}}, Logits::Uniform, false, 8, 64},
   };
   std::vector<OpCase> cases;
   for (const SampleCase& s : specs) {
@@ -199,7 +249,8 @@ std::vector<OpCase> sample_cases() {
       auto params = b.input("params", {DType::F32, {kRows, Dim::of(ir::kSampleParamColumns)}});
       auto rng = b.input("rng", {DType::I32, {kRows, Dim::of(2)}});
       auto history = b.input("history", {DType::I32, {kRows, Dim::of(s.history)}});
-      auto [tokens, scores] = b.sample(logits, params, rng, history);
+      auto [tokens, scores] = s.splits > 0 ? split_sample(b, logits, params, rng, history, s.splits, s.candidates)
+                                           : b.sample(logits, params, rng, history);
       b.set_name(tokens, "tokens");
       b.set_name(scores, "scores");
       b.output(tokens);
@@ -239,9 +290,19 @@ runtime::Device& device() {
 }
 
 // Runs `g` once on the device with `rows` rows; returns the executor to read outputs from.
+// `shared_bytes` > 0: compile as if the device had that much shared memory.
 std::unique_ptr<runtime::GraphExecutor> run_on_device(const ir::Graph& g, int64_t rows,
-                                                      const std::map<std::string, ir::HostTensor>& inputs) {
-  auto exec = std::make_unique<runtime::GraphExecutor>(device(), codegen::compile_graph(g, device().target_caps()),
+                                                      const std::map<std::string, ir::HostTensor>& inputs,
+                                                      uint32_t shared_bytes = 0) {
+  codegen::TargetCaps caps = device().target_caps();
+  if (shared_bytes > 0) caps.max_shared_memory_bytes = shared_bytes;
+  codegen::CompiledGraph compiled = codegen::compile_graph(g, caps);
+  if (shared_bytes > 0) {
+    bool row_wide = false;
+    for (const codegen::Dispatch& d : compiled.dispatches) row_wide = row_wide || d.kernel.name.find("_rowwide") != std::string::npos;
+    EXPECT_TRUE(row_wide) << "with " << shared_bytes << " bytes of shared memory the finish should leave out the candidates";
+  }
+  auto exec = std::make_unique<runtime::GraphExecutor>(device(), std::move(compiled),
                                                        ir::SymbolBindings{{"rows", rows}}, ir::WeightFn{});
   exec->fill_activations(0x7fc07fc0u);
   for (const auto& [name, t] : inputs) exec->set_input(name, t.data(), static_cast<size_t>(t.size_bytes()));
@@ -340,6 +401,149 @@ TEST(SampleKernelDraws, FollowTheSoftmaxOfTheKeptTokens) {
     // 99.9% quantiles of chi-square with 7 and 2 degrees of freedom.
     const double bound = kept_p.size() == 8 ? 24.32 : 13.82;
     EXPECT_LT(chi_square(kept_counts, kept_p, kDraws / 2), bound) << (half == 0 ? "T = 1" : "T = 0.8, top-k 3");
+  }
+}
+
+// ---- The split form's parts -------------------------------------------------------------------
+
+// sample_partial's entries against the reference's, field by field: maxima, thresholds and candidate
+// logits within f32 rounding of the penalties, sums within 1e-5, indices and counts exactly.
+TEST(SampleSplitPartials, MatchTheReference) {
+  struct Shape {
+    int64_t vocab, splits, candidates;
+  };
+  for (const Shape& shape : {Shape{1000, 4, 64}, Shape{777, 5, 16}, Shape{7, 5, 1}}) {
+    SCOPED_TRACE("vocab " + std::to_string(shape.vocab) + ", splits " + std::to_string(shape.splits));
+    constexpr int64_t kRowsRun = 4, kHistory = 16;
+    ir::Graph g = make_graph("sample_partials", [&](ir::Builder& b) {
+      auto partials = b.emit(ir::OpKind::SamplePartial,
+                             {b.input("logits", {DType::F32, {kRows, Dim::of(shape.vocab)}}),
+                              b.input("params", {DType::F32, {kRows, Dim::of(8)}}),
+                              b.input("history", {DType::I32, {kRows, Dim::of(kHistory)}})},
+                             {{"splits", shape.splits}, {"candidates", shape.candidates}})[0];
+      b.set_name(partials, "partials");
+      b.output(partials);
+    });
+    std::mt19937_64 rng(11);
+    std::map<std::string, ir::HostTensor> inputs{
+        {"logits", ir::HostTensor::random(DType::F32, {kRowsRun, shape.vocab}, rng, -4.0, 4.0)},
+        {"params", ir::HostTensor::zeros(DType::F32, {kRowsRun, 8})},
+        {"history", ir::HostTensor::random(DType::I32, {kRowsRun, kHistory}, rng, -2, shape.vocab + 3)}};
+    // greedy with penalties; top-k 40 with penalties; top-k 3; temperature alone (no candidates).
+    const SampleRowParams rows[kRowsRun] = {
+        {0, 0, 1, 0, 1.3, 0.4, 0.3}, {0.7, 40, 0.9, 0.05, 1.1, 0.2, 0.1}, {1.5, 3, 1, 0, 1, 0, 0}, {0.7, 0, 1, 0, 1, 0, 0}};
+    for (int64_t r = 0; r < kRowsRun; ++r) set_params_row(inputs["params"], r, rows[r]);
+    const ir::HostTensor want = ir::run_reference(g, {{"rows", kRowsRun}}, inputs, {}).outputs[0];
+    const ir::HostTensor got = run_on_device(g, kRowsRun, inputs)->read_output("partials");
+    const int64_t width = ir::kSamplePartialHeader + 2 * shape.candidates;
+    int candidates_seen = 0;
+    for (int64_t r = 0; r < kRowsRun; ++r)
+      for (int64_t j = 0; j < shape.splits; ++j) {
+        const int64_t e = (r * shape.splits + j) * width;
+        auto near = [&](int64_t i, double tolerance, const char* what) {
+          const double w = want.get(e + i), v = got.get(e + i);
+          if (std::isinf(w)) EXPECT_EQ(v, w) << what << ", row " << r << ", chunk " << j;
+          else EXPECT_NEAR(v, w, tolerance * std::max(1.0, std::fabs(w))) << what << ", row " << r << ", chunk " << j;
+        };
+        near(0, 1e-6, "max");
+        near(1, 0, "argmax");
+        near(2, 1e-5, "sum");
+        near(3, 0, "count");
+        near(4, 1e-6, "threshold");
+        for (int64_t c = 0; c < shape.candidates; ++c) {
+          near(ir::kSamplePartialHeader + 2 * c, 0, "candidate index");
+          near(ir::kSamplePartialHeader + 2 * c + 1, 1e-6, "candidate logit");
+        }
+        candidates_seen += static_cast<int>(want.get(e + 3));
+      }
+    EXPECT_GT(candidates_seen, 0) << "no row stored candidates: the test would not see them";
+  }
+}
+
+// The finish reads the partials, not the logits, where they hold the answer (greedy; top-k whose
+// candidates provably contain the kept tokens) and the logits otherwise: partials of logits A with
+// the finish given logits B draw from A in the first case and from B in the second. Run on a small
+// geometry and on the one split-decode-sample picks for a 151936 vocabulary.
+struct SourceRow {
+  SampleRowParams params;
+  bool from_partials;
+};
+
+void expect_sources(int64_t vocab, int64_t splits, int64_t candidates, const std::vector<SourceRow>& rows,
+                    uint32_t shared_bytes = 0) {
+  constexpr int64_t kHistory = 8;
+  const auto count = static_cast<int64_t>(rows.size());
+  ir::Graph g = make_graph("sample_split_sources", [&](ir::Builder& b) {
+    auto params = b.input("params", {DType::F32, {kRows, Dim::of(8)}});
+    auto rng = b.input("rng", {DType::I32, {kRows, Dim::of(2)}});
+    auto history = b.input("history", {DType::I32, {kRows, Dim::of(kHistory)}});
+    auto partials = b.emit(ir::OpKind::SamplePartial,
+                           {b.input("logits_a", {DType::F32, {kRows, Dim::of(vocab)}}), params, history},
+                           {{"splits", splits}, {"candidates", candidates}})[0];
+    auto out = b.emit(ir::OpKind::SampleFinish,
+                      {b.input("logits_b", {DType::F32, {kRows, Dim::of(vocab)}}), params, rng, history, partials});
+    b.set_name(out[0], "tokens");
+    b.output(out[0]);
+    b.output(out[1]);
+  });
+  std::mt19937_64 rng(5);
+  std::uniform_int_distribution<int32_t> any_i32(INT32_MIN, INT32_MAX);
+  ir::HostTensor a = ir::HostTensor::random(DType::F32, {count, vocab}, rng, -4.0, 4.0);
+  ir::HostTensor b = ir::HostTensor::random(DType::F32, {count, vocab}, rng, -4.0, 4.0);
+  Companions made{ir::HostTensor::zeros(DType::F32, {count, 8}), ir::HostTensor::zeros(DType::I32, {count, 2}),
+                  ir::HostTensor::zeros(DType::I32, {count, kHistory})};
+  std::vector<int64_t> want_a(rows.size()), want_b(rows.size());
+  for (int64_t r = 0; r < count; ++r) {
+    set_params_row(made.params, r, rows[static_cast<size_t>(r)].params);
+    bool ok = false;
+    for (int attempt = 0; attempt < 400 && !ok; ++attempt) {
+      if (attempt % 20 == 0) fill_history_row(made.history, a, r, vocab, kHistory, rng);
+      made.rng.set(2 * r, any_i32(rng));
+      made.rng.set(2 * r + 1, any_i32(rng));
+      const ir::SampleChoice ca = choose(a, made, r, vocab, kHistory), cb = choose(b, made, r, vocab, kHistory);
+      auto wide = [](const ir::SampleChoice& c) {
+        return c.key_gap >= kKeyMargin && c.mass_margin >= kMassMargin && c.min_p_margin >= kMinPMargin &&
+               c.penalty_margin >= kPenaltyMargin;
+      };
+      ok = wide(ca) && wide(cb) && ca.token != cb.token;
+      want_a[static_cast<size_t>(r)] = ca.token;
+      want_b[static_cast<size_t>(r)] = cb.token;
+    }
+    ASSERT_TRUE(ok) << "found no inputs with margins for row " << r;
+  }
+  const ir::HostTensor got = run_on_device(g, count, {{"logits_a", a}, {"logits_b", b}, {"params", made.params},
+                                                      {"rng", made.rng}, {"history", made.history}},
+                                      shared_bytes)
+                                 ->read_output("tokens");
+  for (size_t r = 0; r < rows.size(); ++r)
+    EXPECT_EQ(got.get(static_cast<int64_t>(r)), rows[r].from_partials ? want_a[r] : want_b[r])
+        << "row " << r << " should be drawn from " << (rows[r].from_partials ? "the partials" : "the logits");
+}
+
+TEST(SampleSplitFinish, ReadsThePartialsWhereTheyHoldTheAnswer) {
+  // {temperature, top_k, top_p, min_p, repetition, presence, frequency}
+  const SampleRowParams greedy_penalized{0, 0, 1, 0, 1.2, 0.1, 0}, top_1{0.8, 1, 1, 0, 1, 0, 0},
+      top_12_all{0.9, 12, 0.9, 0.02, 1.3, 0.5, 0.25}, top_p_only{0.7, 0, 0.8, 0, 1, 0, 0},
+      warm{1.1, 0, 1, 0, 1, 0, 0};
+  {
+    SCOPED_TRACE("vocab 3000, 8 splits x 16 candidates");
+    // top-k 200: 8 chunks x 16 candidates cannot hold a top 200.
+    expect_sources(3000, 8, 16,
+                   {{greedy_penalized, true}, {top_1, true}, {top_12_all, true}, {top_p_only, false},
+                    {{1.1, 200, 1, 0, 1, 0, 0}, false}});
+  }
+  {
+    SCOPED_TRACE("vocab 151936, 75 splits x 54 candidates");
+    // top-k 40 and 512 from the candidates (512 > Q: random logits spread the top 512 about 7 per
+    // chunk); temperature alone and k = 600 > kCandidates from the logits.
+    expect_sources(151936, 75, 54,
+                   {{greedy_penalized, true}, {{0.7, 40, 0.95, 0.01, 1.1, 0.2, 0.1}, true},
+                    {{0.9, 512, 1, 0, 1, 0, 0}, true}, {warm, false}, {{0.9, 600, 1, 0, 1, 0, 0}, false}});
+  }
+  {
+    SCOPED_TRACE("vocab 5000, 64 splits x 64 candidates, 16 KiB of shared memory (the generic profile)");
+    // No room for the 4096 candidates: top-k takes the row-wide path; greedy still reads the entries.
+    expect_sources(5000, 64, 64, {{greedy_penalized, true}, {top_1, false}, {top_12_all, false}}, 16384);
   }
 }
 

@@ -62,9 +62,10 @@ std::map<OpKind, int> kinds(const Graph& g) {
   return count;
 }
 
-Graph fused(Graph g, const std::vector<std::string>& pass_names) {
+// The prologue fusions act on decode steps only: seq is bounded like a decode graph's rows.
+Graph fused(Graph g, const std::vector<std::string>& pass_names, int64_t seq_bound = 4) {
   ir::Module m{{std::move(g)}};
-  run_passes(m, pass_names);
+  run_passes(m, pass_names, {}, {{"seq", seq_bound}});
   return std::move(m.graphs[0]);
 }
 
@@ -96,6 +97,26 @@ TEST(FusionPasses, NormsFoldIntoEveryProjectionThatReadsThem) {
     }
 }
 
+TEST(FusionPasses, ProloguesFoldInDecodeStepsOnly) {
+  const std::vector<std::string> prologues{"fuse-rms-norm-matmul", "fuse-swiglu-matmul"};
+  for (int64_t bound : {16, 17, 256}) {
+    std::map<OpKind, int> k = kinds(fused(layer(DType::BF16), prologues, bound));
+    EXPECT_EQ(k[OpKind::FusedMatMul], bound <= 16 ? 6 : 0) << "rows bound " << bound;
+  }
+  // Rows with no bound at all: nothing known, nothing fused.
+  ir::Module m{{layer(DType::BF16)}};
+  run_passes(m, prologues);
+  EXPECT_EQ(kinds(m.graphs[0])[OpKind::FusedMatMul], 0);
+}
+
+TEST(FusionPasses, QuantizedProjectionsKeepTheirNormsAndActivations) {
+  // A quantized matvec would re-apply the prologue for too few weight bytes (graph_edit.h).
+  std::map<OpKind, int> k = kinds(fused(layer(DType::Q4_0), {"fuse-rms-norm-matmul", "fuse-swiglu-matmul"}));
+  EXPECT_EQ(k[OpKind::FusedMatMul], 0);
+  EXPECT_EQ(k[OpKind::RmsNorm], 2);
+  EXPECT_EQ(k[OpKind::SwiGlu], 1);
+}
+
 TEST(FusionPasses, SwigluFoldsIntoTheDownProjection) {
   const Graph after = fused(layer(DType::BF16), {"fuse-swiglu-matmul"});
   std::map<OpKind, int> k = kinds(after);
@@ -117,7 +138,7 @@ TEST(FusionPasses, GegluFoldsIntoTheDownProjectionBitForBit) {
   ValueId n = b.rms_norm(h, b.weight("norm", {DType::F32, {c(32)}}), 1e-6, 1.0);
   ValueId act = b.geglu(b.matmul(n, b.weight("wg", {DType::BF16, {c(64), c(32)}})),
                         b.matmul(n, b.weight("wu", {DType::BF16, {c(64), c(32)}})), true);
-  b.output(b.add(h, b.matmul(act, b.weight("wd", {DType::Q8_0, {c(32), c(64)}}))));
+  b.output(b.add(h, b.matmul(act, b.weight("wd", {DType::F16, {c(32), c(64)}}))));
   const Graph before = b.finish();
   const Graph after = fused(before, {"fuse-geglu-matmul", "fuse-matmul-add", "fuse-rms-norm-matmul"});
   std::map<OpKind, int> k = kinds(after);
@@ -144,7 +165,7 @@ TEST(FusionPasses, ComposeInAnyOrder) {
 }
 
 TEST(FusionPasses, ReferenceOutputsAreUnchangedBitForBit) {
-  for (DType w : {DType::BF16, DType::Q8_0}) {
+  for (DType w : {DType::BF16, DType::F16, DType::Q8_0}) {
     SCOPED_TRACE(ir::name(w));
     const Graph before = layer(w);
     const Graph after = fused(before, {"fuse-matmul-add", "fuse-rms-norm-matmul", "fuse-swiglu-matmul"});

@@ -144,9 +144,20 @@ TEST(TargetCaps, CooperativeMatrixNeedsTheF16ShapeWithF32AccumulationAndTheVulka
   EXPECT_FALSE(runtime::target_caps(d).cooperative_matrix_nv) << "its shaders need the Vulkan memory model";
   d.vulkan_memory_model = true;
   ::unsetenv("VKLLM_F16_MATMUL");
-  EXPECT_FALSE(runtime::target_caps(d).cooperative_matrix_nv) << "f16-rounding matmuls are opt-in";
+  ::unsetenv("VKLLM_COOPMAT");
+  EXPECT_FALSE(runtime::target_caps(d).cooperative_matrix_nv) << "tensor-core prefill is opt-in";
+  ::setenv("VKLLM_COOPMAT", "split", 1);
+  EXPECT_TRUE(runtime::target_caps(d).cooperative_matrix_nv);
+  EXPECT_EQ(runtime::target_caps(d).cooperative_matrix_kernel, "split");
+  ::unsetenv("VKLLM_COOPMAT");
   ::setenv("VKLLM_F16_MATMUL", "1", 1);
   EXPECT_TRUE(runtime::target_caps(d).cooperative_matrix_nv);
+  EXPECT_EQ(runtime::target_caps(d).cooperative_matrix_kernel, "f16") << "f16-rounding matmuls are opt-in";
+  ::setenv("VKLLM_COOPMAT", "v1", 1);
+  EXPECT_EQ(runtime::target_caps(d).cooperative_matrix_kernel, "v1") << "VKLLM_COOPMAT wins";
+  ::setenv("VKLLM_COOPMAT", "0", 1);
+  EXPECT_FALSE(runtime::target_caps(d).cooperative_matrix_nv) << "VKLLM_COOPMAT=0 turns the tensor cores off";
+  ::unsetenv("VKLLM_COOPMAT");
   ::unsetenv("VKLLM_F16_MATMUL");
 }
 
