@@ -52,16 +52,24 @@ int dispatches(const ir::Graph& g) {
 
 class FusionFamilyTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualsNormsAndActivationsIntoProjections) {
+// A family's tiny model's forward graph (with logits) as lowered and after the engine's pipeline.
+struct LoweredAndFused {
+  ir::Graph lowered, fused;
+};
+LoweredAndFused forward_graph(const std::string& family, bool decode) {
   engine::ModelOptions options;
   options.max_context = 64;
   options.max_sequences = 1;
-  engine::OpenedModel m = engine::open_model(synth_model(GetParam()), options);
-  const frontends::CacheLayout layout = engine::cache_layout_for(options);
-  const ir::Graph lowered = engine::lower_forward_graph(*m.source, m.spec, layout, true, true);
+  engine::OpenedModel m = engine::open_model(synth_model(family), options);
+  ir::Graph lowered = engine::lower_forward_graph(*m.source, m.spec, engine::cache_layout_for(options), decode, true);
+  ir::Graph fused = engine::run_forward_passes(lowered, engine::forward_max_symbols(options, decode));
+  return {std::move(lowered), std::move(fused)};
+}
+
+TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualsNormsAndActivationsIntoProjections) {
+  const auto [lowered, fused] = forward_graph(GetParam(), true);
   ir::Module unfused{{lowered}};
   passes::run_passes(unfused, {"dedupe-weights", "dce"});
-  const ir::Graph fused = engine::run_forward_passes(lowered, engine::forward_max_symbols(options, true));
 
   std::map<ir::OpKind, int> before = kinds(unfused.graphs[0]), after = kinds(fused);
   // split-decode-attention: each paged_attention of the decode graph is split (a partial and a
@@ -129,13 +137,7 @@ TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualsNormsAndActivationsIntoProject
 // Prefill graphs (rows bounded by the prefill chunk) keep their norms and activations: the tiled
 // kernels take no prologue.
 TEST_P(FusionFamilyTest, PrefillGraphKeepsNormsAndActivations) {
-  engine::ModelOptions options;
-  options.max_context = 64;
-  options.max_sequences = 1;
-  engine::OpenedModel m = engine::open_model(synth_model(GetParam()), options);
-  const frontends::CacheLayout layout = engine::cache_layout_for(options);
-  const ir::Graph lowered = engine::lower_forward_graph(*m.source, m.spec, layout, false, true);
-  const ir::Graph fused = engine::run_forward_passes(lowered, engine::forward_max_symbols(options, false));
+  const auto [lowered, fused] = forward_graph(GetParam(), false);
   std::map<ir::OpKind, int> before = kinds(lowered), after = kinds(fused);
   EXPECT_EQ(after[ir::OpKind::RmsNorm], before[ir::OpKind::RmsNorm]);
   EXPECT_EQ(after[ir::OpKind::SwiGlu] + after[ir::OpKind::GeGlu], before[ir::OpKind::SwiGlu] + before[ir::OpKind::GeGlu]);
