@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "ir/verify.h"
+
 namespace vkllm::passes {
 
 using ir::Graph;
@@ -57,6 +59,34 @@ bool side_effect_between(const Graph& g, size_t first, size_t last) {
   for (size_t i = first + 1; i < last; ++i)
     if (ir::has_side_effects(g.ops[i])) return true;
   return false;
+}
+
+void split_ops(Graph& g, const std::function<std::optional<ir::Op>(const ir::Op&)>& partial_of,
+               const std::function<ir::Op(ir::Op& op, ValueId partials)>& finish_of) {
+  std::vector<ir::Op> ops;
+  ops.reserve(g.ops.size());
+  bool changed = false;
+  for (ir::Op& op : g.ops) {
+    std::optional<ir::Op> partial = partial_of(op);
+    if (!partial) {
+      ops.push_back(std::move(op));
+      continue;
+    }
+    std::vector<ir::Type> in_types;
+    for (ValueId v : partial->inputs) in_types.push_back(g.type(v));
+    const ir::Type partials_type = ir::infer_result_types(partial->kind, in_types, partial->attrs, {})[0];
+    const auto partials = static_cast<ValueId>(g.values.size());
+    g.values.push_back({partials_type, unique_value_name(g, g.value(op.results[0]).name + ".partials"), -1});
+    partial->results = {partials};
+    ops.push_back(std::move(*partial));
+    ops.push_back(finish_of(op, partials));
+    changed = true;
+  }
+  g.ops = std::move(ops);
+  if (!changed) return;
+  for (size_t i = 0; i < g.ops.size(); ++i)
+    for (ValueId r : g.ops[i].results) g.values[static_cast<size_t>(r)].producer = static_cast<int>(i);
+  remove_ops(g, std::vector<bool>(g.ops.size(), true));  // numbers the values in definition order again
 }
 
 std::string unique_value_name(const ir::Graph& g, const std::string& base) {

@@ -1,6 +1,7 @@
 // Edits shared by passes. They keep a graph in SSA form with ValueIds numbered densely.
 #pragma once
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,13 @@ void remove_ops(ir::Graph& g, const std::vector<bool>& keep);
 
 // `base`, or `base` with the first free suffix ".2", ".3", ... when a value already has that name.
 std::string unique_value_name(const ir::Graph& g, const std::string& base);
+
+// Splits ops in two: every op for which `partial_of(op)` gives an op (kind, inputs, attrs) becomes
+// that op, with one new result (type inferred, named "<op's first result>.partials"), followed by
+// `finish_of(op, partials)`, which must take over op's results so every use stays as it was. Values
+// are renumbered in definition order afterwards.
+void split_ops(ir::Graph& g, const std::function<std::optional<ir::Op>(const ir::Op&)>& partial_of,
+               const std::function<ir::Op(ir::Op& op, ir::ValueId partials)>& finish_of);
 
 // How many times each value is used: as an operand (once per operand slot) or as a graph output.
 std::vector<int> use_counts(const ir::Graph& g);

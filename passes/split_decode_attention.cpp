@@ -43,34 +43,19 @@ int64_t splits_for(const ir::Graph& g, const ir::Op& op, const SymbolBounds& bou
 }  // namespace
 
 void split_decode_attention(ir::Graph& g, const SymbolBounds& bounds) {
-  std::vector<ir::Op> ops;
-  ops.reserve(g.ops.size());
-  bool changed = false;
-  for (ir::Op& op : g.ops) {
-    const int64_t splits = op.kind == ir::OpKind::PagedAttention ? splits_for(g, op, bounds) : 1;
-    if (splits < 2) {
-      ops.push_back(std::move(op));
-      continue;
-    }
-    ir::Op partial{ir::OpKind::PagedAttentionPartial, op.inputs, {}, op.attrs};
-    partial.attrs["splits"] = splits;
-    partial.attrs["granule"] = kGranule;
-    std::vector<ir::Type> in_types;
-    for (ir::ValueId v : op.inputs) in_types.push_back(g.type(v));
-    const ir::Type partials_type = ir::infer_result_types(partial.kind, in_types, partial.attrs, {})[0];
-    const ir::ValueId partials = static_cast<ir::ValueId>(g.values.size());
-    g.values.push_back({partials_type, unique_value_name(g, g.value(op.results[0]).name + ".partials"), -1});
-    partial.results = {partials};
-    // The combine takes the attention's place and its result: every use stays as it was.
-    ops.push_back(std::move(partial));
-    ops.push_back(ir::Op{ir::OpKind::AttentionCombine, {partials}, op.results, {}});
-    changed = true;
-  }
-  g.ops = std::move(ops);
-  if (!changed) return;
-  for (size_t i = 0; i < g.ops.size(); ++i)
-    for (ir::ValueId r : g.ops[i].results) g.values[static_cast<size_t>(r)].producer = static_cast<int>(i);
-  remove_ops(g, std::vector<bool>(g.ops.size(), true));  // numbers the values in definition order again
+  split_ops(
+      g,
+      [&](const ir::Op& op) -> std::optional<ir::Op> {
+        const int64_t splits = op.kind == ir::OpKind::PagedAttention ? splits_for(g, op, bounds) : 1;
+        if (splits < 2) return std::nullopt;
+        ir::Op partial{ir::OpKind::PagedAttentionPartial, op.inputs, {}, op.attrs};
+        partial.attrs["splits"] = splits;
+        partial.attrs["granule"] = kGranule;
+        return partial;
+      },
+      [](ir::Op& op, ir::ValueId partials) {
+        return ir::Op{ir::OpKind::AttentionCombine, {partials}, op.results, {}};
+      });
 }
 
 }  // namespace vkllm::passes

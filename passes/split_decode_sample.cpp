@@ -42,37 +42,22 @@ int64_t splits_for(const ir::Graph& g, const ir::Op& op, const SymbolBounds& bou
 }  // namespace
 
 void split_decode_sample(ir::Graph& g, const SymbolBounds& bounds) {
-  std::vector<ir::Op> ops;
-  ops.reserve(g.ops.size());
-  bool changed = false;
-  for (ir::Op& op : g.ops) {
-    const int64_t splits = op.kind == ir::OpKind::Sample ? splits_for(g, op, bounds) : 1;
-    if (splits < 2) {
-      ops.push_back(std::move(op));
-      continue;
-    }
-    // sample(logits, params, rng, history) -> partial(logits, params, history), finish(all, partials).
-    ir::Op partial{ir::OpKind::SamplePartial, {op.inputs[0], op.inputs[1], op.inputs[3]}, {}, {}};
-    partial.attrs["splits"] = splits;
-    partial.attrs["candidates"] = std::min(kMaxCandidates, kMaxUnion / splits);
-    std::vector<ir::Type> in_types;
-    for (ir::ValueId v : partial.inputs) in_types.push_back(g.type(v));
-    const ir::Type partials_type = ir::infer_result_types(partial.kind, in_types, partial.attrs, {})[0];
-    const ir::ValueId partials = static_cast<ir::ValueId>(g.values.size());
-    g.values.push_back({partials_type, unique_value_name(g, g.value(op.results[0]).name + ".partials"), -1});
-    partial.results = {partials};
-    std::vector<ir::ValueId> finish_inputs = op.inputs;
-    finish_inputs.push_back(partials);
-    ops.push_back(std::move(partial));
-    // The finish takes the sample's place and its results: every use stays as it was.
-    ops.push_back(ir::Op{ir::OpKind::SampleFinish, std::move(finish_inputs), op.results, {}});
-    changed = true;
-  }
-  g.ops = std::move(ops);
-  if (!changed) return;
-  for (size_t i = 0; i < g.ops.size(); ++i)
-    for (ir::ValueId r : g.ops[i].results) g.values[static_cast<size_t>(r)].producer = static_cast<int>(i);
-  remove_ops(g, std::vector<bool>(g.ops.size(), true));  // numbers the values in definition order again
+  // sample(logits, params, rng, history) -> partial(logits, params, history), finish(all, partials).
+  split_ops(
+      g,
+      [&](const ir::Op& op) -> std::optional<ir::Op> {
+        const int64_t splits = op.kind == ir::OpKind::Sample ? splits_for(g, op, bounds) : 1;
+        if (splits < 2) return std::nullopt;
+        ir::Op partial{ir::OpKind::SamplePartial, {op.inputs[0], op.inputs[1], op.inputs[3]}, {}, {}};
+        partial.attrs["splits"] = splits;
+        partial.attrs["candidates"] = std::min(kMaxCandidates, kMaxUnion / splits);
+        return partial;
+      },
+      [](ir::Op& op, ir::ValueId partials) {
+        std::vector<ir::ValueId> inputs = op.inputs;
+        inputs.push_back(partials);
+        return ir::Op{ir::OpKind::SampleFinish, std::move(inputs), op.results, {}};
+      });
 }
 
 }  // namespace vkllm::passes
