@@ -37,7 +37,9 @@ DEFINE_string(matmul_tune, "", "bench --matmul: tuning variants to time, ';'-sep
               "'qmatvec.rows=4;qmatvec.split=subgroup,qmatvec.stage=1'");
 DEFINE_string(matmul_prologue, "none", "bench --matmul: none, or the fused prologue of every matmul: rms_norm "
               "(x normalized by a norm weight) or swiglu (silu(x)·up), as decode graphs fuse them");
-DEFINE_int64(matmul_runs, 20, "bench --matmul: graph runs per variant, the first a warm-up; each run calls every weight copy once");
+DEFINE_int64(matmul_runs, 20, "bench --matmul: timed graph runs per variant; each run calls every weight copy once");
+DEFINE_int64(matmul_warmup_ms, 500, "bench --matmul: untimed back-to-back runs of each variant for this long first, so "
+             "the GPU's core and memory clocks have left their idle state");
 DEFINE_int64(matmul_copies, 0, "bench --matmul: weight copies the runs cycle through (0: enough for 160 MiB, so the "
              "caches (H200: 50 MB of L2) hold none of them)");
 DECLARE_bool(profile);  // defined by exec; for bench: time every kernel of one prefill chunk and one decode step
@@ -96,11 +98,14 @@ nlohmann::ordered_json profile_steps(engine::Model& model, const std::vector<int
   options.max_tokens = 1;  // the prompt only: its last step is a prefill chunk
   engine::generate(model, prompt, options);
   const std::vector<runtime::KernelTiming> prefill = model.last_step_timings();
+  const size_t prefill_barriers = model.last_step_barriers();
   options.max_tokens = 2;  // one decode step after the prompt
   engine::generate(model, prompt, options);
   const std::vector<runtime::KernelTiming> decode = model.last_step_timings();
+  const size_t decode_barriers = model.last_step_barriers();
   model.set_profiling(false);
-  for (const auto& [label, timings] : {std::pair{"prefill_chunk", &prefill}, std::pair{"decode_step", &decode}}) {
+  for (const auto& [label, timings, barriers] :
+       {std::tuple{"prefill_chunk", &prefill, prefill_barriers}, std::tuple{"decode_step", &decode, decode_barriers}}) {
     std::map<std::string, std::pair<double, int>> by_kernel;
     double total = 0;
     for (const runtime::KernelTiming& t : *timings) {
@@ -112,7 +117,8 @@ nlohmann::ordered_json profile_steps(engine::Model& model, const std::vector<int
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
     nlohmann::ordered_json kernels = nlohmann::ordered_json::array();
     for (const auto& [name, v] : rows) kernels.push_back({{"kernel", name}, {"calls", v.second}, {"us", v.first}});
-    out[label] = {{"dispatches", timings->size()}, {"total_us", total}, {"kernels", kernels}};
+    // barriers: between dispatches as the step runs unprofiled (profiling separates every dispatch).
+    out[label] = {{"dispatches", timings->size()}, {"barriers", barriers}, {"total_us", total}, {"kernels", kernels}};
   }
   return out;
 }
@@ -194,7 +200,7 @@ double relative_error(const ir::HostTensor& got, const ir::HostTensor& want) {
 
 int run_matmul_bench(const Args& args) {
   if (!args.empty()) throw std::runtime_error("--matmul takes no MODEL argument");
-  if (FLAGS_matmul_runs < 2) throw std::runtime_error("--matmul_runs must be >= 2 (the first is a warm-up)");
+  if (FLAGS_matmul_runs < 1) throw std::runtime_error("--matmul_runs must be >= 1");
   const std::vector<MatmulShape> shapes = parse_matmul_shapes(FLAGS_matmul);
   runtime::Device device(runtime::Device::Options{FLAGS_device});
   const codegen::TargetCaps device_caps = device.target_caps();  // per-device tuning and $VKLLM_TUNE
@@ -264,15 +270,25 @@ int run_matmul_bench(const Args& args) {
         const codegen::CompiledGraph compiled = codegen::compile_graph(graph, caps);
         runtime::GraphExecutor executor(device, compiled, {}, weights);
         executor.set_profiling(true);
-        std::vector<double> us;
-        for (int64_t run = 0; run < FLAGS_matmul_runs; ++run) {
-          executor.fill_activations(0x7FC00000u);  // NaN: a result the kernel never wrote fails the check
+        const auto set_inputs = [&] {
           for (const auto& [name, tensor] : inputs)
             executor.set_input(name, tensor.data(), static_cast<size_t>(tensor.size_bytes()));
+        };
+        set_inputs();
+        // Warm-up: an idle GPU runs at low core and memory clocks and takes a fraction of a second to
+        // raise them; timing short runs right away measured 2.5-5x the in-model kernel times (H200).
+        const Clock::time_point warm_start = Clock::now();
+        do executor.run({});
+        while (Clock::now() - warm_start < std::chrono::milliseconds(FLAGS_matmul_warmup_ms));
+        std::vector<double> us;
+        for (int64_t run = 0; run < FLAGS_matmul_runs; ++run) {
           executor.run({});
-          if (run == 0) continue;  // warm-up
           for (const runtime::KernelTiming& t : executor.last_timings()) us.push_back(t.microseconds);
         }
+        // The checked run: every output poisoned with NaN first, so a result the kernel never wrote fails.
+        executor.fill_activations(0x7FC00000u);
+        set_inputs();
+        executor.run({});
         const double call_us = median(us);
         const double gb_s = static_cast<double>(weight_bytes) / call_us / 1e3;
         const double error = relative_error(executor.read_output("y0"), want);
@@ -387,8 +403,9 @@ int run_bench(const Args& args) {
                peak.read_gb_s, peak.copy_gb_s, 100 * bandwidth / 1e9 / peak.read_gb_s);
   if (FLAGS_profile) {
     for (const auto& [label, step] : profile.items()) {
-      fmt::print("{}: {} dispatches, {:.1f} us of GPU time\n", label, step["dispatches"].get<size_t>(),
-                 step["total_us"].get<double>());
+      fmt::print("{}: {} dispatches ({} barriers between them unprofiled), {:.1f} us of GPU time (profiled: a "
+                 "barrier after every dispatch)\n",
+                 label, step["dispatches"].get<size_t>(), step["barriers"].get<size_t>(), step["total_us"].get<double>());
       for (const auto& k : step["kernels"])
         fmt::print("  {:10.1f} us {:4d}x  {}\n", k["us"].get<double>(), k["calls"].get<int>(), k["kernel"].get<std::string>());
     }

@@ -166,6 +166,8 @@ std::vector<runtime::KernelTiming> Model::last_step_timings() const {
   return last_executor_ ? last_executor_->last_timings() : std::vector<runtime::KernelTiming>{};
 }
 
+size_t Model::last_step_barriers() const { return last_executor_ ? last_executor_->barriers_per_run() : 0; }
+
 void Model::prepare_graphs(bool with_logits) {
   const std::string* last = last_graph_name_;
   // A step's choice only changes at a bound: asking for each bound's rows reaches every graph.

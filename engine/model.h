@@ -124,6 +124,8 @@ class Model {
   // Profiling records a second command buffer per graph once; steps stay allocation-free.
   void set_profiling(bool on);
   std::vector<runtime::KernelTiming> last_step_timings() const;
+  // Barriers between the dispatches of the last step's graph when not profiling (0 before any step).
+  size_t last_step_barriers() const;
   // Creates now the executor of every graph a step (with logits, if asked) may run, so that no later
   // step compiles or records one: a server's warm-up. Otherwise each is created on first use.
   void prepare_graphs(bool with_logits);

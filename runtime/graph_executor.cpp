@@ -100,7 +100,11 @@ struct GraphExecutor::Impl {
   ValueId owner(ValueId v) const { return graph.storage_of.at(static_cast<size_t>(v)); }
   const Buffer& buffer_of(ValueId v) const { return *bound.at(static_cast<size_t>(owner(v))); }
 
+  // By dispatch: whether a barrier must precede it (see barriers_per_run in the header).
+  std::vector<bool> barrier_before;
+
   void validate_graph();
+  void plan_barriers();
   void allocate(const ir::WeightFn& weights);
   void create_pipelines();
   CommandSet record(bool with_timestamps);
@@ -238,6 +242,37 @@ void GraphExecutor::Impl::create_pipelines() {
   }
 }
 
+// Hazards between dispatches, by buffer: a dispatch reads every buffer it binds and writes those of
+// its op's results (in-place results own their operand's buffer, storage_of). Dispatches between two
+// barriers run concurrently, so a barrier is needed before one that reads or writes a buffer written
+// since the last barrier (read/write-after-write) or writes one read since then (write-after-read).
+// Values own distinct buffers, except weights and states that ModelBuffers shares by name: comparing
+// buffer addresses covers both.
+void GraphExecutor::Impl::plan_barriers() {
+  const ir::Graph& g = graph.graph;
+  barrier_before.assign(graph.dispatches.size(), false);
+  std::set<const Buffer*> read, written;
+  std::vector<const Buffer*> writes;
+  for (size_t d = 0; d < graph.dispatches.size(); ++d) {
+    const codegen::Dispatch& dispatch = graph.dispatches[d];
+    writes.clear();
+    if (dispatch.op_index >= 0)
+      for (ValueId r : g.ops.at(static_cast<size_t>(dispatch.op_index)).results) writes.push_back(&buffer_of(r));
+    else  // no op to say what it writes: every buffer it binds
+      for (ValueId v : dispatch.args) writes.push_back(&buffer_of(v));
+    bool hazard = false;
+    for (ValueId v : dispatch.args) hazard = hazard || written.count(&buffer_of(v));
+    for (const Buffer* w : writes) hazard = hazard || written.count(w) || read.count(w);
+    if (hazard) {
+      barrier_before[d] = true;
+      read.clear();
+      written.clear();
+    }
+    for (ValueId v : dispatch.args) read.insert(&buffer_of(v));
+    written.insert(writes.begin(), writes.end());
+  }
+}
+
 GraphExecutor::Impl::CommandSet GraphExecutor::Impl::record(bool with_timestamps) {
   const size_t n = graph.dispatches.size();
   const size_t budget = options.dispatches_per_submission;
@@ -277,7 +312,7 @@ GraphExecutor::Impl::CommandSet GraphExecutor::Impl::record(bool with_timestamps
     for (size_t d = first; d < last; ++d) {
       const codegen::Dispatch& dispatch = graph.dispatches[d];
       const Pipeline& pipeline = *pipelines[pipeline_of_dispatch[d]];
-      if (d > first)
+      if (d > first && (with_timestamps || barrier_before[d]))
         barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
                 VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
       push.assign(1, params.address());
@@ -384,6 +419,7 @@ GraphExecutor::GraphExecutor(Device& device, codegen::CompiledGraph graph, const
   impl_->create_pipelines();
   impl_->pool = device.create_command_pool();
   impl_->fence = device.create_fence();
+  impl_->plan_barriers();
   impl_->plain = impl_->record(false);
 }
 
@@ -502,5 +538,12 @@ const codegen::CompiledGraph& GraphExecutor::graph() const { return impl_->graph
 size_t GraphExecutor::record_count() const { return impl_->records; }
 
 size_t GraphExecutor::submissions_per_run() const { return impl_->plain.segments.size(); }
+
+size_t GraphExecutor::barriers_per_run() const {
+  const size_t budget = impl_->options.dispatches_per_submission;
+  size_t n = 0;
+  for (size_t d = 0; d < impl_->barrier_before.size(); ++d) n += d % budget != 0 && impl_->barrier_before[d];
+  return n;
+}
 
 }  // namespace vkllm::runtime

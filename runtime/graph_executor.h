@@ -71,6 +71,11 @@ class GraphExecutor {
   size_t record_count() const;
   // Command buffers (submissions) one run uses.
   size_t submissions_per_run() const;
+  // Execution barriers between the dispatches of one run (not counting the barriers around the input
+  // uploads and output readbacks): a barrier goes only before a dispatch that touches a buffer an
+  // earlier dispatch since the last barrier wrote, or writes one it read. Profiling records a barrier
+  // after every dispatch instead, so that each kernel's timestamps are its own.
+  size_t barriers_per_run() const;
 
  private:
   struct Impl;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Matvec tuning sweep (issue 9). Runs on the GPU machine with `vkllm` on PATH; writes
+# Matvec tuning sweep (issue 9). Runs on the GPU machine with `vkllm` on PATH (DTYPES: the quantized
+# dtypes to sweep, WARMUP_MS: --matmul_warmup_ms); writes
 # one JSON file per dtype/prologue to $OUT (plus the text table: NAME.txt; about 9.5 min at most) (each: device, measured peaks, and per shape x tuning
 # variant: kernel name, tuning, us per call, weight GB/s, % of the read peak, max relative error vs
 # the reference executor). Llama-3-8B decode shapes (N:K): q/o 4096:4096, k/v 1024:4096,
@@ -40,14 +41,14 @@ bench() {  # NAME LIMIT_S ARGS...
   local name=$1 limit=$2; shift 2
   local t0=$(date +%s)
   # -o: the JSON is rewritten after every result, so a command cut off by its limit keeps what it measured.
-  timeout "$limit" vkllm bench --matmul_runs 10 -o "$OUT/$name.json" "$@" > "$OUT/$name.txt" 2> "$OUT/$name.err"
+  timeout "$limit" vkllm bench --matmul_runs 10 --matmul_warmup_ms ${WARMUP_MS:-300} -o "$OUT/$name.json" "$@" > "$OUT/$name.txt" 2> "$OUT/$name.err"
   echo "$name: rc=$? $(( $(date +%s) - t0 )) s" | tee -a "$OUT/summary.txt"
 }
 
 # The measured read peak once (1 GiB read and copy kernels; every later file's % is against it), with
 # the default q4_0 gate/up kernel. The defaults of every shape are the empty variant of each run below.
 bench peak 45 --peak_bytes ${PEAK_BYTES:-1073741824} --matmul "q4_0:${SHAPES%%,*}"
-for d in q4_0 q4_K q8_0 qa4h_g64; do
+for d in ${DTYPES:-q4_0 q4_K q8_0 qa4h_g64}; do
   bench "$d" 95 --peak_bytes 0 --matmul "$(shapes_of $d)" --matmul_tune "$QV"
 done
 bench bf16 45 --peak_bytes 0 --matmul "$(shapes_of bf16)" --matmul_tune "$FV"

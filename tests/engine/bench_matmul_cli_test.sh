@@ -8,10 +8,10 @@ vkllm=$1
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 variants=";qmatvec.split=subgroup,qmatvec.stage=1,qmatvec.xstage=1,qmatvec.units=2"
-"$vkllm" bench --matmul q4_0:37:512,bf16:9:256:3,qa4h_g64:11:256:2 --matmul_tune "$variants" --matmul_runs 3 \
+"$vkllm" bench --matmul q4_0:37:512,bf16:9:256:3,qa4h_g64:11:256:2 --matmul_tune "$variants" --matmul_runs 3 --matmul_warmup_ms 0 \
   --matmul_copies 2 --peak_bytes 1048576 --json -o "$dir/report.json" > "$dir/out.json"
-"$vkllm" bench --matmul q4_K:13:256:2 --matmul_prologue swiglu --matmul_runs 2 --peak_bytes 0 --json > "$dir/swiglu.json"
-VKLLM_TUNE=qmatvec.rows=4,qmatvec.local=32 "$vkllm" bench --matmul q8_0:21:256 --matmul_runs 2 --peak_bytes 0 --json \
+"$vkllm" bench --matmul q4_K:13:256:2 --matmul_prologue swiglu --matmul_runs 2 --matmul_warmup_ms 0 --peak_bytes 0 --json > "$dir/swiglu.json"
+VKLLM_TUNE=qmatvec.rows=4,qmatvec.local=32 "$vkllm" bench --matmul q8_0:21:256 --matmul_runs 2 --matmul_warmup_ms 0 --peak_bytes 0 --json \
   > "$dir/env.json"
 expect_error() {  # MESSAGE COMMAND...: the command fails and prints MESSAGE
   local message=$1; shift

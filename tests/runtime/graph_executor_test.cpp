@@ -187,6 +187,7 @@ class GraphExecutorTest : public DeviceTest {
 TEST_F(GraphExecutorTest, ReplaysOneRecordingAcrossManySteps) {
   GraphExecutor executor(device(), two_dispatch_graph(), max_symbols, weights);
   EXPECT_EQ(executor.record_count(), 1u);
+  EXPECT_EQ(executor.barriers_per_run(), 1u) << "mirror reads what affine wrote";
   EXPECT_EQ(executor.submissions_per_run(), 1u);
   std::uniform_int_distribution<int64_t> rows(1, kMaxRows), ks(0, kMaxK);
   for (int s = 0; s < 60; ++s) {
@@ -196,6 +197,52 @@ TEST_F(GraphExecutorTest, ReplaysOneRecordingAcrossManySteps) {
   }
   EXPECT_EQ(executor.record_count(), 1u) << "a step must not record command buffers";
   EXPECT_TRUE(executor.last_timings().empty());
+}
+
+// Barriers only where dispatches conflict: a = x + 1 and b = x + 1 read the same input (none between
+// them); e = z + 1 is written in place into x's buffer, which a and b read (write-after-read: a
+// barrier); y = mirror(b) reads b, written before that barrier (none). The results show that e did
+// not overwrite x before a and b read it.
+TEST_F(GraphExecutorTest, BarriersOnlyBetweenConflictingDispatches) {
+  ir::Builder b("barriers");
+  const ir::Type type{DType::F32, {Dim::symbol("n"), Dim::of(kCols)}};
+  const auto x = b.input("x", type);
+  const auto z = b.input("z", type);
+  const auto a = b.scale(x, 1.0), bv = b.scale(x, 1.0), e = b.scale(z, 1.0), y = b.scale(bv, 1.0);
+  b.set_name(a, "a");
+  b.set_name(bv, "b");
+  b.set_name(e, "e");
+  b.set_name(y, "y");
+  for (auto v : {a, bv, e, y}) b.output(v);
+  codegen::CompiledGraph c = compiled(b.finish());
+  c.storage_of[static_cast<size_t>(e)] = x;  // e written in place over x
+  const auto op_of = [&](ir::ValueId v) {
+    for (size_t i = 0; i < c.graph.ops.size(); ++i)
+      if (c.graph.ops[i].results.at(0) == v) return static_cast<int>(i);
+    return -1;
+  };
+  c.dispatches.push_back(dispatch(op_of(a), kernel("plus_one", kPlusOne, {"x", "out"}), {x, a}));
+  c.dispatches.push_back(dispatch(op_of(bv), kernel("plus_one", kPlusOne, {"x", "out"}), {x, bv}));
+  c.dispatches.push_back(dispatch(op_of(e), kernel("plus_one", kPlusOne, {"x", "out"}), {z, e}));
+  c.dispatches.push_back(dispatch(op_of(y), kernel("mirror", kMirror, {"h", "out"}), {bv, y}));
+  GraphExecutor executor(device(), std::move(c), max_symbols, weights);
+  EXPECT_EQ(executor.barriers_per_run(), 1u);
+  for (int64_t n : {kMaxRows, int64_t{5}}) {
+    const size_t count = static_cast<size_t>(n * kCols);
+    const std::vector<float> xs = random_floats(rng, count, -4, 4), zs = random_floats(rng, count, -4, 4);
+    std::vector<float> plus(count), es(count), ys(count);
+    for (size_t i = 0; i < count; ++i) plus[i] = xs[i] + 1.0f;
+    for (size_t i = 0; i < count; ++i) es[i] = zs[i] + 1.0f;
+    for (size_t i = 0; i < count; ++i) ys[i] = plus[i] + 0.5f * plus[count - 1 - i];
+    executor.fill_activations(kNaN);
+    executor.set_input("x", xs.data(), count * 4);
+    executor.set_input("z", zs.data(), count * 4);
+    executor.run({{"n", n}, {"k", 0}});
+    expect_floats(executor.read_output("a"), plus, {n, kCols}, "a");
+    expect_floats(executor.read_output("b"), plus, {n, kCols}, "b");
+    expect_floats(executor.read_output("e"), es, {n, kCols}, "e");
+    expect_floats(executor.read_output("y"), ys, {n, kCols}, "y");
+  }
 }
 
 TEST_F(GraphExecutorTest, ZeroRowsDispatchNothing) {
