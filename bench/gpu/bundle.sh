@@ -18,6 +18,8 @@ for b in "${bins[@]}"; do strip --strip-debug -o "/tmp/vkllm-gpu-bin/$(basename 
 mkdir -p .gl /tmp/amd64/partial
 o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
 [ -n "$(ls .gl/*.deb 2>/dev/null)" ] || { apt-get $o update -q >/dev/null; (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2); }
+# The commit the binaries were built from (the GPU machine gets no .git): results name it.
+echo "$(git rev-parse HEAD)$(git diff --quiet HEAD -- . ':!bench/results' || echo ' + uncommitted changes')" > .gpu/COMMIT
 # Binaries compress about 3x; the device tool carries at most 64 MiB.
 tar cJf .gpu.tar.xz .gpu
 du -sh .gpu .gpu.tar.xz
