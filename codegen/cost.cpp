@@ -135,6 +135,19 @@ DispatchCost dispatch_cost(const CompiledGraph& cg, size_t index, const std::map
       c.flops = 7 * static_cast<uint64_t>(t * hv * dk * dv);
       break;
     }
+    case K::FusedGatedDeltaNet: {  // as conv1d + gated_delta_net: one window and one state per chain
+      const ValueId qkv = op.inputs[0], conv_state = op.inputs[5], state = op.inputs[9];
+      const int64_t t = s.dim(qkv, 0), slots = s.dim(state, 0), chains = std::min(t, slots);
+      const uint64_t per_chain =
+          (s.bytes(conv_state) + s.bytes(state)) / static_cast<uint64_t>(std::max<int64_t>(slots, 1));
+      c.bytes_read = static_cast<uint64_t>(chains) * per_chain;
+      for (size_t i = 0; i < op.inputs.size(); ++i)
+        if (i != 5 && i != 9) c.bytes_read += s.bytes(op.inputs[i]);
+      c.bytes_written = s.bytes(op.results[0]) + static_cast<uint64_t>(chains) * per_chain;
+      const int64_t hv = s.dim(state, 1), dk = s.dim(state, 2), dv = s.dim(state, 3);
+      c.flops = static_cast<uint64_t>(2 * t * s.dim(qkv, 1) * s.dim(op.inputs[4], 1) + 7 * t * hv * dk * dv);
+      break;
+    }
     case K::Sample:
     case K::SamplePartial: c.flops = 5 * static_cast<uint64_t>(s.numel(op.inputs[0])); break;
     case K::SampleFinish: {  // the common cases read the partials only (codegen/ops/sample.cpp)

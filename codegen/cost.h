@@ -15,6 +15,7 @@
 //   - kv_write: reads x and slots, writes T rows of the cache;
 //   - conv1d: 2·T·C·K FLOPs; gated_delta_net: 7·T·Hv·Dk·Dv FLOPs, and one state read and written
 //     per row (at most S of them; rows chained within one sequence share it, so this is an upper bound);
+//     fused_gated_delta_net: the two together, one conv window and one state per row the same way;
 //   - sample: 5 FLOPs per logit; argmax and top_k one per input element.
 #pragma once
 #include <array>

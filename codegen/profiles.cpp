@@ -11,7 +11,8 @@ namespace vkllm::codegen {
 namespace {
 
 TargetCaps caps(std::string name, uint32_t subgroup, bool size_control, bool fp16, bool int8, bool storage8,
-                bool dot, bool coopmat, uint32_t shared_bytes, uint32_t push_bytes, bool subgroup_ops = true) {
+                bool dot, bool coopmat, uint32_t shared_bytes, uint32_t push_bytes, bool subgroup_ops = true,
+                bool dot_accelerated = false) {
   TargetCaps c;
   c.name = std::move(name);
   c.subgroup_size = subgroup;
@@ -23,6 +24,7 @@ TargetCaps caps(std::string name, uint32_t subgroup, bool size_control, bool fp1
   c.storage_16bit = true;  // a requirement of vkllm (runtime/device.h)
   c.storage_8bit = storage8;
   c.integer_dot_product = dot;
+  c.integer_dot_product_accelerated = dot && dot_accelerated;
   c.cooperative_matrix_nv = coopmat;
   c.max_workgroup_invocations = 1024;
   c.max_shared_memory_bytes = shared_bytes;
@@ -40,9 +42,9 @@ const std::vector<TargetProfile>& target_profiles() {
       {"lavapipe", "Mesa llvmpipe (CPU), 256-bit: subgroup 8",
        caps("lavapipe", 8, true, true, true, true, true, false, 32768, 128)},
       {"nvidia-h100", "NVIDIA Hopper (H100/H200), proprietary driver: subgroup 32, VK_NV_cooperative_matrix",
-       caps("nvidia-h100", 32, true, true, true, true, true, true, 49152, 256)},
+       caps("nvidia-h100", 32, true, true, true, true, true, true, 49152, 256, true, true)},
       {"nvidia-ada", "NVIDIA Ada (RTX 40xx, L4, L40), proprietary driver: subgroup 32, VK_NV_cooperative_matrix",
-       caps("nvidia-ada", 32, true, true, true, true, true, true, 49152, 256)},
+       caps("nvidia-ada", 32, true, true, true, true, true, true, 49152, 256, true, true)},
       {"amd-rdna3", "AMD RDNA3 (RADV): wave64 compute, no cooperative matrix through the NV extension",
        caps("amd-rdna3", 64, true, true, true, true, true, false, 65536, 128)},
   };
@@ -114,13 +116,18 @@ void apply_tuning_overrides(TargetCaps& caps, std::string_view overrides) {
       else if (field == "stage") t->stage = parse_int(entry, value, 0, 1, false, false) == 1;
       else if (field == "xstage") t->stage_x = parse_int(entry, value, 0, 1, false, false) == 1;
       else if (field == "xchunk") t->x_chunk_kib = parse_int(entry, value, 1, 64, false, true);
+      else if (field == "dot") {
+        if (value != "i8" && value != "0")
+          throw std::invalid_argument(fmt::format("VKLLM_TUNE entry '{}': dot is i8 or 0 (off)", entry));
+        t->dot = value == "i8" ? MatvecTuning::Dot::i8 : MatvecTuning::Dot::off;
+      }
       else if (field == "split") {
         if (value != "workgroup" && value != "subgroup")
           throw std::invalid_argument(fmt::format("VKLLM_TUNE entry '{}': split is workgroup or subgroup", entry));
         t->subgroup_rows = value == "subgroup";
       } else {
         throw std::invalid_argument(fmt::format("VKLLM_TUNE entry '{}': unknown field '{}' (known: rows, local, units, "
-                                                "split, stage, xstage, xchunk)", entry, field));
+                                                "split, stage, xstage, xchunk, dot)", entry, field));
       }
     }
   }
@@ -129,12 +136,29 @@ void apply_tuning_overrides(TargetCaps& caps, std::string_view overrides) {
 void apply_tuning(TargetCaps& caps) {
   caps.qmatvec = MatvecTuning{};
   caps.fmatvec = MatvecTuning{};
+  // 32-wide subgroups with size control (NVIDIA): measured on the H200 (bench/results/
+  // 2026-12-03-h200-session4/matvec-sweep): quantized rows owned by subgroups with x staged per
+  // workgroup ran q4_0 14336x4096 in 17.7 µs (27.8 µs by default), 4096x14336 in 20.1 (69.4); float
+  // weights with two units in flight per lane ran bf16 4096x14336 in 33.3 µs (75.4), others within 3%.
+  // With dot=i8 (below), 8 subgroups per workgroup (local 256) beat 4 on the large shapes: 14336x4096
+  // 13.9 µs, 4096x14336 17.6 (the dot kernel's layout shrinks it again for small N).
+  if (caps.subgroup_size == 32 && caps.subgroup_size_control && caps.subgroup_arithmetic) {
+    caps.qmatvec.subgroup_rows = true;
+    caps.qmatvec.stage_x = true;
+    caps.qmatvec.local = 256;
+    caps.fmatvec.units = 2;
+  }
+  // Integer dot products where the driver says they are one instruction: a q4_0 weight then costs
+  // ~1.3 issue slots instead of ~3.5 (codegen/ops/matmul_quantized.cpp). Without acceleration the
+  // driver emulates them with shifts and multiplies: slower than the f32 path.
+  if (caps.integer_dot_product && caps.integer_dot_product_accelerated) caps.qmatvec.dot = MatvecTuning::Dot::i8;
   apply_tuning_overrides(caps, tune_environment());
 }
 
 std::string tuning_text(const MatvecTuning& t) {
-  return fmt::format("rows={},local={},units={},split={},stage={},xstage={},xchunk={}", t.rows, t.local, t.units,
-                     t.subgroup_rows ? "subgroup" : "workgroup", t.stage ? 1 : 0, t.stage_x ? 1 : 0, t.x_chunk_kib);
+  return fmt::format("rows={},local={},units={},split={},stage={},xstage={},xchunk={}{}", t.rows, t.local, t.units,
+                     t.subgroup_rows ? "subgroup" : "workgroup", t.stage ? 1 : 0, t.stage_x ? 1 : 0, t.x_chunk_kib,
+                     t.dot == MatvecTuning::Dot::i8 ? ",dot=i8" : "");
 }
 
 std::vector<std::string> missing_features(const TargetCaps& want, const TargetCaps& have) {

@@ -28,10 +28,10 @@ void apply_tuning(TargetCaps& caps);
 // Applies one override list "key=value,key=value" to caps. Keys: matvec.FIELD (both kinds),
 // qmatvec.FIELD (quantized weights), fmatvec.FIELD (float weights); FIELD: rows (1..32, a power of
 // two; 0 = automatic), local (4..1024, a power of two; 0 = automatic), units (1..8), split
-// (workgroup | subgroup), stage (0 | 1), xstage (0 | 1), xchunk (KiB, 1..64; 0 = automatic). Throws
-// std::invalid_argument naming the bad entry.
+// (workgroup | subgroup), stage (0 | 1), xstage (0 | 1), xchunk (KiB, 1..64; 0 = automatic), dot (i8 | 0).
+// Throws std::invalid_argument naming the bad entry.
 void apply_tuning_overrides(TargetCaps& caps, std::string_view overrides);
-// "rows=8,local=128,units=2,split=subgroup,stage=0,xstage=0,xchunk=0" (0: automatic).
+// "rows=8,local=128,units=2,split=subgroup,stage=0,xstage=0,xchunk=0" (0: automatic), then ",dot=i8" when on.
 std::string tuning_text(const MatvecTuning& t);
 
 // What kernels compiled for `compiled_for` assume and `device` lacks, one readable line per missing

@@ -17,7 +17,12 @@ struct MatvecTuning {
   bool stage = false;  // contiguous unit formats: coalesced 16-byte loads staged through shared memory
                        // (subgroup_rows only)
   bool stage_x = false;  // x (after the prologue) staged once per workgroup in shared memory
-  int x_chunk_kib = 0;   // stage_x: shared memory for one chunk of staged x, KiB (0: automatic, 16)
+  int x_chunk_kib = 0;   // stage_x: shared memory for one chunk of staged x, KiB (0: automatic, 16; 24 with dot)
+  // q4_0 / q8_0 weights: x staged once per workgroup as int8 hi/lo pairs and multiplied with integer
+  // dot products (4 int8 products per instruction). The kernel then always has subgroup-owned rows
+  // and staged x. Ignored for other dtypes and on devices without the instructions.
+  enum class Dot { off, i8 };
+  Dot dot = Dot::off;
   bool operator==(const MatvecTuning&) const = default;
 };
 
@@ -32,6 +37,9 @@ struct TargetCaps {
   bool storage_16bit = true;             // 16-bit loads/stores from storage buffers
   bool storage_8bit = false;
   bool integer_dot_product = false;      // VK_KHR_shader_integer_dot_product
+  // The driver reports mixed-signedness 4x8-bit packed dot products as accelerated (one instruction,
+  // IDP4A on NVIDIA): a tuning hint (the quantized matvec's dot=i8 default), not a requirement.
+  bool integer_dot_product_accelerated = false;
   bool cooperative_matrix_nv = false;    // VK_NV_cooperative_matrix, fp16 16x16x16 -> fp32
   // The tensor-core prefill kernel (codegen/ops/matmul_tiled.cpp) when cooperative_matrix_nv:
   // "split" (f32-faithful: hi/lo f16 pairs), "f16" (operands rounded to f16: faster, less accurate),

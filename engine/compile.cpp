@@ -45,7 +45,8 @@ std::optional<std::string> tokenizer_config_with_template(const std::filesystem:
 const std::vector<std::string>& forward_passes() {
   // Fusions (passes/README.md) before dce, which removes what they leave unused. fuse-attention-rope
   // and fuse-attention-combine follow split-decode-attention (the query's rope goes into the split's
-  // partial op, the combine into its last workgroups). The prologue
+  // partial op, the combine into its last workgroups); fuse-gdn-decode (decode graphs) takes a Gated
+  // DeltaNet layer's ops between its projections and out_proj into one kernel. The prologue
   // fusions, split-decode-attention and split-decode-sample act on decode graphs only (by their row bound,
   // forward_max_symbols): the matrix-vector kernels apply a prologue once per x chunk for all their
   // weight rows, the prefill kernels would pay it per tile. VKLLM_PASSES (comma-separated pass
@@ -64,7 +65,7 @@ const std::vector<std::string>& forward_passes() {
     return std::vector<std::string>{"dedupe-weights",     "fuse-matmul-add",    "fuse-rms-norm-matmul",
                                     "fuse-swiglu-matmul", "fuse-geglu-matmul",  "split-decode-attention",
                                     "fuse-kv-write",      "fuse-attention-rope", "fuse-attention-combine",
-                                    "split-decode-sample", "dce"};
+                                    "fuse-gdn-decode",    "split-decode-sample", "dce"};
   }();
   return passes;
 }

@@ -92,8 +92,9 @@ struct Op {
 // In-place writes: an op instance whose result `result` is written into the storage of its operand
 // `operand` (the result is a new SSA value, the memory is the operand's): kv_write's cache,
 // gated_delta_net's state, conv1d's state in its paged form (5 operands; the 3-operand form returns
-// a new state), both caches of kv_write_rope (operands 0, 1 as results 0, 1), and the counters of
-// paged_attention_split (operand 6 as result 2).
+// a new state), both caches of kv_write_rope (operands 0, 1 as results 0, 1), the counters of
+// paged_attention_split (operand 6 as result 2), and fused_gated_delta_net's conv state and state
+// (operands 5, 9 as results 1, 2).
 struct InPlaceWrite {
   int operand, result;
 };
@@ -115,6 +116,7 @@ constexpr InPlaceWrites in_place_writes(OpKind k, size_t num_inputs) {
   if (k == OpKind::PagedAttentionSplit) return {{{6, 2}}, 1};
   if (k == OpKind::GatedDeltaNet) return {{{5, 1}}, 1};
   if (k == OpKind::Conv1d && num_inputs == 5) return {{{2, 1}}, 1};
+  if (k == OpKind::FusedGatedDeltaNet) return {{{5, 1}, {9, 2}}, 2};
   return {};
 }
 inline InPlaceWrites in_place_writes(const Op& op) { return in_place_writes(op.kind, op.inputs.size()); }

@@ -770,6 +770,57 @@ Results eval_GatedDeltaNet(const OpCall& c) {
   return {c.result(0, o), c.result(1, new_state)};
 }
 
+// fused_gated_delta_net: literally the unfused composition (ir/README.md), each step by its op's
+// evaluator with its result rounded to f32 as the unfused op's is, so fuse-gdn-decode leaves
+// reference outputs and states bit for bit unchanged.
+Results eval_FusedGatedDeltaNet(const OpCall& c) {
+  const HostTensor &qkv = c.operand(0), &z = c.operand(1), &a = c.operand(2), &b = c.operand(3);
+  const HostTensor &conv_w = c.operand(4), &conv_state = c.operand(5), &a_log = c.operand(6), &dt_bias = c.operand(7);
+  const HostTensor &norm_w = c.operand(8), &state = c.operand(9), &src = c.operand(10), &dst = c.operand(11);
+  const int64_t rows = c.in_shape(0)[0], channels = c.in_shape(0)[1];
+  const int64_t value_heads = c.in_shape(1)[1], value_dim = c.in_shape(1)[2], key_dim = c.in_shape(9)[2];
+  const int64_t key_heads = (channels - value_heads * value_dim) / (2 * key_dim);
+  // One unfused op: its evaluator, attributes, operands and (f32) result shapes.
+  auto run = [&](OpKind kind, Results (*eval)(const OpCall&), Attrs attrs, std::vector<const HostTensor*> in,
+                 std::vector<std::vector<int64_t>> shapes) {
+    const Op op{kind, {}, {}, std::move(attrs)};
+    const OpCall call{c.graph, op, std::move(in), std::vector<DType>(shapes.size(), DType::F32), std::move(shapes),
+                      c.weights, c.states};
+    return eval(call);
+  };
+  Results conv = run(OpKind::Conv1d, eval_Conv1d, {{"activation", std::string("silu")}},
+                     {&qkv, &conv_w, &conv_state, &src, &dst}, {{rows, channels}, c.in_shape(5)});
+  // q, k and v: consecutive column blocks of the conv output (slices, reshaped to heads).
+  auto columns = [&](int64_t start, int64_t heads, int64_t dim) {
+    HostTensor t = HostTensor::zeros(DType::F32, {rows, heads, dim});
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < heads * dim; ++i) t.set(r * heads * dim + i, conv[0].get(r * channels + start + i));
+    return t;
+  };
+  const HostTensor q = columns(0, key_heads, key_dim), k = columns(key_heads * key_dim, key_heads, key_dim);
+  const HostTensor v = columns(2 * key_heads * key_dim, value_heads, value_dim);
+  const std::vector<int64_t> per_head = {value_heads}, gates = {rows, value_heads};
+  const HostTensor beta = run(OpKind::Sigmoid, eval_Sigmoid, {}, {&b}, {gates})[0];
+  const HostTensor a_log_f32 = run(OpKind::Cast, eval_Cast, {}, {&a_log}, {per_head})[0];
+  const HostTensor a_exp = run(OpKind::Exp, eval_Exp, {}, {&a_log_f32}, {per_head})[0];
+  const HostTensor decay_rate = run(OpKind::Scale, eval_Scale, {{"factor", -1.0}}, {&a_exp}, {per_head})[0];
+  const HostTensor shifted = run(OpKind::Add, eval_Add, {}, {&a, &dt_bias}, {gates})[0];
+  const HostTensor step = run(OpKind::Softplus, eval_Softplus, {}, {&shifted}, {gates})[0];
+  const HostTensor g = run(OpKind::Mul, eval_Mul, {}, {&step, &decay_rate}, {gates})[0];
+  const std::vector<int64_t> heads = {rows, value_heads, value_dim};
+  Results gdn = run(OpKind::GatedDeltaNet, eval_GatedDeltaNet,
+                    {{"scale", c.op.attr_float("scale")},
+                     {"qk_l2norm", c.op.attr_bool("qk_l2norm", false)},
+                     {"l2norm_eps", c.op.attr_float("l2norm_eps", 1e-6)}},
+                    {&q, &k, &v, &g, &beta, &state, &src, &dst}, {heads, c.in_shape(9)});
+  const HostTensor normed = run(OpKind::RmsNorm, eval_RmsNorm,
+                                {{"eps", c.op.attr_float("eps")}, {"offset", c.op.attr_float("offset", 0.0)}},
+                                {&gdn[0], &norm_w}, {heads})[0];
+  const HostTensor gate = run(OpKind::Silu, eval_Silu, {}, {&z}, {heads})[0];
+  HostTensor out = run(OpKind::Mul, eval_Mul, {}, {&normed, &gate}, {heads})[0];
+  return {std::move(out), std::move(conv[1]), std::move(gdn[1])};
+}
+
 Results eval_ArgMax(const OpCall& c) {
   const std::vector<double> x = values(c.operand(0));
   const int64_t n = c.in_shape(0).back();

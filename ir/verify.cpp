@@ -449,6 +449,53 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       r.check(r.float_attr("l2norm_eps", false, 1e-6) > 0, "attribute 'l2norm_eps' must be > 0");
       return {{DType::F32, v}, in[5]};
     }
+    case OpKind::FusedGatedDeltaNet: {
+      // (qkv[T, C], z[T, Hv, Dv], a[T, Hv], b[T, Hv], conv_w[C, K], conv_state[S, K-1, C], A_log[Hv],
+      //  dt_bias[Hv], norm_w[Dv], state[S, Hv, Dk, Dv], src_slot[T], dst_slot[T]), C = 2·Hk·Dk + Hv·Dv
+      //  -> (out[T, Hv, Dv], conv_state', state')
+      r.rank_is(0, 2);
+      r.rank_is(1, 3);
+      r.rank_is(2, 2);
+      r.rank_is(3, 2);
+      for (size_t i = 0; i < 4; ++i) r.dtype_is(i, DType::F32);
+      r.rank_is(4, 2);
+      r.rank_is(5, 3);
+      r.dtype_is(5, DType::F32);
+      for (size_t i : {6, 7, 8}) r.rank_is(i, 1);
+      for (size_t i : {4, 6, 7, 8}) r.dense_float(i);
+      r.rank_is(9, 4);
+      r.dtype_is(9, DType::F32);
+      const Shape &qkv = in[0].shape, &z = in[1].shape, &w = in[4].shape, &cs = in[5].shape, &st = in[9].shape;
+      const Dim& rows = qkv[0];
+      r.check(qkv[1].is_const() && z[1].is_const() && z[2].is_const() && st[2].is_const() && z[1].value > 0 &&
+                  z[2].value > 0 && st[2].value > 0,
+              "channels (dim 1 of qkv), value heads, value and key head dims must be constants > 0");
+      const int64_t hv = z[1].value, dv = z[2].value, dk = st[2].value;
+      const int64_t qk_channels = qkv[1].value - hv * dv;
+      r.check(qk_channels > 0 && qk_channels % (2 * dk) == 0 && hv % (qk_channels / (2 * dk)) == 0,
+              fmt::format("qkv[T, C] must hold q and k of Hk heads of {} and v of {} heads of {} (C = 2·Hk·{} + {}, "
+                          "Hv a multiple of Hk); C is {}",
+                          dk, hv, dv, dk, hv * dv, to_string(qkv[1])));
+      for (size_t i : {1, 2, 3})
+        r.dim_eq(in[i].shape[0], rows, fmt::format("{} must have one row per row of qkv", r.desc(i)));
+      for (size_t i : {2, 3, 6, 7})
+        r.dim_eq(in[i].shape.back(), z[1], fmt::format("{} must have one entry per value head", r.desc(i)));
+      r.dim_eq(in[8].shape[0], z[2], "the norm weight must have the value head dim");
+      r.dim_eq(w[0], qkv[1], "conv_w[C, K] must have one row per channel of qkv");
+      r.check(w[1].is_const() && w[1].value >= 1, "kernel size (dim 1 of conv_w) must be a constant >= 1");
+      r.dim_eq(cs[1], Dim::of(w[1].value - 1), "conv_state[S, K-1, C] must hold K-1 rows");
+      r.dim_eq(cs[2], qkv[1], "conv_state[S, K-1, C] must have one column per channel");
+      r.dim_eq(st[1], z[1], "state[S, Hv, Dk, Dv] must have one entry per value head");
+      r.dim_eq(st[3], z[2], "state[S, Hv, Dk, Dv] must have the value head dim");
+      r.dim_eq(st[0], cs[0], "state and conv_state must have the same number of slots");
+      r.state_slots(10);
+      r.float_attr("scale", true);
+      r.bool_attr("qk_l2norm", false);
+      r.check(r.float_attr("l2norm_eps", false, 1e-6) > 0, "attribute 'l2norm_eps' must be > 0");
+      r.check(r.float_attr("eps", true) > 0, "attribute 'eps' must be > 0");
+      r.float_attr("offset", false);
+      return {{DType::F32, z}, in[5], in[9]};
+    }
     case OpKind::ArgMax: {
       r.rank_at_least(0, 1);
       r.dense_float(0);

@@ -45,5 +45,6 @@ void split_decode_sample(ir::Graph& g, const SymbolBounds& bounds);     // split
 void fuse_kv_write(ir::Graph& g);        // fuse_kv_write.cpp
 void fuse_attention_rope(ir::Graph& g);  // fuse_attention_rope.cpp
 void fuse_attention_combine(ir::Graph& g, const SymbolBounds& bounds);  // fuse_attention_combine.cpp
+void fuse_gdn_decode(ir::Graph& g, const SymbolBounds& bounds);         // fuse_gdn_decode.cpp
 
 }  // namespace vkllm::passes

@@ -48,6 +48,10 @@ const std::vector<Pass>& all_passes() {
        "decode steps: attention_combine(paged_attention_partial) -> paged_attention_split, whose last "
        "workgroup per (row, head) merges the splits (counters in a state)",
        fuse_attention_combine},
+      {"fuse-gdn-decode",
+       "decode steps: a Gated DeltaNet layer's conv1d, gates, gated_delta_net and gated norm -> one "
+       "fused_gated_delta_net",
+       fuse_gdn_decode},
   };
   return table;
 }

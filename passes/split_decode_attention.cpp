@@ -11,7 +11,8 @@
 // keys a row can see (the block table's M·B, or the window), at most enough runs to give each row
 // about kTargetWorkgroups workgroups (kv heads x splits), and never more than kMaxSplits. A short
 // context fills only its first runs (each run's length follows the row's own context, ir/README.md),
-// so the work does not grow with the capacity.
+// so the work does not grow with the capacity: the kernel's workgroups of empty runs exit at once
+// and its merge reads only the filled runs (codegen/ops/attention.cpp).
 #include <algorithm>
 
 #include "ir/verify.h"

@@ -210,6 +210,9 @@ DeviceInfo probe(VkInstance instance, VkPhysicalDevice pd, uint32_t index, uint3
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES_KHR};
   const bool has_size_control_ext = info.has_extension(VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
   const bool has_maintenance4_ext = info.has_extension(VK_KHR_MAINTENANCE_4_EXTENSION_NAME);
+  VkPhysicalDeviceShaderIntegerDotProductPropertiesKHR dot_product_props{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES_KHR};
+  const bool has_dot_product_ext = info.has_extension(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
   void** tail = &props2.pNext;
   chain(tail, p11);
   chain(tail, p12);
@@ -218,8 +221,12 @@ DeviceInfo probe(VkInstance instance, VkPhysicalDevice pd, uint32_t index, uint3
   } else {
     if (has_size_control_ext) chain(tail, size_control_props);
     if (has_maintenance4_ext) chain(tail, maintenance4_props);
+    if (has_dot_product_ext) chain(tail, dot_product_props);
   }
   vkGetPhysicalDeviceProperties2(pd, &props2);
+  const bool dot_product_accelerated = v13 ? p13.integerDotProduct4x8BitPackedMixedSignednessAccelerated
+                                           : has_dot_product_ext &&
+                                                 dot_product_props.integerDotProduct4x8BitPackedMixedSignednessAccelerated;
   info.driver_name = p12.driverName;
   info.driver_info = p12.driverInfo;
   info.subgroup_size = p11.subgroupSize;
@@ -283,6 +290,7 @@ DeviceInfo probe(VkInstance instance, VkPhysicalDevice pd, uint32_t index, uint3
   info.compute_full_subgroups =
       v13 ? f13.computeFullSubgroups : has_size_control_ext && size_control.computeFullSubgroups;
   info.integer_dot_product = v13 ? f13.shaderIntegerDotProduct : has_dot_ext && dot_product.shaderIntegerDotProduct;
+  info.integer_dot_product_accelerated = info.integer_dot_product && dot_product_accelerated;
   info.pipeline_executable_properties = has_executable_ext && executable.pipelineExecutableInfo;
   if (has_coop_ext && coop.cooperativeMatrix) {
     VkPhysicalDeviceCooperativeMatrixPropertiesNV coop_props{
@@ -394,6 +402,7 @@ codegen::TargetCaps target_caps(const DeviceInfo& info) {
   caps.storage_16bit = info.storage_buffer_16bit;
   caps.storage_8bit = info.storage_buffer_8bit;
   caps.integer_dot_product = info.integer_dot_product;
+  caps.integer_dot_product_accelerated = info.integer_dot_product_accelerated;
   // TargetCaps promises the fp16 16x16x16 shape accumulating in fp32, and shaders using it declare
   // the Vulkan memory model (glslang does so for every GL_NV_cooperative_matrix shader). Tensor-core
   // prefill is opt-in: VKLLM_COOPMAT names a kernel variant (codegen/target.h: split, f16, v1,

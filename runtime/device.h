@@ -69,6 +69,9 @@ struct DeviceInfo {
   bool shader_float16 = false;
   bool shader_int8 = false;
   bool integer_dot_product = false;
+  // integerDotProduct4x8BitPackedMixedSignednessAccelerated: signed x unsigned packed int8 dot
+  // products are one native instruction (codegen's dot=i8 matvec default).
+  bool integer_dot_product_accelerated = false;
   bool cooperative_matrix_nv = false;
   std::vector<CooperativeMatrixShape> cooperative_matrix_shapes;
   bool vulkan_memory_model = false;  // SPIR-V using cooperative matrices declares this memory model

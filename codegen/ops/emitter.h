@@ -110,6 +110,8 @@ KernelPlan emit_kv_write_rope(const EmitContext& ctx);
 KernelPlan emit_conv1d(const EmitContext& ctx);
 // gated_delta_net.cpp
 KernelPlan emit_gated_delta_net(const EmitContext& ctx);
+// fused_gated_delta_net.cpp
+KernelPlan emit_fused_gated_delta_net(const EmitContext& ctx);
 // select.cpp
 KernelPlan emit_argmax(const EmitContext& ctx);
 KernelPlan emit_top_k(const EmitContext& ctx);

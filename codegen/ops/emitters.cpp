@@ -47,6 +47,7 @@ constexpr OpLowering lowering_of(ir::OpKind kind) {
     case K::AttentionCombine: return dispatch(emit_attention_combine);
     case K::KvWriteRope: return dispatch(emit_kv_write_rope);
     case K::PagedAttentionSplit: return dispatch(emit_paged_attention_split);
+    case K::FusedGatedDeltaNet: return dispatch(emit_fused_gated_delta_net);
   }
   return {Lowering::Dispatch, nullptr};  // not an OpKind: compile_graph reports "no emitter"
 }

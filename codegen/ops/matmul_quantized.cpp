@@ -25,7 +25,7 @@
 // - Partial sums: subgroupAdd, then one shared-memory pass across the subgroups (one barrier).
 //
 // Tuning (codegen/target.h MatvecTuning, per device from codegen/profiles.cpp, VKLLM_TUNE overrides;
-// kernel names carry the values: ..._qmatvec<TM>x<R>u<U>_l<local>v<units><wg|sg>[ws][xs]):
+// kernel names carry the values: ..._qmatvec<TM>x<R>u<U>_l<local>v<units><wg|sg>[ws][xs][i8]):
 // - split=workgroup (above): one workgroup = one row group of R rows, all `local` invocations split K.
 //   split=subgroup: a workgroup of local/subgroup row groups, each SUBGROUP owning R rows and
 //   splitting K among its lanes — no shared memory and no barrier, the subgroupAdd is final, and a
@@ -43,6 +43,8 @@
 //   workgroup barriers per chunk), a vec4 of padding after each unit's columns; the prologue's cost
 //   (rms_norm's g reads, swiglu's exp) is then paid once per workgroup instead of once per row group,
 //   and Σx² of rms_norm is summed across the subgroups through shared memory at the end.
+// - dot=i8 (q4_0 / q8_0): integer dot products on x staged as int8 hi/lo pairs ("Integer dot
+//   products" below); implies split=subgroup and xstage, and has its own automatic R and local.
 // Why staging: a warp-wide load is served in "wavefronts" of one 128-byte line each. Unstaged, lane
 // l reads unit l: its x vec4s sit 4·values bytes apart (256 bytes for 64-value units), so each x load
 // instruction touches 32 lines, and the 36-byte q4_0 pairs put 32 scalar loads on 9 lines. Per 32
@@ -77,6 +79,49 @@
 // alignment costs no instruction for q4_0 / q8_0, and q6_K's windows (~1 instruction per weight) fit
 // its budget (6.56 bits per weight: ~10 slots); a repack would save at most ~4 of ~110 slots per 32
 // weights and needs a new dtype in every reader.
+//
+// Integer dot products (dot=i8; q4_0 and q8_0, on devices with VK_KHR_shader_integer_dot_product):
+// the f32 path above spends ~3.5 issue slots per q4_0 weight (LOP3 + FADD + FFMA, plus x reads); the
+// target (600 tok/s on Llama-3-8B q4_0, 85% of an H200's 4.4 TB/s) needs ~7e12 4.5-bit weights/s,
+// i.e. at most ~4.3 slots per weight at full issue rate, less in practice. Packed int8 dot products
+// (OpSUDotKHR / OpSDotKHR: 4 int8 products summed in one instruction, IDP4A on NVIDIA) do 4 weights
+// at once, once x is int8:
+// - x after the prologue (rms_norm's x·g: its 1/rms factor is applied to the final sums, it is
+//   linear; swiglu's silu(gate)·up) is staged ONCE per workgroup into shared memory, per 32-column
+//   block and activation row as hi[32] and lo[32] int8 plus two floats: s = max|x_block| / (127·254),
+//   hi = round(x·127 / max) in [−127, 127], lo = clamp(round((x − 254·s·hi) / s), −127, 127) (from
+//   the kernel's own hi, so a rounding difference in hi cannot overflow lo), x̃ = s·(254·hi + lo);
+//   and for q4_0 t = −8·Σx̃ (the offset term). An all-zero block has s = 0 and hi = lo = 0. A
+//   block's 8-column quarters are quantized by 4 lanes of one subgroup (max and Σ by shuffles),
+//   rounding by the 1.5·2^23 magic-number add (one FFMA), bytes packed in registers.
+// - Per unit (block pair, or a single block for odd block counts: the same words as the f32 path
+//   loads, staged or not), block and row: the quants aligned (one funnel shift per word for the
+//   block that starts at byte 2 mod 4) and for q4_0 split into low nibbles `w & 0x0F0F0F0F` (values
+//   0..15 of the block, paired with x words 0..3) and high nibbles `(w >> 4) & 0x0F0F0F0F` (values
+//   16..31, x words 4..7); A = Σ q·hi and B = Σ q·lo by 8 + 8 dot products (signed x, unsigned q4_0
+//   quants: OpSUDotKHR; signed q8_0 quants: OpSDotKHR); then y += d·(s·float(254·A + B) + t), one
+//   I2F per block and row (exact for q4_0: |254·A + B| <= 15.5M < 2^24; q8_0's up to 1.3e8 round
+//   to 24 bits, an f32 rounding like any other).
+// - Records: per unit and activation row 9 uvec4 (block pairs: hi0, lo0, hi1, lo1 as 2 uvec4 each,
+//   then (s0, t0, s1, t1)) or 5 (single blocks), so a lane reads its x block with 4 uvec4 loads and
+//   8 consecutive lanes hit 8 distinct 4-bank groups (odd record strides). 2.25 bytes per column
+//   and activation row (f32 staging: 4.25), in chunks of 24 KiB by default (`xchunk`).
+// Cost per 32 q4_0 weights and activation row, one lane's share (TM = 1, R = 4; hand count from
+// the GLSL, not measured): 16 dot products + 1 IMAD + 1 I2F + 2 FFMA per block and row; per block
+// and row ~14 integer ops to align and split the quants (2 funnel shifts, 4 LOP3, 4 SHF + 4 LOP3)
+// and the d conversion; 4.5 word loads (or a share of the staged 16-byte loads) and 4.5 uvec4 shared
+// loads of x per block shared by the R rows: ~38-42 slots, ~1.3 per weight (f32 path ~3.5). q8_0:
+// 16 dots and no nibble split: ~1.1 per weight (with twice the bytes). Staging costs ~12-15 slots
+// per x value and workgroup (max, 2 roundings, residual, clamp, packing, the prologue), i.e. ~0.9
+// per weight at 16 rows per workgroup (4 subgroups x R = 4), ~0.45 at R = 8: the defaults and why
+// are at matvec_layout.
+// Error model: |x − x̃| <= max|x_block| / (2·127·254) ≈ max|x_block|·1.55e-5 per value (about 16
+// bits per 32-value block; llama.cpp's q8_1 activations keep 8), so a row's error is the weights'
+// sum of block-scaled errors of that size. The tests keep the f32 path's tolerance (1e-4 of the
+// largest output, against the reference with unquantized x); measured on lavapipe: 1.1e-5 to 2.4e-5
+// on uniform inputs, up to 7.8e-5 with a 300x outlier in a block (the block's other values get the
+// outlier's resolution, so that relative error does not shrink with the outlier's size). The weights
+// and the integer products are exact; s·float(254·A + B), d·(…) + t and the sums are f32 operations.
 // In a GPU profile (`vkllm bench --profile`) the kernels are named ..._qmatvec<TM>x<R>u<U>_<knobs> (U:
 // values per lane unit; u64 = block pairs, sub-block pairs, 64-value affine blocks; knobs: see
 // "Tuning" above) and ..._matvec<TM>x<R>_<knobs> for float weights; `vkllm bench --matmul` times one;
@@ -119,6 +164,11 @@ struct UnitFormat {
   // (from memory, or staged through shared memory).
   bool contiguous = false;
   int header_words = 0;  // leading words of a contiguous unit that hold only its scales (not kept live)
+  // q4_0 / q8_0 units the integer-dot-product path reads (dot=i8): blocks per unit (0: not such a
+  // unit), each block's f16 d then its quants, `dot_block_bytes` apart from the unit's byte 0 (in w);
+  // dot_signed: int8 quants (q8_0), else 4-bit quants with offset 8 (q4_0).
+  int dot_blocks = 0, dot_block_bytes = 0;
+  bool dot_signed = false;
   std::string glsl;
   bool linear_columns() const {  // value j of the unit is at column unit_column(u) + j
     for (size_t q = 0; q < x_offsets.size(); ++q)
@@ -191,11 +241,14 @@ void unit_header(uint w[$W], out float scale[2], out float bias[2]) {
 }
 )", {{"W", std::to_string(words)}, {"D1", std::to_string(words / 2)}}));
     u.contiguous = true;
+    u.dot_blocks = 2;
+    u.dot_block_bytes = block_bytes;
+    u.dot_signed = q8;
     return u;
   }
   add_block(2);
   const int words = q8 ? 9 : 5;
-  return quantized_unit(32, words, 1, false, std::move(fields),
+  UnitFormat u = quantized_unit(32, words, 1, false, std::move(fields),
                         render(R"(
 void load_unit(uint row, uint u, out uint w[$W], out float scale[1], out float bias[1]) {
   load_window$W((row * $BLOCKS + u) * $BYTES, w);
@@ -204,6 +257,11 @@ void load_unit(uint row, uint u, out uint w[$W], out float scale[1], out float b
 }
 )", {{"W", std::to_string(words)},
      {"BLOCKS", glsl_uint(blocks_per_row)}, {"BYTES", glsl_uint(block_bytes)}}));
+  // load_unit's window puts the block's byte 0 at byte 0 of w, as in a pair.
+  u.dot_blocks = 1;
+  u.dot_block_bytes = block_bytes;
+  u.dot_signed = q8;
+  return u;
 }
 
 // ggml q4_K (144 bytes = 9 x 16: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 bytes of
@@ -398,6 +456,10 @@ struct MatvecLayout {
   bool stage_w = false, stage_x = false;
   uint32_t sg = 32;               // subgroup size (fixed by the kernel in subgroup_rows mode)
   int64_t chunk_units = 0;        // stage_x: units whose x columns one staging pass holds
+  bool dot = false;               // integer dot products on x staged as int8 hi/lo (dot=i8)
+  // dot: uvec4s of one unit's staged x record per activation row: per block hi[32] and lo[32] int8
+  // (4 uvec4), then one uvec4 of (s, t) float pairs, one pair per block.
+  int64_t record_vec4 = 0;
   uint32_t groups() const { return subgroup_rows ? local / sg : 1; }  // row groups per workgroup
   int64_t rows_per_workgroup() const { return r * groups(); }
   uint32_t stride() const { return subgroup_rows ? sg : local; }     // lanes splitting one row group's units
@@ -408,12 +470,60 @@ struct MatvecLayout {
 // while the grid keeps >= 256 workgroups (N = 1024: R = 4), at least 2; local: the workgroup-split
 // kernel takes 32..128 invocations as K allows, the subgroup-rows kernel 4 subgroups, fewer while the
 // grid would drop below 256 workgroups. At most 65535 workgroups along x.
+// dot=i8 (q4_0 / q8_0 units, a device with integer dot products, subgroup size control and shuffles):
+// always subgroup-owned rows and staged x. Its staging costs ~12 instructions per x value and
+// workgroup against ~1.3 per weight for the products, which argues for many rows per workgroup; but
+// the H200 sweep of the f32 kernel with the same layout (bench/results/2026-12-03-h200-session4)
+// ran q4_0 14336x4096 in 17.7 µs at R = 4 and 22.6 at R = 8: resident warps (loads in flight) win.
+// At R = 4 and 4 subgroups (16 rows per workgroup) staging adds ~0.9 slots per weight, ~2.2 in all:
+// ~3.9 µs of issue for that shape against 7.5 µs of memory time at 4.4 TB/s, still memory-bound. So:
+// R up to 8 with at most 40 live weight words per lane (q4_0 pairs R = 4, q8_0 pairs R = 2, q4_0
+// single blocks R = 8; R·TM <= 16) while the grid keeps >= 128 workgroups (about one per SM of an
+// H200), 4 subgroups, fewer while the grid would drop below 128. The staged records take 2.25 bytes
+// per column and activation row; chunks of 24 KiB by default (K = 4096 in one chunk at TM <= 2,
+// K = 14336 in two at TM = 1). When one loop iteration does not fit, the f32 kernel is generated
+// with the other knobs as given.
 MatvecLayout matvec_layout(const EmitContext& ctx, const MatvecTuning& t, const UnitFormat& unit, int64_t n,
                            int64_t tm, int64_t units_per_row) {
   MatvecLayout l;
   l.tm = tm;
   l.units = t.units;
   l.sg = ctx.caps.subgroup_size;
+  l.dot = t.dot == MatvecTuning::Dot::i8 && unit.dot_blocks > 0 && ctx.caps.integer_dot_product &&
+          ctx.caps.subgroup_size_control && ctx.caps.subgroup_shuffle && l.sg >= 4;
+  if (l.dot) {
+    l.record_vec4 = 4 * unit.dot_blocks + 1;
+    l.subgroup_rows = true;
+    const uint32_t max_local = ctx.caps.max_workgroup_invocations;
+    l.local = std::max(t.local ? std::min<uint32_t>(t.local, max_local) : std::min<uint32_t>(4 * l.sg, max_local), l.sg);
+    auto workgroups = [&] { return (n + l.rows_per_workgroup() - 1) / l.rows_per_workgroup(); };
+    if (t.rows) {
+      l.r = t.rows;
+    } else {
+      l.r = 8;
+      while (l.r > 2 && (l.r * tm > 16 || l.r * unit.words * l.units > 40 || workgroups() < 128)) l.r /= 2;
+    }
+    if (!t.local)
+      while (l.local > l.sg && workgroups() < 128) l.local /= 2;
+    while (workgroups() > 65535) l.r *= 2;
+    l.stage_w = t.stage && unit.contiguous && (units_per_row * unit.words) % 4 == 0;
+    // Shared memory: the x records of a chunk, the staged weights, Σx² per subgroup and row.
+    const int64_t iteration_bytes = tm * l.step() * l.record_vec4 * 16;
+    const int64_t fixed_bytes = (l.stage_w ? int64_t{l.groups()} * l.r * l.sg * l.units * unit.words * 4 : 0) +
+                                int64_t{l.groups()} * tm * 4;
+    const int64_t room = int64_t{ctx.caps.max_shared_memory_bytes} - fixed_bytes;
+    const int64_t budget = std::min<int64_t>(t.x_chunk_kib ? int64_t{t.x_chunk_kib} * 1024 : 24576, room);
+    // At least one iteration per chunk, as for f32 staging (if that fits 24 KiB and the device).
+    if (iteration_bytes <= std::min<int64_t>(std::max<int64_t>(budget, 24576), room)) {
+      l.stage_x = true;
+      const int64_t row_iterations = (units_per_row + l.step() - 1) / l.step();
+      l.chunk_units = l.step() * std::min(row_iterations, std::max<int64_t>(1, budget / iteration_bytes));
+      return l;
+    }
+    MatvecTuning f32 = t;
+    f32.dot = MatvecTuning::Dot::off;
+    return matvec_layout(ctx, f32, unit, n, tm, units_per_row);
+  }
   l.subgroup_rows = t.subgroup_rows && ctx.caps.subgroup_size_control;
   const uint32_t max_local = ctx.caps.max_workgroup_invocations;
   if (t.local) l.local = std::min<uint32_t>(t.local, max_local);
@@ -478,6 +588,65 @@ std::string window_function(int words) {
      {"LASTU", glsl_uint(words - 1)}});
 }
 
+// dot=i8: packed 4 x int8 dot products through GL_EXT_spirv_intrinsics (glslang 12 has no
+// GL_EXT_integer_dot_product). SPV_KHR_integer_dot_product: OpSDotKHR = 4450 (both operands signed),
+// OpSUDotKHR = 4452 (operand 1 signed, operand 2 unsigned); capabilities DotProductKHR = 6019 and
+// DotProductInput4x8BitPackedKHR = 6018; packed_format PackedVectorFormat4x8BitKHR = 0.
+constexpr const char* kDotProductGlsl = R"(#extension GL_EXT_spirv_intrinsics : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
+int dot_ss(uint a, uint b, spirv_literal int packed_format);
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4452)
+int dot_su(uint a, uint b, spirv_literal int packed_format);
+)";
+
+// dot=i8: stage_x8 quantizes 8 consecutive x values (a, b), quarter `quarter` of one 32-column block
+// whose 4 quarters are an aligned cluster of 4 lanes, into the x_stage record at uvec4 `record` (block
+// `block` of the unit): max|x| of the block by two shuffles, s = max/(127·254), hi = round(x·127/max),
+// lo = clamp(round((x − 254·s·hi)/s), ±127), so x ≈ s·(254·hi + lo) within max·1.6e-5. Record words:
+// block b's hi bytes at 16b .. 16b + 7, lo bytes at 16b + 8 .. 16b + 15; the last uvec4 holds (s, t)
+// of block b in components 2b, 2b + 1, where t = −8·Σx̃ (q4_0's offset; 0 for q8_0).
+std::string dot_staging_glsl(const MatvecLayout& l, bool offset_term) {
+  return render(R"(uint pack_low_bytes(uvec4 v) { return (v.x & 0xffu) | ((v.y & 0xffu) << 8u) | ((v.z & 0xffu) << 16u) | (v.w << 24u); }
+void stage_x8(vec4 a, vec4 b, bool store, uint record, uint block, uint quarter) {
+  vec4 m4 = max(abs(a), abs(b));
+  float mx = max(max(m4.x, m4.y), max(m4.z, m4.w));
+  mx = max(mx, subgroupShuffleXor(mx, 1u));
+  mx = max(mx, subgroupShuffleXor(mx, 2u));
+  bool live = mx > 1e-30;  // else (an all-zero block) hi = lo = 0
+  float s = mx * (1.0 / 32258.0), s_hi = 254.0 * s;
+  float inv_hi = live ? 127.0 / mx : 0.0, inv_lo = live ? 32258.0 / mx : 0.0;
+  // Adding 1.5 * 2^23 rounds to an integer and leaves it, two's complement, in the low mantissa bits;
+  // precise: no reassociation may fold the subtraction of the constant back into the product.
+  const float MAGIC = 12582912.0;
+  precise vec4 ha = fma(a, vec4(inv_hi), vec4(MAGIC)), hb = fma(b, vec4(inv_hi), vec4(MAGIC));
+  precise vec4 ra = fma(vec4(-s_hi), ha - MAGIC, a), rb = fma(vec4(-s_hi), hb - MAGIC, b);
+  precise vec4 la = clamp(ra * inv_lo, -127.0, 127.0) + MAGIC, lb = clamp(rb * inv_lo, -127.0, 127.0) + MAGIC;
+  uint h0 = pack_low_bytes(floatBitsToUint(ha)), h1 = pack_low_bytes(floatBitsToUint(hb));
+  uint l0 = pack_low_bytes(floatBitsToUint(la)), l1 = pack_low_bytes(floatBitsToUint(lb));
+  float t = 0.0;
+$OFFSET  if (store) {
+    uint w = record * 4u + block * 16u + quarter * 2u;
+    x_stage[w >> 2u][w & 3u] = h0;
+    x_stage[(w + 1u) >> 2u][(w + 1u) & 3u] = h1;
+    x_stage[(w + 8u) >> 2u][(w + 8u) & 3u] = l0;
+    x_stage[(w + 9u) >> 2u][(w + 9u) & 3u] = l1;
+    if (quarter == 0u) {
+      uint st = record + $META;
+      x_stage[st][2u * block] = floatBitsToUint(s);
+      x_stage[st][2u * block + 1u] = floatBitsToUint(t);
+    }
+  }
+}
+)", {{"META", glsl_uint(l.record_vec4 - 1)},
+     {"OFFSET", offset_term ? R"(  int sum = 254 * (dot_ss(h0, 0x01010101u, 0) + dot_ss(h1, 0x01010101u, 0)) +
+            dot_ss(l0, 0x01010101u, 0) + dot_ss(l1, 0x01010101u, 0);
+  sum += subgroupShuffleXor(sum, 1u);
+  sum += subgroupShuffleXor(sum, 2u);
+  t = -8.0 * s * float(sum);
+)" : ""}});
+}
+
 // The kernel: see the top of this file.
 KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64_t const_rows,
                        const std::vector<std::string>& row_symbols, const UnitFormat& unit, const std::string& kind,
@@ -495,8 +664,11 @@ KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64
   const bool ragged = units_per_row % l.step() != 0;  // the last iteration has lanes past the row's end
   const int64_t span_words = int64_t{l.sg} * l.units * unit.words;  // stage_w: one row's words per iteration
   // x staging: per activation row, the chunk's columns as vec4s, one vec4 of padding after each unit
-  // (so lanes reading the same vec4 of consecutive units hit different banks).
-  const int64_t unit_vec4 = unit.values / 4, x_row_vec4 = l.chunk_units * (unit_vec4 + 1);
+  // (so lanes reading the same vec4 of consecutive units hit different banks); dot: the chunk's
+  // records of record_vec4 uvec4s (9 or 5: odd, so 8 lanes reading uvec4 i of consecutive records hit
+  // 8 different 4-bank groups).
+  const int64_t unit_vec4 = unit.values / 4,
+                x_row_vec4 = l.chunk_units * (l.dot ? l.record_vec4 : unit_vec4 + 1);
 
   // Straight-line GLSL for one loop iteration (`body`, then the subgroup sums: `reduction`): every
   // array index is a constant, so everything stays in registers.
@@ -552,7 +724,64 @@ KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64
         line(4, fmt::format("load_unit(wrow{1}, u{0}, w{0}_{1}, scale{0}_{1}, bias{0}_{1});", j, r));
       }
     }
-  for (int j = 0; j < l.units; ++j) {
+  if (l.dot) {
+    // Per unit and block: the R rows' quant words aligned (one funnel shift each where the block's
+    // quants start at byte 2 mod 4) and, for q4_0, split into low nibbles (values 4i..4i+3, i < 4)
+    // and high nibbles (values 16 + 4i..), so word i of the quants always pairs with word i of the
+    // staged hi and lo bytes; per activation row A = Σ q·hi and B = Σ q·lo by packed dot products
+    // (signed x, unsigned q4_0 / signed q8_0 quants), and acc += d·(s·float(254·A + B) + t).
+    const int quant_words = unit.dot_signed ? 8 : 4;
+    const std::string dot_fn = unit.dot_signed ? "dot_ss" : "dot_su";
+    for (int j = 0; j < l.units; ++j) {
+      line(4, ragged ? fmt::format("if (in{}) {{", j) : std::string("{"));
+      line(6, fmt::format("uint xr = (u{} - chunk) * {};", j, glsl_uint(l.record_vec4)));
+      for (int b = 0; b < unit.dot_blocks; ++b) {
+        const int first = 2 + b * unit.dot_block_bytes, word = first / 4;
+        line(6, fmt::format("{{  // block {}: quants from byte {}", b, first));
+        for (int r = 0; r < r_rows; ++r) {
+          const std::string w = fmt::format("w{}_{}", j, r);
+          for (int i = 0; i < quant_words; ++i) {
+            const std::string aligned = first % 4 ? fmt::format("({0}[{1}] >> 16u) | ({0}[{2}] << 16u)", w, word + i, word + i + 1)
+                                                  : fmt::format("{}[{}]", w, word + i);
+            if (unit.dot_signed) {
+              line(8, fmt::format("uint q{}_{} = {};", r, i, aligned));
+            } else {
+              line(8, fmt::format("uint a{0}_{1} = {2}, q{0}_{1} = a{0}_{1} & 0x0f0f0f0fu, q{0}_{3} = (a{0}_{1} >> 4u) & 0x0f0f0f0fu;",
+                                  r, i, aligned, i + 4));
+            }
+          }
+        }
+        for_rows(8, [&](int m, int ind) {
+          line(ind, "{");
+          line(ind + 2, fmt::format("uint xm = xr + {}u;", m * x_row_vec4));
+          line(ind + 2, fmt::format("uvec4 h0 = x_stage[xm + {0}u], h1 = x_stage[xm + {1}u], l0 = x_stage[xm + {2}u], "
+                                    "l1 = x_stage[xm + {3}u];", 4 * b, 4 * b + 1, 4 * b + 2, 4 * b + 3));
+          line(ind + 2, fmt::format("vec2 st = uintBitsToFloat(x_stage[xm + {}u].{});", l.record_vec4 - 1,
+                                    b == 0 ? "xy" : "zw"));
+          for (int r = 0; r < r_rows; ++r) {
+            std::string a, bsum;
+            for (int i = 0; i < 8; ++i) {
+              const char c = "xyzw"[i % 4];
+              a += fmt::format("{}{}(h{}.{}, q{}_{}, 0)", i ? " + " : "", dot_fn, i / 4, c, r, i);
+              bsum += fmt::format("{}{}(l{}.{}, q{}_{}, 0)", i ? " + " : "", dot_fn, i / 4, c, r, i);
+            }
+            line(ind + 2, fmt::format("int a{} = {};", r, a));
+            line(ind + 2, fmt::format("int b{} = {};", r, bsum));
+            if (unit.dot_signed)
+              line(ind + 2, fmt::format("acc{0}_{1} = fma(scale{2}_{1}[{3}] * st.x, float(a{1} * 254 + b{1}), acc{0}_{1});",
+                                        m, r, j, b));
+            else
+              line(ind + 2, fmt::format("acc{0}_{1} = fma(scale{2}_{1}[{3}], fma(st.x, float(a{1} * 254 + b{1}), st.y), "
+                                        "acc{0}_{1});", m, r, j, b));
+          }
+          line(ind, "}");
+        });
+        line(6, "}");
+      }
+      line(4, "}");
+    }
+  }
+  for (int j = 0; !l.dot && j < l.units; ++j) {
     const int in = 6;
     line(4, ragged ? fmt::format("if (in{}) {{", j) : std::string("{"));
     line(in, fmt::format("uint column = unit_column(u{});", j));
@@ -666,7 +895,11 @@ KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64
   std::string shared;
   if (part_slots) shared += fmt::format("shared float matvec_part[{}];  // [subgroup][sum]\n", part_slots);
   if (w_stage_vec4) shared += fmt::format("shared uvec4 w_stage[{}];  // [subgroup][weight row][span]\n", w_stage_vec4);
-  if (x_stage_vec4) shared += fmt::format("shared vec4 x_stage[{}];  // [activation row][unit][vec4 + pad]\n", x_stage_vec4);
+  if (x_stage_vec4 && !l.dot)
+    shared += fmt::format("shared vec4 x_stage[{}];  // [activation row][unit][vec4 + pad]\n", x_stage_vec4);
+  if (x_stage_vec4 && l.dot)
+    shared += fmt::format("shared uvec4 x_stage[{}];  // [activation row][unit][record]\n", x_stage_vec4) +
+              dot_staging_glsl(l, !unit.dot_signed);
   if (ss_slots) shared += fmt::format("shared float ss_part[{}];  // [subgroup][activation row]: Σx² of staged x\n", ss_slots);
 
   // The loop over the row's units; with staged x, inside a loop over chunks that stages each first.
@@ -676,7 +909,48 @@ $BODY  }
      {"END", l.stage_x ? fmt::format("min(chunk + {}, {})", glsl_uint(l.chunk_units), glsl_uint(units_per_row))
                        : glsl_uint(units_per_row)},
      {"STEP", glsl_uint(l.step())}, {"BODY", body}});
-  if (l.stage_x) {
+  if (l.dot) {
+    // Staging in passes of up to 4 / TM items per invocation (at most 8 x vec4s in flight), straight-
+    // line: every item's x loads (and the prologue's) before any quantization. An item is 8 columns,
+    // a quarter of a 32-column block, for every activation row; the 4 items of a block are an aligned
+    // cluster of 4 lanes of one subgroup (item index = subgroup · size + lane), which share the
+    // block's max|x| and sum by shuffles. The pass loop is uniform (items past the chunk or the row
+    // compute on clamped indices and store nothing), so every lane takes part in the shuffles.
+    const int64_t items = l.chunk_units * unit.dot_blocks * 4;
+    const int64_t per_pass = std::min<int64_t>((items + l.local - 1) / l.local, std::max<int64_t>(1, 4 / tm));
+    const std::string bpu = glsl_uint(unit.dot_blocks);
+    std::string stage;
+    for (int64_t t = 0; t < per_pass; ++t) {
+      stage += fmt::format("      uint it_{0} = i0 + {1}u, blk_{0} = min(it_{0}, {2} - 1u) >> 2u, unit_{0} = chunk + blk_{0} / {3};\n",
+                           t, t * l.local, glsl_uint(items), bpu);
+      stage += fmt::format("      bool staged_{0} = it_{0} < {1} && unit_{0} < {2};\n", t, glsl_uint(items),
+                           glsl_uint(units_per_row));
+      stage += fmt::format("      uint col_{0} = unit_column(min(unit_{0}, {1} - 1u)) + (blk_{0} % {2}) * 32u + (it_{0} & 3u) * 8u;\n",
+                           t, glsl_uint(units_per_row), bpu);
+    }
+    for (int m = 0; m < tm; ++m)
+      for (int64_t t = 0; t < per_pass; ++t)
+        stage += fmt::format(
+            "      uint e{0}_{1} = (row0 + min({0}u, rows - 1u)) * {2} + col_{1}; float ss{0}_{1} = 0.0;\n"
+            "      vec4 xa{0}_{1} = fused_x4(x16.v[e{0}_{1} >> 2u], e{0}_{1}, col_{1}, ss{0}_{1});\n"
+            "      vec4 xb{0}_{1} = fused_x4(x16.v[(e{0}_{1} >> 2u) + 1u], e{0}_{1} + 4u, col_{1} + 4u, ss{0}_{1});\n",
+            m, t, glsl_uint(k));
+    for (int m = 0; m < tm; ++m)
+      for (int64_t t = 0; t < per_pass; ++t)
+        stage += fmt::format("      stage_x8(xa{0}_{1}, xb{0}_{1}, staged_{1} && rows > {0}u, {2} + (unit_{1} - chunk) * {3}, "
+                             "blk_{1} % {4}, it_{1} & 3u);\n"
+                             "      if (staged_{1} && rows > {0}u) ss{0} += ss{0}_{1};\n",
+                             m, t, glsl_uint(m * x_row_vec4), glsl_uint(l.record_vec4), bpu);
+    loop = render(R"(  for (uint chunk = 0u; chunk < $UNITS; chunk += $CHUNK) {
+    barrier();  // the previous chunk's reads of x_stage are done
+    for (uint p0 = 0u; p0 < $ITEMS; p0 += $PASS) {
+      uint i0 = p0 + gl_SubgroupID * $SG + gl_SubgroupInvocationID;
+$STAGE    }
+    barrier();
+$LOOP  }
+)", {{"UNITS", glsl_uint(units_per_row)}, {"CHUNK", glsl_uint(l.chunk_units)}, {"ITEMS", glsl_uint(items)},
+     {"PASS", glsl_uint(per_pass * l.local)}, {"SG", glsl_uint(l.sg)}, {"STAGE", stage}, {"LOOP", loop}});
+  } else if (l.stage_x) {
     // Staging in passes of up to 8 vec4s per invocation and activation row, straight-line: every load
     // of a pass (x, and the prologue's g or up, at clamped in-bounds indices) before any store.
     const int64_t chunk_vec4 = l.chunk_units * unit_vec4;
@@ -714,8 +988,8 @@ $LOOP  }
   const std::string weights_tag = unit.scaled ? "u" + std::to_string(unit.values) : "";
   // Knob values in the name: local size, units per lane and iteration, workgroup- or subgroup-split
   // rows, staged weights / x.
-  const std::string knobs = fmt::format("_l{}v{}{}{}{}", l.local, l.units, l.subgroup_rows ? "sg" : "wg",
-                                        l.stage_w ? "ws" : "", l.stage_x ? "xs" : "");
+  const std::string knobs = fmt::format("_l{}v{}{}{}{}{}", l.local, l.units, l.subgroup_rows ? "sg" : "wg",
+                                        l.stage_w ? "ws" : "", l.stage_x ? "xs" : "", l.dot ? "i8" : "");
   plan.name = kernel_name(ctx, fmt::format("n{}_{}{}x{}{}{}{}", n, kind, tm, r_rows, weights_tag, knobs, f.tag));
   plan.arg_names = f.arg_names;
   plan.local_size = l.local;
@@ -734,7 +1008,7 @@ $LOOP  }
       {"REDUCE", reduction},
       {"SHARED", shared},
       {"ROW_SS", rms ? fmt::format("matvec_part[s * {} + {} + m]", glsl_uint(sums), glsl_uint(tm * r_rows)) : "0.0"}};
-  plan.body = f.glsl + R"(
+  plan.body = (l.dot ? kDotProductGlsl : "") + f.glsl + R"(
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer W16 { uvec4 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) readonly buffer U32s { uint v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer WideF { vec4 v[]; };

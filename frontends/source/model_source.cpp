@@ -4,6 +4,8 @@
 
 #include <cstring>
 #include <map>
+#include <span>
+#include <stdexcept>
 
 #include "frontends/gguf/gguf_model.h"
 #include "frontends/source/mlx_layers.h"
@@ -19,12 +21,6 @@ std::optional<ir::DType> float_dtype(StDType t) {
     case StDType::BF16: return ir::DType::BF16;
     default: return std::nullopt;
   }
-}
-
-std::vector<float> widen(const ir::HostTensor& t) {
-  std::vector<float> out(static_cast<size_t>(t.numel()));
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(t.get(static_cast<int64_t>(i)));
-  return out;
 }
 
 // A Hugging Face folder, plain or MLX-quantized.
@@ -84,9 +80,17 @@ class FolderSource : public ModelSource {
       t.bytes = repack_mlx_layer(it->second, ck_.dir().string());
       return t;
     }
-    const TensorView& v = ck_.tensor(name);
-    t.bytes.assign(v.bytes.begin(), v.bytes.end());
+    const std::span<const uint8_t> stored = stored_float_bytes(name);
+    t.bytes.assign(stored.begin(), stored.end());
     return t;
+  }
+
+  // The bytes tensor() copies for a float tensor, in place in the mapped file: QuantizingSource reads
+  // them there (from several threads) instead of copying them first. Throws as tensor() does.
+  std::span<const uint8_t> stored_float_bytes(const std::string& name) const {
+    if (mlx_.by_weight.contains(name) || mlx_.folded.contains(name))
+      throw std::logic_error(fmt::format("'{}' is part of an MLX-quantized layer, not a float tensor", name));
+    return ck_.tensor(name).bytes;
   }
 
  private:
@@ -178,13 +182,25 @@ class QuantizingSource : public ModelSource {
   ir::HostTensor tensor(const std::string& name) const override {
     auto it = targets_.find(name);
     if (it == targets_.end()) return inner_->tensor(name);
-    ir::HostTensor t = inner_->tensor(name);
+    // The load-time cost of --quant: the quantizer's threads read a folder's weights straight from the
+    // mapped file (no single-threaded copy of the stored matrix first) and split the rows (repack.h).
+    ir::HostTensor stored;
+    std::span<const uint8_t> bytes;
+    const SourceTensor s = inner_->info(name);
+    if (const auto* folder = dynamic_cast<const FolderSource*>(inner_.get())) {
+      bytes = folder->stored_float_bytes(name);
+    } else {
+      stored = inner_->tensor(name);
+      bytes = stored.bytes;
+    }
+    ir::HostTensor t;
+    t.dtype = it->second;
+    t.shape = s.shape;
     try {
-      t.bytes = quantize_for_kernel(it->second, t.shape[1], widen(t));
+      t.bytes = quantize_matrix_for_kernel(it->second, s.dtype, s.shape[0], s.shape[1], bytes);
     } catch (const std::invalid_argument& e) {
       throw FormatError(fmt::format("{}: quantizing '{}' to {}: {}", path().string(), name, ir::name(it->second), e.what()));
     }
-    t.dtype = it->second;
     return t;
   }
 

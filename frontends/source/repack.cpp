@@ -2,8 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
+#include <system_error>
+#include <thread>
 
 #include "frontends/quant/half.h"
 #include "frontends/quant/mlx.h"
@@ -195,26 +201,159 @@ bool can_quantize_to(ir::DType target) {
   }
 }
 
-std::vector<uint8_t> quantize_for_kernel(ir::DType target, int64_t cols, std::span<const float> values) {
+namespace {
+
+// Below this many values per thread, starting a thread costs more than it saves.
+constexpr int64_t kMinValuesPerThread = int64_t{1} << 18;
+constexpr unsigned kMaxQuantizeThreads = 64;
+
+// `count` values of float dtype `stored` at `src` (any alignment) as f32, exactly as HostTensor::get reads them.
+void widen_into(ir::DType stored, const uint8_t* src, size_t count, float* dst) {
+  switch (stored) {
+    case ir::DType::F32: std::memcpy(dst, src, count * 4); return;
+    case ir::DType::BF16:
+      for (size_t i = 0; i < count; ++i) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        dst[i] = std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+      }
+      return;
+    case ir::DType::F16:
+      for (size_t i = 0; i < count; ++i) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        dst[i] = quant::f16_to_f32(h);
+      }
+      return;
+    default: throw std::logic_error(fmt::format("{} is not a float dtype", ir::name(stored)));  // checked by callers
+  }
+}
+
+// Whole rows of finite values, quantized serially to `target`; writes exactly their storage bytes at `out`.
+void quantize_rows(ir::DType target, int64_t cols, std::span<const float> values, uint8_t* out) {
+  std::vector<uint8_t> bytes;
+  switch (target) {
+    case ir::DType::Q8_0: bytes = quant::quantize(quant::BlockType::Q8_0, values); break;
+    case ir::DType::Q4_0: bytes = quant::quantize(quant::BlockType::Q4_0, values); break;
+    case ir::DType::Q4_K: bytes = quant::quantize(quant::BlockType::Q4_K, values); break;
+    case ir::DType::Q5_K: bytes = quant::quantize(quant::BlockType::Q5_K, values); break;
+    case ir::DType::Q6_K: bytes = quant::quantize(quant::BlockType::Q6_K, values); break;
+    default: {
+      const int bits = affine_bits(target), block = ir::info(target).block_elems;
+      const quant::MlxQuantized q = quant::quantize_mlx(
+          bits, block, values, is_half_affine(target) ? quant::MlxScaleType::F16 : quant::MlxScaleType::F32);
+      bytes = repack_mlx(target, bits, block, static_cast<int64_t>(values.size()) / cols, cols, q.packed, q.scales,
+                         q.biases);
+    }
+  }
+  std::memcpy(out, bytes.data(), bytes.size());
+}
+
+void check_finite(std::span<const float> values, int64_t first_index, int64_t cols) {
+  for (size_t k = 0; k < values.size(); ++k)
+    if (!std::isfinite(values[k])) {
+      const int64_t at = first_index + static_cast<int64_t>(k);
+      throw std::invalid_argument(fmt::format("value {} (row {}, column {}) is {}: only finite values can be quantized",
+                                              at, at / cols, at % cols, values[k]));
+    }
+}
+
+// Rows x cols values of `stored` at `src` into `target`, the rows split across threads (module comment in repack.h).
+std::vector<uint8_t> quantize_split(ir::DType target, ir::DType stored, int64_t rows, int64_t cols, const uint8_t* src,
+                                    const QuantizeSplit& split) {
+  const auto stored_bytes = static_cast<size_t>(ir::storage_bytes(stored, 1));
+  const auto out_row_bytes = static_cast<size_t>(ir::storage_bytes(target, cols));
+  std::vector<uint8_t> out(static_cast<size_t>(rows) * out_row_bytes);
+  if (rows == 0) return out;
+  unsigned threads = split.threads;
+  if (threads == 0)
+    threads = static_cast<unsigned>(
+        std::clamp<int64_t>(rows * cols / kMinValuesPerThread, 1, default_quantize_threads()));
+  threads = static_cast<unsigned>(std::min<int64_t>(threads, rows));
+  const int64_t chunk_rows = std::max<int64_t>(1, split.chunk_values / cols);
+
+  // Piece p: rows [rows·p/threads, rows·(p+1)/threads), a chunk of rows at a time through one buffer.
+  auto piece = [&](unsigned p) {
+    const int64_t first = rows * p / threads, last = rows * (p + 1) / threads;
+    std::vector<float> widened(static_cast<size_t>(std::min(chunk_rows, last - first) * cols));
+    for (int64_t r = first; r < last; r += chunk_rows) {
+      const int64_t n = std::min(chunk_rows, last - r);
+      const std::span<const float> chunk(widened.data(), static_cast<size_t>(n * cols));
+      widen_into(stored, src + static_cast<size_t>(r * cols) * stored_bytes, chunk.size(), widened.data());
+      check_finite(chunk, r * cols, cols);
+      quantize_rows(target, cols, chunk, out.data() + static_cast<size_t>(r) * out_row_bytes);
+    }
+  };
+  // Each piece stops at its first error; the lowest piece's is the first value in row-major order,
+  // the error one thread would have thrown.
+  std::vector<std::exception_ptr> errors(threads);
+  auto run = [&](unsigned p) {
+    try {
+      piece(p);
+    } catch (...) {
+      errors[p] = std::current_exception();
+    }
+  };
+  {
+    std::vector<std::jthread> workers;  // joined before `errors` and `out` are read
+    workers.reserve(threads - 1);
+    unsigned started = 1;
+    for (; started < threads; ++started) {
+      try {
+        workers.emplace_back(run, started);
+      } catch (const std::system_error&) {
+        break;  // no more threads to be had: this one runs the pieces left
+      }
+    }
+    run(0);
+    for (unsigned p = started; p < threads; ++p) run(p);
+  }
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
+  return out;
+}
+
+void check_quantizable(ir::DType target, int64_t cols) {
   if (!can_quantize_to(target))
     throw std::invalid_argument(fmt::format("{} is not a quantized kernel format", ir::name(target)));
   const int block = ir::info(target).block_elems;
-  if (cols <= 0 || cols % block != 0 || values.size() % static_cast<size_t>(cols) != 0)
+  if (cols <= 0 || cols % block != 0)
     throw std::invalid_argument(fmt::format("cannot quantize rows of {} values to {} ({}-value blocks)", cols,
                                             ir::name(target), block));
-  switch (target) {
-    case ir::DType::Q8_0: return quant::quantize(quant::BlockType::Q8_0, values);
-    case ir::DType::Q4_0: return quant::quantize(quant::BlockType::Q4_0, values);
-    case ir::DType::Q4_K: return quant::quantize(quant::BlockType::Q4_K, values);
-    case ir::DType::Q5_K: return quant::quantize(quant::BlockType::Q5_K, values);
-    case ir::DType::Q6_K: return quant::quantize(quant::BlockType::Q6_K, values);
-    default: break;
-  }
-  const int bits = affine_bits(target);
-  const quant::MlxQuantized q = quant::quantize_mlx(
-      bits, block, values, is_half_affine(target) ? quant::MlxScaleType::F16 : quant::MlxScaleType::F32);
-  return repack_mlx(target, bits, block, static_cast<int64_t>(values.size()) / cols, cols, q.packed, q.scales,
-                    q.biases);
+}
+
+}  // namespace
+
+void widen_to_f32(ir::DType stored, std::span<const uint8_t> bytes, std::span<float> out) {
+  if (stored != ir::DType::F32 && stored != ir::DType::F16 && stored != ir::DType::BF16)
+    throw std::invalid_argument(fmt::format("{} is not a float dtype (f32, f16 or bf16)", ir::name(stored)));
+  if (static_cast<int64_t>(bytes.size()) != ir::storage_bytes(stored, static_cast<int64_t>(out.size())))
+    throw std::invalid_argument(fmt::format("{} bytes are not {} {} values", bytes.size(), out.size(), ir::name(stored)));
+  widen_into(stored, bytes.data(), out.size(), out.data());
+}
+
+unsigned default_quantize_threads() {
+  return std::clamp(std::thread::hardware_concurrency(), 1u, kMaxQuantizeThreads);
+}
+
+std::vector<uint8_t> quantize_for_kernel(ir::DType target, int64_t cols, std::span<const float> values,
+                                         const QuantizeSplit& split) {
+  check_quantizable(target, cols);
+  if (values.size() % static_cast<size_t>(cols) != 0)
+    throw std::invalid_argument(fmt::format("{} values are not whole rows of {}", values.size(), cols));
+  return quantize_split(target, ir::DType::F32, static_cast<int64_t>(values.size()) / cols, cols,
+                        reinterpret_cast<const uint8_t*>(values.data()), split);
+}
+
+std::vector<uint8_t> quantize_matrix_for_kernel(ir::DType target, ir::DType stored, int64_t rows, int64_t cols,
+                                                std::span<const uint8_t> bytes, const QuantizeSplit& split) {
+  check_quantizable(target, cols);
+  if (stored != ir::DType::F32 && stored != ir::DType::F16 && stored != ir::DType::BF16)
+    throw std::invalid_argument(fmt::format("cannot quantize a {} matrix (only f32, f16 and bf16 ones)", ir::name(stored)));
+  if (rows < 0 || static_cast<int64_t>(bytes.size()) != ir::storage_bytes(stored, rows * cols))
+    throw std::invalid_argument(fmt::format("a {} x {} {} matrix takes {} bytes, not {}", rows, cols, ir::name(stored),
+                                            ir::storage_bytes(stored, rows * cols), bytes.size()));
+  return quantize_split(target, stored, rows, cols, bytes.data(), split);
 }
 
 double bits_per_weight(ir::DType t) { return 8.0 * ir::info(t).block_bytes / ir::info(t).block_elems; }

@@ -45,9 +45,37 @@ std::vector<uint8_t> repack_mlx(ir::DType target, int bits, int group_size, int6
 // `cols`) into `target` with the reference quantizers (ggml's quantize_row_*_ref for q8_0 q4_0 q4_K
 // q5_K q6_K; MLX's affine quantizer with groups of the format's block size, f32 scales for qa4 / qa8
 // and f16 ones for the h formats). Throws std::invalid_argument
-// when cols is not a multiple of target's block size or a value is not finite.
+// when cols is not a multiple of target's block size or a value is not finite (naming its row and
+// column).
+// Every block lies inside one row and is quantized on its own, so the rows are split across threads
+// (whole rows per thread, whole rows per chunk) and the bytes are those of one thread, whatever the
+// split (tests/quant/repack_test.cpp checks every format).
 bool can_quantize_to(ir::DType target);
-std::vector<uint8_t> quantize_for_kernel(ir::DType target, int64_t cols, std::span<const float> values);
+
+// How the load-time quantizer splits a matrix.
+struct QuantizeSplit {
+  // Threads, the caller's included; 0: default_quantize_threads(), fewer when the matrix is too small
+  // to pay for them. An explicit count is used as given (at most one thread per row).
+  unsigned threads = 0;
+  // Values each thread widens to f32 and quantizes at a time (rounded down to whole rows, at least
+  // one): the size of its one reused buffer, small enough to stay in its core's cache.
+  int64_t chunk_values = int64_t{1} << 16;
+};
+// std::thread::hardware_concurrency(), between 1 and 64.
+unsigned default_quantize_threads();
+
+// out.size() values of float dtype `stored` (f32, f16 or bf16) from `bytes` (any alignment), exactly as
+// HostTensor::get reads them. Throws std::invalid_argument for another dtype or a size mismatch.
+void widen_to_f32(ir::DType stored, std::span<const uint8_t> bytes, std::span<float> out);
+
+std::vector<uint8_t> quantize_for_kernel(ir::DType target, int64_t cols, std::span<const float> values,
+                                         const QuantizeSplit& split = {});
+// The same for a stored float matrix: `bytes` holds rows x cols values of `stored` (f32, f16 or bf16,
+// as a checkpoint stores them; any alignment), widened chunk by chunk, never as a whole f32 copy.
+// Gives exactly quantize_for_kernel of the widened values. Throws std::invalid_argument also when
+// `stored` is not a float dtype or bytes.size() is not rows·cols of it.
+std::vector<uint8_t> quantize_matrix_for_kernel(ir::DType target, ir::DType stored, int64_t rows, int64_t cols,
+                                                std::span<const uint8_t> bytes, const QuantizeSplit& split = {});
 
 // Bits per weight of a kernel format (block bytes · 8 / block values).
 double bits_per_weight(ir::DType t);

@@ -96,10 +96,12 @@ TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualsNormsAndActivationsIntoProject
   const int layers = before[ir::OpKind::PagedAttention] + before[ir::OpKind::GatedDeltaNet];
   const bool sandwich_norms = GetParam().rfind("gemma", 0) == 0;
   const int folded_adds = sandwich_norms ? 0 : layers * (GetParam() == "qwen2" ? 5 : 2);
-  EXPECT_EQ(after[ir::OpKind::Add], before[ir::OpKind::Add] - folded_adds);
+  // A Gated DeltaNet layer's add(a, dt_bias) and gated norm go into its fused_gated_delta_net (below).
+  const int gdn_layers = after[ir::OpKind::FusedGatedDeltaNet];
+  EXPECT_EQ(after[ir::OpKind::Add], before[ir::OpKind::Add] - folded_adds - gdn_layers);
   EXPECT_EQ(after[ir::OpKind::SwiGlu] + after[ir::OpKind::GeGlu], 0);
-  EXPECT_GE(before[ir::OpKind::RmsNorm] - after[ir::OpKind::RmsNorm], 2 * layers);
-  const int folded_prologues = before[ir::OpKind::RmsNorm] - after[ir::OpKind::RmsNorm] +
+  EXPECT_GE(before[ir::OpKind::RmsNorm] - after[ir::OpKind::RmsNorm] - gdn_layers, 2 * layers);
+  const int folded_prologues = before[ir::OpKind::RmsNorm] - after[ir::OpKind::RmsNorm] - gdn_layers +
                                before[ir::OpKind::SwiGlu] + before[ir::OpKind::GeGlu];
   // fuse-kv-write: each attention layer's two cache writes and its keys' rope are one kv_write_rope;
   // fuse-attention-rope: the query's rope of a split attention goes into its kernel (windows of one
@@ -119,9 +121,15 @@ TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualsNormsAndActivationsIntoProject
   std::printf("%s decode step: %d dispatches fewer around attention (%d kv_write_rope, %d split attention "
               "with its query rope and combine inside)\n",
               GetParam().c_str(), folded_attention, after[ir::OpKind::KvWriteRope], split);
-  EXPECT_EQ(dispatches(fused), dispatches(unfused.graphs[0]) - folded_adds - folded_prologues - folded_attention);
+  // fuse-gdn-decode: each Gated DeltaNet layer's conv1d, three slices, sigmoid, cast, exp, scale, add,
+  // softplus, mul, gated_delta_net, silu, rms_norm and mul (15 dispatches) are one fused_gated_delta_net.
+  EXPECT_EQ(after[ir::OpKind::FusedGatedDeltaNet], before[ir::OpKind::GatedDeltaNet]);
+  EXPECT_EQ(after[ir::OpKind::GatedDeltaNet] + after[ir::OpKind::Conv1d], 0);
+  const int folded_gdn = 14 * gdn_layers;
+  EXPECT_EQ(dispatches(fused),
+            dispatches(unfused.graphs[0]) - folded_adds - folded_prologues - folded_attention - folded_gdn);
   // A norm that stays has a use other than a projection's x (q/k norms before rope, Gemma's
-  // post-norms, the gated norms of Qwen3.5's linear attention).
+  // post-norms).
   for (const ir::Op& op : fused.ops) {
     if (op.kind != ir::OpKind::RmsNorm) continue;
     bool other_use = false;
@@ -158,9 +166,10 @@ INSTANTIATE_TEST_SUITE_P(Families, FusionFamilyTest,
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 // One decode step of sequence 0 at position `pos` (its earlier keys, and any recurrent state, are
-// the random contents of the states) on the reference executor; returns the logits.
+// the random contents of the states) on the reference executor; returns the logits (and, given
+// `states_after`, every state after the step).
 ir::HostTensor decode_logits(const ir::Graph& g, const frontends::ModelSource& source,
-                             const frontends::CacheLayout& layout, int pos) {
+                             const frontends::CacheLayout& layout, int pos, ir::StateMap* states_after = nullptr) {
   std::mt19937_64 rng(5);
   ir::StateMap states;
   for (const ir::Op& op : g.ops)
@@ -188,6 +197,7 @@ ir::HostTensor decode_logits(const ir::Graph& g, const frontends::ModelSource& s
   inputs["sample_history"] = filled("sample_history", -1);
   auto weights = [&](const std::string& name, const ir::Type&) { return source.tensor(name); };
   const ir::ReferenceRun run = ir::run_reference(g, symbols, inputs, weights, &states);
+  if (states_after) *states_after = states;
   for (size_t i = 0; i < g.outputs.size(); ++i)
     if (g.value(g.outputs[i]).name == "logits") return run.outputs[i];
   throw std::logic_error("the graph returns no logits");
@@ -227,6 +237,47 @@ TEST_P(SplitDecodeAttentionTest, DecodeLogitsAreTheUnsplitGraphs) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, SplitDecodeAttentionTest, ::testing::Values("llama", "qwen35"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+// fuse-gdn-decode in the engine's pipeline: a decode step of the tiny Qwen3.5 and Qwen3-Next models
+// (Gated DeltaNet and attention layers) gives the same logits and leaves the same conv and
+// recurrent states, bit for bit, on the reference executor with the fusion as without it (the rest
+// of the pipeline, split attention's rounding included, the same on both sides). The kernel against
+// the unfused graph on the device: engine_qwen35_test and engine_qwen3_next_test.
+class GdnDecodeFusionTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GdnDecodeFusionTest, DecodeStepIsTheUnfusedOnesBitForBit) {
+  engine::ModelOptions options;
+  options.max_context = 64;
+  options.max_sequences = 1;
+  engine::OpenedModel m = engine::open_model(synth_model(GetParam()), options);
+  const frontends::CacheLayout layout = engine::cache_layout_for(options);
+  const ir::Graph lowered = engine::lower_forward_graph(*m.source, m.spec, layout, true, true);
+  const ir::Graph fused = engine::run_forward_passes(lowered, engine::forward_max_symbols(options, true));
+  std::vector<std::string> without;
+  for (const std::string& pass : engine::forward_passes())
+    if (pass != "fuse-gdn-decode") without.push_back(pass);
+  ir::Module unfused{{lowered}};
+  passes::run_passes(unfused, without, {}, engine::forward_max_symbols(options, true));
+  ASSERT_GT(kinds(fused)[ir::OpKind::FusedGatedDeltaNet], 0);
+  EXPECT_EQ(kinds(fused)[ir::OpKind::FusedGatedDeltaNet], kinds(lowered)[ir::OpKind::GatedDeltaNet]);
+  EXPECT_EQ(kinds(unfused.graphs[0])[ir::OpKind::FusedGatedDeltaNet], 0);
+
+  ir::StateMap fused_states, unfused_states;
+  const ir::HostTensor got = decode_logits(fused, *m.source, layout, 9, &fused_states);
+  const ir::HostTensor want = decode_logits(unfused.graphs[0], *m.source, layout, 9, &unfused_states);
+  EXPECT_EQ(got.bytes, want.bytes) << "logits differ";
+  ASSERT_EQ(fused_states.size(), unfused_states.size());
+  int recurrent = 0;
+  for (const auto& [name, state] : unfused_states) {
+    ASSERT_TRUE(fused_states.count(name)) << name;
+    EXPECT_EQ(fused_states.at(name).bytes, state.bytes) << "state " << name << " differs";
+    recurrent += name.rfind("gdn_state.", 0) == 0 || name.rfind("conv_state.", 0) == 0;
+  }
+  EXPECT_EQ(recurrent, 2 * kinds(lowered)[ir::OpKind::GatedDeltaNet]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, GdnDecodeFusionTest, ::testing::Values("qwen35", "qwen3_next"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 }  // namespace

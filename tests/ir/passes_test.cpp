@@ -261,7 +261,7 @@ TEST(RunPasses, UnknownNameListsTheKnownPassesAndRunsNothing) {
     EXPECT_EQ(std::string(e.what()),
               "unknown pass 'nope'; known passes: dce, dedupe-weights, fuse-matmul-add, fuse-rms-norm-matmul, "
               "fuse-swiglu-matmul, fuse-geglu-matmul, split-decode-attention, split-decode-sample, fuse-kv-write, "
-              "fuse-attention-rope, fuse-attention-combine");
+              "fuse-attention-rope, fuse-attention-combine, fuse-gdn-decode");
   }
   EXPECT_EQ(m.graphs[0].ops.size(), ops_before);
 }

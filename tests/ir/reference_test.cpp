@@ -515,6 +515,43 @@ OpCase case_gated_delta_net() {
           {{1.25, 1}, {1, 2, 1.5, 1}}};
 }
 
+OpCase case_fused_gated_delta_net() {
+  Builder b("fused_gated_delta_net");
+  // Hk = Hv = 1, Dk = Dv = 1 (channels q, k, v), conv kernel 2, two slots; no l2 norm, scale 1.
+  const std::vector<ValueId> r = b.emit(
+      OpKind::FusedGatedDeltaNet,
+      {b.input("qkv", {DType::F32, dims({1, 3})}), b.input("z", {DType::F32, dims({1, 1, 1})}),
+       b.input("a", {DType::F32, dims({1, 1})}), b.input("b", {DType::F32, dims({1, 1})}),
+       b.weight("conv_w", {DType::F32, dims({3, 2})}), b.input("conv_state", {DType::F32, dims({2, 1, 3})}),
+       b.weight("A_log", {DType::BF16, dims({1})}), b.weight("dt_bias", {DType::F32, dims({1})}),
+       b.weight("norm_w", {DType::F32, dims({1})}), b.input("state", {DType::F32, dims({2, 1, 1, 1})}),
+       b.input("src", {DType::I32, dims({1})}), b.input("dst", {DType::I32, dims({1})})},
+      {{"scale", 1.0}, {"eps", 1e-6}, {"offset", 1.0}});
+  for (ValueId v : r) b.output(v);
+  // Conv over the window [slot 0's row, x] = [[1, 2, 3], [1, 1, 2]]: sums 1 + 1 = 2, 0·2 + 1 = 1,
+  // 3 + 0 = 3, so q = silu(2), k = silu(1), v = silu(3); the window stored is x. Gates: beta =
+  // sigmoid(0) = 1/2, g = -exp(0)·softplus(0 + 0) = -ln 2 (decay 1/2). State 4 → 2, kv = 2k,
+  // delta = (v - 2k)/2, S = 2 + k·delta, o = S·q; out = o/√(o² + 1e-6) · (0.5 + 1) · silu(1).
+  auto silu = [](double x) { return x / (1 + std::exp(-x)); };
+  const double q = silu(2), k = silu(1), v = silu(3);
+  const double s = 2 + k * (v - 2 * k) / 2, o = s * q;
+  const double out = o / std::sqrt(o * o + 1e-6) * 1.5 * silu(1);
+  return {b.finish(),
+          {{"qkv", f32({1, 3}, {1, 1, 2})},
+           {"z", f32({1, 1, 1}, {1})},
+           {"a", f32({1, 1}, {0})},
+           {"b", f32({1, 1}, {0})},
+           {"conv_state", f32({2, 1, 3}, {1, 2, 3, 7, 7, 7})},
+           {"state", f32({2, 1, 1, 1}, {4, 9})},
+           {"src", i32({1}, {0})},
+           {"dst", i32({1}, {0})}},
+          {{"conv_w", f32({3, 2}, {1, 1, 0, 1, 1, 0})},
+           {"A_log", tensor(DType::BF16, {1}, {0})},
+           {"dt_bias", f32({1}, {0})},
+           {"norm_w", f32({1}, {0.5})}},
+          {{out}, {1, 1, 2, 7, 7, 7}, {s, 9}}};
+}
+
 OpCase case_argmax() {
   Builder b("argmax");
   b.output(b.argmax(b.input("x", {DType::F32, dims({3, 4})})));
@@ -654,6 +691,7 @@ const NamedCase kCases[] = {
     {"gated_delta_net", case_gated_delta_net}, {"fused_matmul", case_fused_matmul},
     {"sample_partial", case_sample_partial}, {"sample_finish", case_sample_finish},
     {"kv_write_rope", case_kv_write_rope}, {"paged_attention_split", case_paged_attention_split},
+    {"fused_gated_delta_net", case_fused_gated_delta_net},
 };
 
 TEST(ReferenceCases, EveryOpKindHasACase) {

@@ -158,8 +158,20 @@ Graph every_op_graph() {
   b.set_name(sl, "sliced");
   ValueId fused = b.emit(OpKind::FusedMatMul, {x, w, b.weight("norm", t(DType::BF16, {c(64)})), m},
                          {{"prologue", std::string("rms_norm")}, {"epilogue", std::string("add")}, {"eps", 1e-6}})[0];
-  for (ValueId v :
-       {h, cst, am, tv, ti, st, ss, sl, paged, split, pcst, gdn_o, gdn_st, fused, sf[0], sf[1], fused_attention})
+  // A Gated DeltaNet layer in one op (passes/fuse_gdn_decode.cpp): Hk = 1, Dk = 16, Hv = 2, Dv = 16.
+  const std::vector<ValueId> gdn_layer = b.emit(
+      OpKind::FusedGatedDeltaNet,
+      {b.input("fgdn.qkv", t(DType::F32, {sym("seq"), c(64)})),
+       b.input("fgdn.z", t(DType::F32, {sym("seq"), c(2), c(16)})),
+       b.input("fgdn.a", t(DType::F32, {sym("seq"), c(2)})), b.input("fgdn.b", t(DType::F32, {sym("seq"), c(2)})),
+       b.weight("fgdn.conv_w", t(DType::BF16, {c(64), c(4)})),
+       b.state("layers.3.conv_state", t(DType::F32, {c(4), c(3), c(64)})),
+       b.weight("fgdn.A_log", t(DType::F32, {c(2)})),
+       b.weight("fgdn.dt_bias", t(DType::BF16, {c(2)})), b.weight("fgdn.norm", t(DType::BF16, {c(16)})),
+       b.state("layers.3.gdn_state", t(DType::F32, {c(4), c(2), c(16), c(16)})), src_slot, dst_slot},
+      {{"scale", 0.25}, {"qk_l2norm", true}, {"l2norm_eps", 1e-06}, {"eps", 1e-06}, {"offset", 1.0}});
+  for (ValueId v : {h, cst, am, tv, ti, st, ss, sl, paged, split, pcst, gdn_o, gdn_st, fused, sf[0], sf[1],
+                    fused_attention, gdn_layer[0], gdn_layer[1], gdn_layer[2]})
     b.output(v);
   return b.finish();
 }

@@ -67,6 +67,19 @@ Graph one_op(OpKind kind, std::vector<Type> operands, Attrs attrs, std::vector<T
   return r.g;
 }
 
+// fused_gated_delta_net with qkv and z as given (z: [T, 2, 8]), `channels` channels, a state of
+// `state_slots` slots (the conv state has 2) of Dk = 8, conv kernel 4; `attrs` over {scale, eps}.
+Graph fused_gdn(std::vector<Type> qkv_and_z, Dim channels, Dim state_slots, const Attrs& attrs) {
+  const Dim rows = qkv_and_z[0].shape[0];
+  Attrs all{{"scale", 0.5}, {"eps", 1e-6}};
+  for (const auto& [key, value] : attrs) all[key] = value;
+  return one_op(OpKind::FusedGatedDeltaNet,
+                {qkv_and_z[0], qkv_and_z[1], f32({rows, c(2)}), f32({rows, c(2)}), f32({channels, c(4)}),
+                 f32({c(2), c(3), channels}), f32({c(2)}), f32({c(2)}), f32({c(8)}),
+                 f32({state_slots, c(2), c(8), c(8)}), i32({rows}), i32({rows})},
+                all, {f32({rows, c(2), c(8)}), f32({c(2), c(3), channels}), f32({state_slots, c(2), c(8), c(8)})});
+}
+
 const std::map<OpKind, std::vector<Rejection>>& rejections() {
   static const std::map<OpKind, std::vector<Rejection>> table = {
       {OpKind::Weight,
@@ -490,6 +503,23 @@ const std::map<OpKind, std::vector<Rejection>>& rejections() {
                          {f32({c(1), c(1), c(4)}), f32({c(2), c(1), c(4), c(4)})});
          },
          {"attribute 'qk_l2norm' must be true or false"}}}},
+      {OpKind::FusedGatedDeltaNet,
+       {{"channels_do_not_split",  // C = 40: 24 q/k channels are not 2·Hk·8 with Hk dividing Hv = 2
+         [] {
+           return fused_gdn({f32({sym("seq"), c(40)}), f32({sym("seq"), c(2), c(8)})}, c(40), c(2), {});
+         },
+         {"qkv[T, C] must hold q and k of Hk heads of 8"}},
+        {"slot_counts_differ",
+         [] { return fused_gdn({f32({sym("seq"), c(48)}), f32({sym("seq"), c(2), c(8)})}, c(48), c(3), {}); },
+         {"state and conv_state must have the same number of slots", "3 != 2"}},
+        {"f16_z",
+         [] { return fused_gdn({f32({sym("seq"), c(48)}), f16({sym("seq"), c(2), c(8)})}, c(48), c(2), {}); },
+         {"operand 1 (f16[seq, 2, 8]) must be f32"}},
+        {"zero_eps",
+         [] {
+           return fused_gdn({f32({sym("seq"), c(48)}), f32({sym("seq"), c(2), c(8)})}, c(48), c(2), {{"eps", 0.0}});
+         },
+         {"attribute 'eps' must be > 0"}}}},
       {OpKind::ArgMax,
        {{"declared_float",
          [] {

@@ -97,6 +97,20 @@ ir::Graph every_op_graph() {
                                 false);
   b.output(step.first);
   b.output(step.second);
+  // A whole Gated DeltaNet layer (Hk = 1, Dk = 16, Hv = 2, Dv = 16: C = 64) reading x as its qkv.
+  for (auto v : b.emit(ir::OpKind::FusedGatedDeltaNet,
+                       {x, b.input("gdn_z", {DType::F32, {seq, Dim::of(2), Dim::of(16)}}),
+                        b.input("gdn_a", {DType::F32, {seq, Dim::of(2)}}),
+                        b.input("gdn_b", {DType::F32, {seq, Dim::of(2)}}),
+                        b.weight("gdn_conv_w", {DType::BF16, {Dim::of(64), Dim::of(4)}}),
+                        b.state("gdn_conv_state", {DType::F32, {Dim::of(5), Dim::of(3), Dim::of(64)}}),
+                        b.weight("gdn_a_log", {DType::BF16, {Dim::of(2)}}),
+                        b.weight("gdn_dt_bias", {DType::BF16, {Dim::of(2)}}),
+                        b.weight("gdn_norm_w", {DType::F32, {Dim::of(16)}}),
+                        b.state("gdn_layer_state", {DType::F32, {Dim::of(5), Dim::of(2), Dim::of(16), Dim::of(16)}}),
+                        src_slot, dst_slot},
+                       {{"scale", 0.25}, {"qk_l2norm", true}, {"eps", 1e-6}}))
+    b.output(v);
   b.output(b.argmax(x));
   auto [values, indices] = b.top_k(x, 5);
   b.output(values);

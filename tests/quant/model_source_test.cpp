@@ -213,6 +213,48 @@ TEST(QuantizedView, QuantizesProjectionAndEmbeddingMatricesOnly) {
   }
 }
 
+// Values of a float HostTensor, through HostTensor::get.
+std::vector<float> values_of(const ir::HostTensor& t) {
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(t.get(static_cast<int64_t>(i)));
+  return out;
+}
+
+// The view reads a folder's float matrices in place in the mapped file and other sources' through
+// tensor(): a GGUF file keeping its float matrices, and an MLX folder whose down_proj (rows of 320
+// values: not whole groups of 128) stayed bf16 beside MLX-quantized layers, which are kept as they are.
+TEST(QuantizedView, QuantizesGgufFloatsAndMlxFloatLayers) {
+  const fs::path dir = temp_dir("view_sources");
+  synth(dir / "hf", "llama", {{"hidden_size", 256}, {"intermediate_size", 320}, {"head_dim", 64}});
+  gguf_testing::convert_to_gguf(dir / "hf", dir / "model.gguf");
+  mlx_testing::convert_to_mlx(dir / "hf", dir / "mlx", {4, 128, quant::MlxScaleType::BF16, {}});
+  for (const fs::path& path : {dir / "model.gguf", dir / "mlx"}) {
+    SCOPED_TRACE(path.filename().string());
+    const std::unique_ptr<ModelSource> stored = open_model_source(path);
+    const ModelSpec spec = describe_model(stored->config(), stored->generation_config());
+    const std::unique_ptr<ModelSource> view =
+        quantize_weights(open_model_source(path), spec, *parse_weight_quant("q8_0"));
+    int matrices = 0, quantized = 0;
+    for (const TensorSpec& t : expected_tensors(spec)) {
+      if (t.role != TensorSpec::Role::Projection && t.role != TensorSpec::Role::Embedding) continue;
+      SCOPED_TRACE(t.name);
+      ++matrices;
+      const ir::HostTensor as_stored = stored->tensor(t.name), got = view->tensor(t.name);
+      EXPECT_EQ(got.shape, as_stored.shape);
+      if (ir::is_quantized(as_stored.dtype)) {  // an MLX layer: never requantized
+        EXPECT_EQ(got.dtype, as_stored.dtype);
+        EXPECT_EQ(got.bytes, as_stored.bytes);
+        continue;
+      }
+      ++quantized;
+      EXPECT_EQ(got.dtype, ir::DType::Q8_0);
+      EXPECT_EQ(got.bytes, quantize_for_kernel(ir::DType::Q8_0, as_stored.shape[1], values_of(as_stored), {.threads = 1}));
+    }
+    // GGUF: every matrix; MLX: the down_proj of each layer.
+    EXPECT_EQ(quantized, path == dir / "mlx" ? spec.num_layers : matrices);
+  }
+}
+
 TEST(WeightQuant, Names) {
   EXPECT_FALSE(parse_weight_quant("").has_value());
   EXPECT_FALSE(parse_weight_quant("bf16").has_value());

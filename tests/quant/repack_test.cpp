@@ -3,6 +3,7 @@
 // tested against, which computes each value as the kernels do — gives bit for bit the f32 values
 // frontends/quant's dequantizers give for the source. Inputs are fresh random blocks (every bit
 // pattern of quants and sub-block scales) and quantizer outputs.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -212,6 +213,144 @@ TEST(QuantizeForKernel, AffineTargetsStayWithinAStep) {
   }
   EXPECT_THROW(quantize_for_kernel(ir::DType::Q4_K, 192, values), std::invalid_argument);  // 192 is not 256·k
   EXPECT_THROW(quantize_for_kernel(ir::DType::BF16, 192, values), std::invalid_argument);
+}
+
+// Every --quant format, as the quantizers give it for the whole matrix on one thread: ggml's
+// reference quantizer, or MLX's quantizer repacked (what quantize_for_kernel did before it split rows).
+constexpr ir::DType kQuantizeTargets[] = {ir::DType::Q8_0, ir::DType::Q4_0, ir::DType::Q4_K, ir::DType::Q5_K,
+                                          ir::DType::Q6_K, ir::DType::QA4, ir::DType::QA8, ir::DType::QA4H,
+                                          ir::DType::QA8H, ir::DType::QA4H_G64, ir::DType::QA8H_G64};
+
+std::vector<uint8_t> serial_quantization(ir::DType target, int64_t cols, const std::vector<float>& values) {
+  switch (target) {
+    case ir::DType::Q8_0: return quant::quantize(quant::BlockType::Q8_0, values);
+    case ir::DType::Q4_0: return quant::quantize(quant::BlockType::Q4_0, values);
+    case ir::DType::Q4_K: return quant::quantize(quant::BlockType::Q4_K, values);
+    case ir::DType::Q5_K: return quant::quantize(quant::BlockType::Q5_K, values);
+    case ir::DType::Q6_K: return quant::quantize(quant::BlockType::Q6_K, values);
+    default: break;
+  }
+  const bool four = target == ir::DType::QA4 || target == ir::DType::QA4H || target == ir::DType::QA4H_G64;
+  const bool f32_scales = target == ir::DType::QA4 || target == ir::DType::QA8;
+  const int block = ir::info(target).block_elems;
+  const quant::MlxQuantized q = quant::quantize_mlx(four ? 4 : 8, block, values,
+                                                    f32_scales ? quant::MlxScaleType::F32 : quant::MlxScaleType::F16);
+  return repack_mlx(target, four ? 4 : 8, block, static_cast<int64_t>(values.size()) / cols, cols, q.packed, q.scales,
+                    q.biases);
+}
+
+// 37 rows (prime: no thread count divides them) of 512 values (whole blocks of every format).
+TEST(QuantizeForKernel, AnyThreadSplitGivesTheSerialBytes) {
+  std::mt19937 rng(fresh_seed());
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  const int64_t rows = 37, cols = 512;
+  std::vector<float> values(static_cast<size_t>(rows * cols));
+  for (float& v : values) v = normal(rng);
+  const QuantizeSplit splits[] = {
+      {},                                        // the loader's default
+      {.threads = 1},                            // one thread, chunks of 128 rows: the whole matrix at once
+      {.threads = 2, .chunk_values = 3 * cols},  // 19 + 18 rows, chunks of 3 rows (the last one shorter)
+      {.threads = 3, .chunk_values = 1},         // a row at a time
+      {.threads = 4, .chunk_values = 5 * cols + 7},
+      {.threads = 8},
+      {.threads = 64, .chunk_values = 2 * cols},  // more threads than rows: one row each
+  };
+  for (ir::DType target : kQuantizeTargets) {
+    SCOPED_TRACE(std::string(ir::name(target)));
+    const std::vector<uint8_t> serial = serial_quantization(target, cols, values);
+    ASSERT_EQ(static_cast<int64_t>(serial.size()), ir::storage_bytes(target, rows * cols));
+    for (const QuantizeSplit& split : splits) {
+      SCOPED_TRACE(fmt::format("{} threads, chunks of {} values", split.threads, split.chunk_values));
+      EXPECT_EQ(quantize_for_kernel(target, cols, values, split), serial);
+    }
+  }
+  EXPECT_TRUE(quantize_for_kernel(ir::DType::Q4_0, cols, {}, {.threads = 4}).empty());
+}
+
+// Every f16 and bf16 bit pattern widens to the value HostTensor::get reads (non-finite ones to the same class).
+TEST(QuantizeForKernel, WideningIsHostTensorGet) {
+  for (ir::DType stored : {ir::DType::F16, ir::DType::BF16}) {
+    SCOPED_TRACE(std::string(ir::name(stored)));
+    // Read from an odd address: stored matrices are at any offset of a mapped file.
+    std::vector<uint8_t> shifted(1 + 2 * 65536, 0x5A);
+    for (uint32_t h = 0; h < 65536; ++h) {
+      shifted[1 + 2 * h] = static_cast<uint8_t>(h);
+      shifted[2 + 2 * h] = static_cast<uint8_t>(h >> 8);
+    }
+    const ir::HostTensor t{stored, {65536}, {shifted.begin() + 1, shifted.end()}};
+    std::vector<float> widened(65536, std::nanf("poison"));
+    widen_to_f32(stored, std::span(shifted).subspan(1), widened);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < 65536; ++i) {
+      const auto want = static_cast<float>(t.get(i));
+      const float got = widened[static_cast<size_t>(i)];
+      bad += std::isfinite(want) ? std::bit_cast<uint32_t>(got) != std::bit_cast<uint32_t>(want)
+                                 : std::isnan(want) != std::isnan(got) || std::isinf(want) != std::isinf(got) ||
+                                       std::signbit(want) != std::signbit(got);
+    }
+    EXPECT_EQ(bad, 0);
+  }
+  std::vector<float> out(4);
+  EXPECT_THROW(widen_to_f32(ir::DType::Q8_0, std::vector<uint8_t>(8), out), std::invalid_argument);
+  EXPECT_THROW(widen_to_f32(ir::DType::BF16, std::vector<uint8_t>(6), out), std::invalid_argument);
+}
+
+// A stored f32 / f16 / bf16 matrix quantizes as its values widened through HostTensor::get would.
+TEST(QuantizeForKernel, StoredMatricesQuantizeAsTheirWidenedValues) {
+  std::mt19937 rng(fresh_seed());
+  const int64_t rows = 23, cols = 256;
+  for (ir::DType stored : {ir::DType::F32, ir::DType::F16, ir::DType::BF16}) {
+    SCOPED_TRACE(std::string(ir::name(stored)));
+    // Random finite values spanning subnormals to ~1e3 (f16: its whole finite range), at an odd offset.
+    std::uniform_int_distribution<uint32_t> bits;
+    std::vector<uint8_t> buffer(1 + static_cast<size_t>(ir::storage_bytes(stored, rows * cols)), 0xA5);
+    const std::span<uint8_t> bytes = std::span(buffer).subspan(1);
+    for (int64_t i = 0; i < rows * cols; ++i) {
+      const uint32_t r = bits(rng);
+      if (stored == ir::DType::F32) {
+        const uint32_t f = (r & 0x807FFFFF) | ((r >> 23) % 138) << 23;
+        std::memcpy(bytes.data() + 4 * i, &f, 4);
+      } else {
+        const uint32_t exponent = stored == ir::DType::F16 ? (r >> 16) % 31 : (r >> 16) % 138;
+        const uint32_t h = stored == ir::DType::F16 ? (r & 0x83FF) | exponent << 10 : (r & 0x807F) | exponent << 7;
+        std::memcpy(bytes.data() + 2 * i, &h, 2);
+      }
+    }
+    const ir::HostTensor t{stored, {rows, cols}, {bytes.begin(), bytes.end()}};
+    std::vector<float> widened(static_cast<size_t>(rows * cols));
+    for (size_t i = 0; i < widened.size(); ++i) widened[i] = static_cast<float>(t.get(static_cast<int64_t>(i)));
+    for (ir::DType target : kQuantizeTargets) {
+      SCOPED_TRACE(std::string(ir::name(target)));
+      EXPECT_EQ(quantize_matrix_for_kernel(target, stored, rows, cols, bytes, {.threads = 3, .chunk_values = 2 * cols}),
+                serial_quantization(target, cols, widened));
+    }
+  }
+  const std::vector<uint8_t> two_rows(2 * 256 * 2);
+  EXPECT_THROW(quantize_matrix_for_kernel(ir::DType::Q4_0, ir::DType::BF16, 3, 256, two_rows), std::invalid_argument);
+  EXPECT_THROW(quantize_matrix_for_kernel(ir::DType::Q4_0, ir::DType::I32, 1, 256, two_rows), std::invalid_argument);
+  EXPECT_THROW(quantize_matrix_for_kernel(ir::DType::Q4_K, ir::DType::BF16, 4, 128, two_rows), std::invalid_argument);
+}
+
+// A value that is not finite is an error naming the first one in row-major order, whichever thread meets it.
+TEST(QuantizeForKernel, NonFiniteValuesAreErrorsNamingTheFirst) {
+  std::mt19937 rng(fresh_seed());
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  const int64_t rows = 37, cols = 64;
+  std::vector<float> values(static_cast<size_t>(rows * cols));
+  for (float& v : values) v = normal(rng);
+  values[30 * cols + 5] = INFINITY;  // the third of four threads' rows
+  values[35 * cols + 1] = NAN;       // the fourth's
+  for (ir::DType target : {ir::DType::Q4_0, ir::DType::QA8H_G64}) {
+    for (unsigned threads : {1u, 4u, 37u}) {
+      SCOPED_TRACE(fmt::format("{}, {} threads", ir::name(target), threads));
+      try {
+        quantize_for_kernel(target, cols, values, {.threads = threads, .chunk_values = 1});
+        ADD_FAILURE() << "no error";
+      } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("(row 30, column 5) is inf"), std::string::npos) << e.what();
+      }
+    }
+  }
 }
 
 TEST(BitsPerWeight, KernelFormats) {
