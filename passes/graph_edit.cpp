@@ -134,7 +134,7 @@ void fold_into_matmul_prologues(Graph& g, ir::OpKind kind, const SymbolBounds& b
       for (size_t a = 0; a < op.inputs.size(); ++a)
         if (op.inputs[a] == produced) {
           uses_it = true;
-          if (a == 0 && takes_prologue(op) && !ir::is_quantized(g.type(op.inputs[1]).dtype)) ++fusable_uses;
+          if (a == 0 && takes_prologue(op)) ++fusable_uses;
         }
       if (uses_it) users.push_back(j);
     }

@@ -46,20 +46,21 @@ int64_t bound_of(const ir::Dim& d, const SymbolBounds& bounds);
 // (1 for a vector), or -1 when one of them is unbounded.
 int64_t rows_bound(const ir::Shape& s, const SymbolBounds& bounds);
 
-// Prologue fusion (fuse-rms-norm-matmul, fuse-swiglu-matmul, fuse-geglu-matmul), for decode steps
-// with float weights only: every op of kind `kind` with an f32 result (the fused op keeps it in f32)
-// whose rows are bounded by kMaxDecodeRows and whose every use is operand 0 of a matmul (or of a
-// fused_matmul without a prologue yet) with f32/f16/bf16 weights, with no in-place write between it
-// and its last user, is folded into each user — `fold(producer, user)` rewrites the user (made a
-// fused_matmul reading the producer's operands) — and then removed. Producers with any other use
-// stay whole: fusing only some users would save no dispatch.
-// Why: a matrix-vector workgroup applies the prologue to all K inputs once for its R weight rows, so
-// its cost per weight byte is ~1/(R * bytes per weight). Measured on the H200 (llama3-8b decode,
-// bench/results/2026-12-03-h200-session3/): with bf16 weights (R = 8, 2 bytes) the gate/up
-// matvec goes 38 -> 40 us and the down matvec is unchanged while the norm / swiglu dispatches
-// (4-15 us each) go; with q4_0 weights (R = 4, 0.56 bytes) the same matvecs go ~36 -> 83 us, so
-// quantized projections keep their separate norm and activation. Prefill (many rows): the tiled
-// kernels take no rms_norm prologue and the general kernel would re-apply it per output tile.
+// Prologue fusion (fuse-rms-norm-matmul, fuse-swiglu-matmul, fuse-geglu-matmul), for decode steps:
+// every op of kind `kind` with an f32 result (the fused op keeps it in f32) whose rows are bounded
+// by kMaxDecodeRows and whose every use is operand 0 of a matmul (or of a fused_matmul without a
+// prologue yet), with no in-place write between it and its last user, is folded into each user —
+// `fold(producer, user)` rewrites the user (made a fused_matmul reading the producer's operands) —
+// and then removed. Producers with any other use stay whole: fusing only some users would save no
+// dispatch.
+// Why: a matrix-vector workgroup applies the prologue to the K inputs it reads, once per workgroup
+// when it stages x in shared memory. Measured on the H200 (llama3-8b decode): bf16 gate/up 38 -> 40
+// µs, down unchanged, while the norm / swiglu dispatches (4-15 µs each) go
+// (bench/results/2026-12-03-h200-session3/); q4_0 with x staged (the layout codegen gives quantized
+// fused matvecs, codegen/ops/matmul_quantized.cpp): gate/up 17.7 -> 19.3 µs against a 4.4 µs norm
+// dispatch, down 20.0 -> 21.7 against a 5.3 µs swiglu (bench/results/2026-12-03-h200-session4/
+// dot-sweep). Prefill (many rows): the tiled kernels take no rms_norm prologue and the general
+// kernel would re-apply it per output tile.
 void fold_into_matmul_prologues(ir::Graph& g, ir::OpKind kind, const SymbolBounds& bounds,
                                 const std::function<void(const ir::Op& producer, ir::Op& user)>& fold);
 

@@ -21,14 +21,56 @@
 // paged_attention_partial (flash decoding, made by passes/split_decode_attention.cpp): one workgroup
 // per (row t, block of HG query heads sharing one kv head, split j), so a decode row spreads over
 // Hkv x splits workgroups and each key and value row is read once for all the query heads of its kv
-// head (GQA). Split j walks only its own run of the row's keys (ir/README.md "split attention"):
-// a run past the context writes its zero entries and returns. Inside, the subgroup kernel's scheme:
-// 4 subgroups take KB keys at a time, each lane loading its contiguous slice of a key or value row
-// in units of up to 16 bytes, value rows loaded together with key rows so the two latencies overlap;
-// one subgroupAdd per (head, key); the subgroups' (max, sum, output) merge through shared memory
-// into the split's entry. Without subgroup arithmetic the generic kernel serves one (t, h, split).
-// With rope attributes (passes/fuse_attention_rope.cpp) the query is roped at pos as it is loaded
-// (ld_q_at; the GQA kernel stages its HG roped query rows in shared memory once).
+// head (GQA). The row's n visible keys go to runs of c = G*ceil(n / (G*P)) keys (ir/README.md "split
+// attention"): the first busy = ceil(n / c) splits hold keys, the others write their zero entries
+// and return at once. So the split count follows the row's context at run time while the grid stays
+// fixed: at 640 keys (P 32, G 32) 20 splits of 32 keys, one step each; at 4096, 32 splits of 128.
+// Fewer, longer splits would add a dependent step (a DRAM round trip) per subgroup step of keys to
+// save the merge a few independent loads, so runs stay at the granule while the splits last.
+// Inside a split (the kernel streams K and V; flash-decoding style): 4 subgroups take SG keys at a
+// time, one key per lane, so a key's scores need no cross-lane reduction. A step: each lane looks
+// its key's block up (issued during the step before), publishes the key's value-row index in shared
+// memory, issues the loads of the first VB keys' value slices (lanes own value dims: each value row
+// is one coalesced read by the subgroup) and of its whole key row (16-byte loads), and dots the key
+// row with the HG query rows (staged once in shared memory as vec4s, roped, read by broadcast).
+// Then per head one subgroupMax gives the step's max; each lane keeps its own running sum (summed
+// over the subgroup once, at the end) and puts its key's probability in shared memory; finally each
+// lane accumulates out[h][its dims] += p_j * v_j over the step's SG keys. The step is generated
+// unrolled (C++ loops over keys, heads, dims and row elements), so every register array index is a
+// constant and nothing spills to local memory; the only loops left are over steps and subgroups.
+// The subgroups' (max, sum, output) merge through shared memory into the split's entry. The
+// position, sequence and query loads come first, independent of each other. With rope attributes
+// (passes/fuse_attention_rope.cpp) the raw query values and their rope pairs are loaded with them,
+// roped once the position is known. Without subgroup arithmetic the generic kernel serves one
+// (t, h, split).
+//
+// paged_attention_split (its combine fused in; ir/README.md "split attention that combines itself"):
+// with one busy split the merge of its subgroups is the output (no atomic, nothing re-read); with
+// none split 0 writes the zero output. Otherwise each busy workgroup stores its entry through a
+// coherent view, makes it visible (memoryBarrierBuffer) and counts itself on the (row, head block)
+// counter; the one that brings it to busy merges the busy entries (empty splits are never read):
+// (a) a subgroup per head, a lane per split, reads the (m, l) pairs at once, subgroupMax and
+// subgroupAdd give M and L, and w_j = e^(m_j - M) / L goes to shared memory; (b) each invocation sums
+// w_j o_j for its outputs, BATCH splits' values loaded at a time (the first batch during (a)).
+// The former merge walked all P splits twice per output through dependent loads, and its key loop
+// waited for each key's table lookup and rows before the next key's: ~30 dependent round trips.
+//
+// Budget per layer, H200, Llama-3-8B decode (Hq 32, Hkv 8, D 128, f16 cache, 1 row, 32 splits:
+// 256 workgroups of 4 subgroups of 32; ~0.6 us per DRAM round trip).
+// Per subgroup step (32 keys of one kv head, 16 KiB of K and V), per lane: 16 16-byte key loads
+// and 32 8-byte value loads; 512 FMAs (128 vec4 dots) with 128 broadcast shared loads and ~128 f16
+// conversions for the scores; 4 subgroupMax and 8 exp; 32 x (16 FMAs + 4 conversions + 4 shared
+// loads) for the outputs: ~1.7k instructions, ~53 per key. 4096 keys x 8 kv heads = 1024 steps =
+// 1.7M warp instructions over 528 schedulers (~1.7 us, overlapping the loads) against 16.8 MB of
+// K and V: 3.8 us at 4.4 TB/s. A subgroup has a whole step's rows in flight (16 KiB), the grid
+// ~16 MiB: enough to cover the bandwidth-latency product, so the step is byte-bound.
+// Dependent chain: dispatch ~1.5; pos, row_seq, q ~0.5; block lookups ~0.5; key and value rows
+// (one step: at 4096 keys each split holds 128 keys, one step per subgroup) ~0.6 + the byte time;
+// scores, softmax and outputs ~1; subgroup merge, entry stores, atomic ~0.6; the merge ~0.6;
+// output stores ~0.2. So ~5-6 us at 513 keys (17 busy splits of 32 keys, byte time 0.5) and
+// ~9-10 us at 4096 (byte time 3.8). The kernel before this one (4 subgroups of 8 keys per step, a
+// subgroupAdd per (head, key): 32 five-level reductions per 8 keys) took 36 and ~100 us.
+//
 // attention_combine: one workgroup per (t, h), merging the row's entries at their common maximum.
 #include <fmt/format.h>
 
@@ -65,61 +107,156 @@ const std::vector<std::string> kSplitArgs = {"q",        "k",   "v",      "block
                                              "pos",      "counters", "attn_out", "result", "counters_out"};
 
 // paged_attention_split (ir/README.md "split attention that combines itself"): GLSL before main
-// defining `st_entry` (entries are stored through a coherent view) and `combine_when_last(t, h0)`,
-// which every invocation of a workgroup calls, in uniform control flow, once the workgroup's entries
-// (of query heads h0 .. h0 + heads - 1 of row t, split `split`) are stored. The workgroup's stores are
-// made visible at device scope (coherent stores, then memoryBarrierBuffer) before invocation 0 counts
-// the workgroup on the (row, h0) counter (a device-scope atomic on a coherent buffer); the workgroup
-// that brings it to `splits` is the last, so every other one's entries are visible to it after its
-// own memoryBarrierBuffer: it reads them through the coherent view, writes the merged output
-// (attention_combine's arithmetic) and sets the counter back to 0 for the next dispatch.
+// defining `st_entry` (entries are stored through a coherent view) and
+// `combine_when_last(t, h0, busy)`, which each of the `busy` (> 1) workgroups of (row t, query heads
+// h0 .. h0 + heads - 1) that hold keys calls, in uniform control flow, once its entries are stored.
+// Its stores are made visible at device scope (coherent stores, then memoryBarrierBuffer) before
+// invocation 0 counts the workgroup on the (row, h0) counter (a device-scope atomic on a coherent
+// buffer); the workgroup that brings it to `busy` is the last, so every other one's entries are
+// visible to it after its own memoryBarrierBuffer: it reads them through the coherent view, writes
+// the merged output (attention_combine's arithmetic) and sets the counter back to 0 for the next
+// dispatch. The merge: each head's weights w_j = e^(m_j - M) / sum_i l_i e^(m_i - M) over the busy
+// splits with l_j > 0 (0 for the others) into shared memory — with `subgroup_size` > 0 (the
+// kernel's required size), a subgroup per head and a lane per split reduced by subgroupMax /
+// subgroupAdd; with 0, loaded in parallel into shared memory and reduced by one invocation per head
+// — then out = sum_j w_j o_j, each invocation loading `batch` splits' values of its outputs at once.
 std::string combine_helpers(const AttentionShape& shape, const SplitSpec& split, int64_t heads, int64_t rows,
-                            uint32_t local) {
+                            uint32_t local, uint32_t subgroup_size) {
+  const int64_t outputs = heads * shape.value_dim;
+  const int64_t per_invocation = (outputs + local - 1) / local;
+  // Values in flight per invocation: per_invocation x batch, at most 64 (the key loop's registers
+  // are free by then): Llama-3's 4 heads x 128 dims over 128 invocations load 16 splits at once.
+  const int64_t batch = std::clamp<int64_t>(64 / per_invocation, 1, 16);
+  std::map<std::string, std::string> vars{{"ROWS", glsl_uint(rows)},
+                                          {"HQ", glsl_uint(shape.q_heads)},
+                                          {"SPLITS", glsl_uint(split.splits)},
+                                          {"ENTRY", glsl_uint(shape.value_dim + 2)},
+                                          {"DV", glsl_uint(shape.value_dim)},
+                                          {"HEADS", glsl_uint(heads)},
+                                          {"OUTPUTS", glsl_uint(outputs)},
+                                          {"OPI", glsl_uint(per_invocation)},
+                                          {"BATCH", glsl_uint(batch)},
+                                          {"L", glsl_uint(local)},
+                                          {"NEG_INF", "uintBitsToFloat(0xff800000u)"}};
+  std::string weights;
+  if (subgroup_size > 0) {
+    const uint32_t subgroups = local / subgroup_size;
+    vars["SG"] = glsl_uint(subgroup_size);
+    vars["NSG"] = glsl_uint(subgroups);
+    vars["HPS"] = glsl_uint((heads + subgroups - 1) / subgroups);                   // heads per subgroup
+    vars["SPL"] = glsl_uint((split.splits + subgroup_size - 1) / subgroup_size);  // splits per lane
+    weights = render(R"(
+  for (uint hh = 0u; hh < $HPS; ++hh) {
+    uint h = gl_SubgroupID + hh * $NSG;
+    if (h >= $HEADS) break;  // uniform in the subgroup
+    uint base = (t * $HQ + h0 + h) * $SPLITS;
+    float m[$SPL], l[$SPL];
+    for (uint c = 0u; c < $SPL; ++c) {
+      uint j = gl_SubgroupInvocationID + c * $SG;
+      l[c] = j < busy ? entries.v[(base + j) * $ENTRY + $DV + 1u] : 0.0;
+      m[c] = j < busy ? entries.v[(base + j) * $ENTRY + $DV] : 0.0;
+    }
+    float top = $NEG_INF;
+    for (uint c = 0u; c < $SPL; ++c)
+      if (l[c] > 0.0) top = max(top, m[c]);
+    top = subgroupMax(top);
+    float w[$SPL];
+    float total = 0.0;
+    for (uint c = 0u; c < $SPL; ++c) {
+      w[c] = l[c] > 0.0 ? exp(m[c] - top) : 0.0;
+      total += l[c] * w[c];
+    }
+    total = subgroupAdd(total);
+    for (uint c = 0u; c < $SPL; ++c) {
+      uint j = gl_SubgroupInvocationID + c * $SG;
+      if (j < $SPLITS) comb_w[h * $SPLITS + j] = total > 0.0 ? w[c] / total : 0.0;
+    }
+  }
+)", vars);
+  } else {
+    weights = render(R"(
+  for (uint e = tid; e < $HEADS * $SPLITS; e += $L) {
+    uint at = ((t * $HQ + h0) * $SPLITS + e) * $ENTRY;  // entry (h, j) for e = h * SPLITS + j
+    bool used = e % $SPLITS < busy;
+    comb_l[e] = used ? entries.v[at + $DV + 1u] : 0.0;
+    comb_w[e] = used ? entries.v[at + $DV] : 0.0;  // the split's m, until it becomes its weight
+  }
+  barrier();
+  if (tid < $HEADS) {
+    float top = $NEG_INF, total = 0.0;
+    for (uint j = 0u; j < busy; ++j)
+      if (comb_l[tid * $SPLITS + j] > 0.0) top = max(top, comb_w[tid * $SPLITS + j]);
+    for (uint j = 0u; j < busy; ++j) {
+      uint at = tid * $SPLITS + j;
+      if (comb_l[at] > 0.0) total += comb_l[at] * exp(comb_w[at] - top);
+    }
+    comb_top[tid] = top;
+    comb_total[tid] = total;
+  }
+  barrier();
+  for (uint e = tid; e < $HEADS * $SPLITS; e += $L) {
+    uint h = e / $SPLITS;
+    comb_w[e] = comb_l[e] > 0.0 && comb_total[h] > 0.0 ? exp(comb_w[e] - comb_top[h]) / comb_total[h] : 0.0;
+  }
+)", vars);
+  }
+  vars["WEIGHTS"] = weights;
+
+  vars["WEIGHT_SCRATCH"] = subgroup_size > 0 ? ""
+                                             : render("shared float comb_l[$HEADS * $SPLITS], comb_top[$HEADS], "
+                                                      "comb_total[$HEADS];\n",
+                                                      vars);
   return render(R"(
 layout(buffer_reference, std430, buffer_reference_align = 4) coherent buffer AttnCoherentF { float v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) coherent buffer AttnCounters { int v[]; };
 void st_entry(uint i, float x) { AttnCoherentF(args.result).v[i] = x; }
 shared bool attn_last_split;
-void combine_when_last(uint t, uint h0) {
+shared float comb_w[$HEADS * $SPLITS];  // [head, split]: the split's weight in the output
+$WEIGHT_SCRATCH
+// This invocation's outputs' values in splits j0 .. j0 + BATCH - 1 (zeros past busy).
+void combine_values(AttnCoherentF entries, uint t, uint h0, uint busy, uint j0, out float o[$OPI][$BATCH]) {
+  for (uint i = 0u; i < $OPI; ++i)
+    for (uint b = 0u; b < $BATCH; ++b) {
+      uint e = gl_LocalInvocationID.x + i * $L, j = j0 + b;
+      o[i][b] = e < $OUTPUTS && j < busy ? entries.v[((t * $HQ + h0 + e / $DV) * $SPLITS + j) * $ENTRY + e % $DV] : 0.0;
+    }
+}
+void combine_when_last(uint t, uint h0, uint busy) {
   if (t >= $ROWS) return;  // no counter (the op's contract excludes it)
   memoryBarrierBuffer();
   barrier();
   if (gl_LocalInvocationID.x == 0u) {
     int arrived = atomicAdd(AttnCounters(args.counters).v[t * $HQ + h0], 1);
-    attn_last_split = arrived == $SPLITS_I - 1;
+    attn_last_split = arrived == int(busy) - 1;
   }
   barrier();
   if (!attn_last_split) return;
   memoryBarrierBuffer();
   AttnCoherentF entries = AttnCoherentF(args.result);
-  for (uint e = gl_LocalInvocationID.x; e < $HEADS * $DV; e += $L) {
-    uint h = h0 + e / $DV, d = e % $DV;
-    uint base = (t * $HQ + h) * $SPLITS * $ENTRY;
-    float m = uintBitsToFloat(0xff800000u);
-    for (uint j = 0u; j < $SPLITS; ++j)
-      if (entries.v[base + j * $ENTRY + $DV + 1u] > 0.0) m = max(m, entries.v[base + j * $ENTRY + $DV]);
-    float total = 0.0, o = 0.0;
-    for (uint j = 0u; j < $SPLITS; ++j) {
-      uint at = base + j * $ENTRY;
-      float l = entries.v[at + $DV + 1u];
-      if (l > 0.0) {
-        float w = exp(entries.v[at + $DV] - m);
-        total += l * w;
-        o += entries.v[at + d] * w;
+  uint tid = gl_LocalInvocationID.x;
+  // out = sum_j w_j o_j over the busy splits: BATCH splits' values of this invocation's outputs are
+  // loaded before any is used, so the loads overlap; the first batch's during the weights.
+  float o[$OPI][$BATCH];
+  combine_values(entries, t, h0, busy, 0u, o);
+$WEIGHTS
+  barrier();
+  float acc[$OPI];
+  for (uint i = 0u; i < $OPI; ++i) acc[i] = 0.0;
+  for (uint j0 = 0u; j0 < busy; j0 += $BATCH) {
+    if (j0 > 0u) combine_values(entries, t, h0, busy, j0, o);
+    for (uint i = 0u; i < $OPI; ++i)
+      for (uint b = 0u; b < $BATCH; ++b) {
+        uint e = min(tid + i * $L, $OUTPUTS - 1u), j = min(j0 + b, $SPLITS - 1u);
+        acc[i] += comb_w[e / $DV * $SPLITS + j] * o[i][b];  // every weight is written: 0 past busy
       }
-    }
-    st_attn_out((t * $HQ + h) * $DV + d, total > 0.0 ? o / total : 0.0);
+  }
+  for (uint i = 0u; i < $OPI; ++i) {
+    uint e = tid + i * $L;
+    if (e < $OUTPUTS) st_attn_out((t * $HQ + h0) * $DV + e, acc[i]);
   }
   if (gl_LocalInvocationID.x == 0u) atomicExchange(AttnCounters(args.counters).v[t * $HQ + h0], 0);
 }
-)", {{"ROWS", glsl_uint(rows)},
-     {"HQ", glsl_uint(shape.q_heads)},
-     {"SPLITS", glsl_uint(split.splits)},
-     {"SPLITS_I", fmt::format("{}", split.splits)},
-     {"ENTRY", glsl_uint(shape.value_dim + 2)},
-     {"DV", glsl_uint(shape.value_dim)},
-     {"HEADS", glsl_uint(heads)},
-     {"L", glsl_uint(local)}});
+)", vars);
 }
 
 // In the body of a combining kernel, entries go through st_entry.
@@ -293,14 +430,24 @@ KernelPlan attention_plan(const EmitContext& ctx, const AttentionShape& shape, s
   }
   if (split) {
     plan.name += fmt::format("_s{}_g{}{}", split->splits, split->granule, split->combine ? "_combine" : "");
-    vars["SPLIT_RANGE"] = render(R"(  {  // this split's run of the n visible keys
+    vars["SPLIT_RANGE"] = render(R"(  int busy;  // splits 0 .. busy - 1 hold keys
+  {  // this split's run of the n visible keys
     int n = last - first + 1;
     int run = n > 0 ? $GRANULE * ((n + $GRANULE * $SPLITS_I - 1) / ($GRANULE * $SPLITS_I)) : 0;
+    busy = n > 0 ? (n + run - 1) / run : 0;
     first += int(split) * run;
     last = min(last, first + run - 1);
   }
 )", {{"GRANULE", fmt::format("{}", split->granule)}, {"SPLITS_I", fmt::format("{}", split->splits)}});
-    vars["FINISH"] = split->combine ? render("  combine_when_last(t, head_item % $HQ);\n", vars) : "";
+    // Combining: a row without keys has split 0 write its zero output; with one busy split, that
+    // split's output is its own; with more, the last busy split merges them (combine_when_last).
+    vars["FINISH"] = split->combine ? render(R"(  if (int(split) < busy) {
+    if (busy > 1) combine_when_last(t, head_item % $HQ, uint(busy));
+  } else if (busy == 0 && split == 0u) {
+    for (uint d = tid; d < $DV; d += $L) st_attn_out(head_item * $DV + d, 0.0);
+  }
+)", vars)
+                                    : "";
     vars["STORE"] = render(R"(  // The split's entry (o[0..DV), m, l), all zero when it saw no key.
   bool seen = run_sum > 0.0;
   for (uint a = 0u; a < $ACC; ++a) {
@@ -311,7 +458,13 @@ KernelPlan attention_plan(const EmitContext& ctx, const AttentionShape& shape, s
     st_result(item * ($DV + 2u) + $DV, seen ? run_max : 0.0);
     st_result(item * ($DV + 2u) + $DV + 1u, run_sum);
   }
-)", vars);
+)", vars) + (split->combine ? render(R"(  if (busy == 1 && split == 0u)
+    for (uint a = 0u; a < $ACC; ++a) {
+      uint d = tid + a * $L;
+      if (d < $DV) st_attn_out(head_item * $DV + d, seen ? acc[a] / run_sum : 0.0);
+    }
+)", vars)
+                                        : "");
   } else {
     vars["SPLIT_RANGE"] = "";
     vars["FINISH"] = "";
@@ -375,7 +528,7 @@ $STORE$FINISH}
 )", vars);
   if (split && split->combine) {
     const int64_t rows = ctx.input(6).shape[0].value;  // the counters' (a constant: verifier)
-    plan.body = combine_helpers(shape, *split, 1, rows, local) + entries_through_coherent_view(plan.body);
+    plan.body = combine_helpers(shape, *split, 1, rows, local, 0) + entries_through_coherent_view(plan.body);
   }
   return plan;
 }
@@ -401,14 +554,23 @@ KeyLocation paged_keys(const EmitContext& ctx, const AttentionShape& shape) {
                                                 {"SEQS", ctx.dim(table[0])},
                                                 {"M", ctx.dim(table[1])}};
   KeyLocation keys;
+  // key_rows in two halves for kernels that look a key's block up ahead of its rows: key_block
+  // (the table lookup: the cache block, -1 when there is none) and key_bases.
   keys.helpers = render(R"(
 uint table_row;  // this row's sequence's first entry in block_table
-bool key_rows(int s, uint kv_head, out uint k_base, out uint v_base) {
+int key_block(int s) {
   int block = ld_block_table(table_row + uint(s) / $B);
-  if (block < 0 || uint(block) >= $N) return false;
+  return block >= 0 && uint(block) < $N ? block : -1;
+}
+void key_bases(int s, int block, uint kv_head, out uint k_base, out uint v_base) {
   uint cache_row = uint(block) * $B + uint(s) % $B;
   k_base = (cache_row * $HKV + kv_head) * $D;
   v_base = (cache_row * $HKV + kv_head) * $DV;
+}
+bool key_rows(int s, uint kv_head, out uint k_base, out uint v_base) {
+  int block = key_block(s);
+  if (block < 0) return false;
+  key_bases(s, block, kv_head, k_base, v_base);
   return true;
 }
 )", vars);
@@ -438,94 +600,116 @@ std::string lane_dim_function(const std::string& name, const LaneSlice& s, uint3
                                   : fmt::format("gl_SubgroupInvocationID + i * {}", glsl_uint(sg)));
 }
 
-// GLSL `void <name>(uint base, out float r[n])`: this lane's slice of the row whose first element is
-// `base` of argument `arg`, with the widest loads the slice allows (base is a multiple of the row
-// length, which a contiguous slice's load unit divides; buffers are 16-byte aligned).
-std::string lane_slice_loader(const std::string& name, const std::string& arg, ir::DType dtype, const LaneSlice& s) {
-  const int64_t n = s.per_lane;
-  const bool half = dtype == ir::DType::F16 || dtype == ir::DType::BF16;
-  int64_t unit = 1;  // elements per load
-  if (s.contiguous && half) unit = n % 8 == 0 ? 8 : n % 4 == 0 ? 4 : n % 2 == 0 ? 2 : 1;
-  if (s.contiguous && dtype == ir::DType::F32 && n % 4 == 0) unit = 4;
-  std::map<std::string, std::string> v{{"NAME", name},
-                                       {"A", arg},
-                                       {"N", glsl_uint(n)},
-                                       {"UNIT", glsl_uint(unit)},
-                                       {"ROW", glsl_uint(s.row)},
-                                       {"START", fmt::format("base + gl_SubgroupInvocationID * {}", glsl_uint(n))}};
-  if (unit == 1) {
-    const std::string element = s.contiguous ? "ld_$A($START + i)"
-                                             : "d < $ROW ? ld_$A(base + d) : 0.0";
-    return render(R"(void $NAME(uint base, out float r[$N]) {
-  for (uint i = 0u; i < $N; ++i) {
-    uint d = gl_SubgroupInvocationID + i * gl_SubgroupSize;
-    r[i] = )" + element + R"(;
-  }
-}
-)", v);
-  }
-  if (dtype == ir::DType::F32)
-    return render(R"(void $NAME(uint base, out float r[$N]) {
-  AttnF4 b = AttnF4(args.$A);
-  uint o = ($START) / 4u;
-  for (uint i = 0u; i < $N / 4u; ++i) {
-    vec4 x = b.v[o + i];
-    r[4u * i] = x.x; r[4u * i + 1u] = x.y; r[4u * i + 2u] = x.z; r[4u * i + 3u] = x.w;
-  }
-}
-)", v);
-  // Two 16-bit values per 32-bit word, the lower first.
-  v["PAIR"] = dtype == ir::DType::F16 ? "unpackHalf2x16(w)"
-                                      : "vec2(uintBitsToFloat(w << 16), uintBitsToFloat(w & 0xffff0000u))";
-  v["WIDE"] = unit == 8 ? "AttnU4" : unit == 4 ? "AttnU2" : "AttnU1";
-  v["WORDS"] = glsl_uint(unit / 2);
-  v["WORD"] = unit == 2 ? "u" : "u[q]";
-  v["WIDE_T"] = unit == 8 ? "uvec4" : unit == 4 ? "uvec2" : "uint";
-  return render(R"(void $NAME(uint base, out float r[$N]) {
-  $WIDE b = $WIDE(args.$A);
-  uint o = ($START) / $UNIT;
-  for (uint i = 0u; i < $N / $UNIT; ++i) {
-    $WIDE_T u = b.v[o + i];
-    for (uint q = 0u; q < $WORDS; ++q) {
-      uint w = $WORD;
-      vec2 x = $PAIR;
-      r[$UNIT * i + 2u * q] = x.x;
-      r[$UNIT * i + 2u * q + 1u] = x.y;
-    }
-  }
-}
-)", v);
-}
+// Elements one lane reads from a cache row, as GLSL: `n` consecutive elements (a whole key row, or
+// the lane's contiguous slice of a value row) with the widest loads their bytes allow — they start at
+// a multiple of n elements and buffers are 16-byte aligned — kept as 32-bit words and converted
+// where used; element by element through ld_<arg> when they are not whole words; or, `strided`, the
+// lane's dims lane + i * SG of a row of `row` elements (zero past it). Loads are named <name><i>.
+struct LaneElements {
+  std::string arg;
+  ir::DType dtype;
+  int64_t elements;
+  bool strided = false;
+  int64_t row = 0;             // strided: the row length
+  uint32_t subgroup = 1;       // strided: SG
+  int64_t words_per_load = 0;  // 4, 2 or 1; 0: element loads
+  int64_t elements_per_word = 1;
 
-// The GQA split kernel of paged_attention_partial (see the top of this file), or nullopt when it
-// does not fit the device or the shape (then the generic kernel serves each head alone).
+  LaneElements(std::string arg_name, ir::DType type, int64_t n) : arg(std::move(arg_name)), dtype(type), elements(n) {
+    const bool half = type == ir::DType::F16 || type == ir::DType::BF16;
+    if (half || type == ir::DType::F32) {
+      elements_per_word = half ? 2 : 1;
+      const int64_t bytes = n * (half ? 2 : 4);
+      words_per_load = bytes % 16 == 0 ? 4 : bytes % 8 == 0 ? 2 : bytes % 4 == 0 ? 1 : 0;
+    }
+    if (words_per_load == 0) elements_per_word = 1;
+  }
+  static LaneElements strided_slice(std::string arg_name, ir::DType type, const LaneSlice& s, uint32_t sg) {
+    LaneElements r(std::move(arg_name), type, s.per_lane);
+    r.strided = true;
+    r.row = s.row;
+    r.subgroup = sg;
+    r.words_per_load = 0;
+    r.elements_per_word = 1;
+    return r;
+  }
+  int64_t elements_per_load() const { return words_per_load ? words_per_load * elements_per_word : 1; }
+  // 32-bit registers the loaded elements take.
+  int64_t registers() const { return (elements + elements_per_word - 1) / elements_per_word; }
+  // Elements per group of loads issued together: at most 64 words of registers, a multiple of 4.
+  int64_t group() const { return 64 * elements_per_word; }
+  // Statements declaring the loads of elements [e0, e1) (multiples of elements_per_load, or e1 the
+  // end). `first`: the GLSL index of the first load (the first element / elements_per_load); strided:
+  // the row's first element.
+  std::string loads(const std::string& name, int64_t e0, int64_t e1, const std::string& first) const {
+    const int64_t per = elements_per_load();
+    std::string out;
+    for (int64_t u = e0 / per; u < (e1 + per - 1) / per; ++u) {
+      if (strided)
+        out += fmt::format("    float {0}{1} = gl_SubgroupInvocationID + {2} < {3} ? ld_{4}({5} + gl_SubgroupInvocationID + "
+                           "{2}) : 0.0;\n",
+                           name, u, glsl_uint(u * subgroup), glsl_uint(row), arg, first);
+      else if (words_per_load == 0)
+        out += fmt::format("    float {}{} = ld_{}({} + {});\n", name, u, arg, first, glsl_uint(u));
+      else
+        out += fmt::format("    {0} {1}{2} = {3}(args.{4}).v[{5} + {6}];\n",
+                           words_per_load == 4 ? "uvec4" : words_per_load == 2 ? "uvec2" : "uint", name, u,
+                           words_per_load == 4 ? "AttnU4" : words_per_load == 2 ? "AttnU2" : "AttnU1", arg, first,
+                           glsl_uint(u));
+    }
+    return out;
+  }
+  // Element e as a float (0.0 past the elements).
+  std::string element(const std::string& name, int64_t e) const {
+    if (e >= elements) return "0.0";
+    const int64_t per = elements_per_load(), u = e / per, r = e % per;
+    if (words_per_load == 0) return fmt::format("{}{}", name, u);
+    const std::string word = words_per_load == 1 ? fmt::format("{}{}", name, u)
+                                                 : fmt::format("{}{}.{}", name, u, "xyzw"[r / elements_per_word]);
+    if (dtype == ir::DType::F32) return fmt::format("uintBitsToFloat({})", word);
+    if (dtype == ir::DType::F16) return fmt::format("unpackHalf2x16({}).{}", word, r % 2 ? "y" : "x");
+    return r % 2 ? fmt::format("uintBitsToFloat({} & 0xffff0000u)", word) : fmt::format("uintBitsToFloat({} << 16)", word);
+  }
+};
+
+// The GQA split kernel of paged_attention_partial and paged_attention_split (see the top of this
+// file), or nullopt when it does not fit the device or the shape (then the generic kernel serves
+// each head alone).
 std::optional<KernelPlan> split_subgroup_plan(const EmitContext& ctx, const AttentionShape& shape,
                                               const SplitSpec& split) {
   if (!subgroup_kernel_fits(ctx, shape)) return std::nullopt;
   const uint32_t sg = ctx.caps.subgroup_size;
-  const LaneSlice k_slice(shape.head_dim, sg), v_slice(shape.value_dim, sg);
-  // Registers per lane: the q slices and outputs of HG heads, KB value slices, HG x KB scores.
+  const LaneSlice v_slice(shape.value_dim, sg);
+  // Registers per lane: the HG heads' output dims (out_acc); a key row's loads come in groups of
+  // at most 64 words (LaneElements::group), and VB keys' value slices.
   constexpr int64_t kRegisterBudget = 64;
-  if (k_slice.per_lane > kRegisterBudget || v_slice.per_lane > kRegisterBudget) return std::nullopt;
+  if (v_slice.per_lane > kRegisterBudget) return std::nullopt;
   constexpr uint32_t kSubgroups = 4;
   const uint32_t local = kSubgroups * sg;
   if (local > ctx.caps.max_workgroup_invocations) return std::nullopt;
-  const int64_t shared_budget = std::min<int64_t>(ctx.caps.max_shared_memory_bytes, 24 * 1024);
+  const int64_t shared_budget = std::min<int64_t>(ctx.caps.max_shared_memory_bytes, 32 * 1024);
   const int64_t group = shape.q_heads / shape.kv_heads;
-  // With a rope, the HG roped query rows are staged in shared memory once (one rope call site:
-  // unrolled per lane element it makes the kernel several times larger to compile).
+  const int64_t d4 = (shape.head_dim + 3) / 4;  // the query rows in vec4s
   const bool rope = ctx.op.has("theta");
+  // Shared floats per head: its query row, a probability per (subgroup, lane), the subgroups'
+  // (max, sum, output) and the combine's weight per split; plus a value row index per key.
+  const auto shared_bytes = [&](int64_t hg) {
+    return (hg * (4 * d4 + int64_t{kSubgroups} * sg + int64_t{kSubgroups} * (shape.value_dim + 2) +
+                  (split.combine ? split.splits : 0)) +
+            int64_t{kSubgroups} * sg) *
+           4;
+  };
   int64_t heads = 0;  // HG: the most heads of one kv head that fit, dividing the group
   for (int64_t hg = group; hg >= 1 && heads == 0; --hg)
-    if (group % hg == 0 && hg * std::max(k_slice.per_lane, v_slice.per_lane) <= kRegisterBudget &&
-        (static_cast<int64_t>(kSubgroups) * (shape.value_dim + 2) + (rope ? shape.head_dim : 0)) * hg * 4 <=
-            shared_budget)
-      heads = hg;
+    if (group % hg == 0 && hg * v_slice.per_lane <= kRegisterBudget && shared_bytes(hg) <= shared_budget) heads = hg;
   if (heads == 0) return std::nullopt;
-  int64_t keys_per_step = 8;  // KB
-  while (keys_per_step > 1 &&
-         (keys_per_step * v_slice.per_lane > kRegisterBudget || keys_per_step * heads > kRegisterBudget))
-    keys_per_step /= 2;
+  // The lane's slice of a value row; VB keys' slices (at most 64 registers) are loaded before any
+  // is used: the step's first VB with its key rows, the others in batches after the softmax.
+  const LaneElements value_slice = v_slice.contiguous
+                                       ? LaneElements("v", ctx.input(2).dtype, v_slice.per_lane)
+                                       : LaneElements::strided_slice("v", ctx.input(2).dtype, v_slice, sg);
+  int64_t value_batch = 1;
+  while (value_batch * 2 <= sg && value_batch * 2 * value_slice.registers() <= 64) value_batch *= 2;
 
   const ir::Shape& q = ctx.input(0).shape;
   const int64_t head_blocks = shape.q_heads / heads;
@@ -533,66 +717,168 @@ std::optional<KernelPlan> split_subgroup_plan(const EmitContext& ctx, const Atte
   const ir::Shape& k = ctx.input(1).shape;
   const int64_t window = ctx.op.attr_int("window", 0);
   KernelPlan plan;
-  plan.name = kernel_name(ctx, fmt::format("hq{}_hkv{}_d{}_dv{}_b{}{}{}{}_s{}_g{}_hg{}_sg{}x{}", shape.q_heads,
+  plan.name = kernel_name(ctx, fmt::format("hq{}_hkv{}_d{}_dv{}_b{}{}{}{}_s{}_g{}_hg{}_sg{}x{}_kl", shape.q_heads,
                                            shape.kv_heads, shape.head_dim, shape.value_dim, ir::to_string(k[1]),
                                            window ? fmt::format("_w{}", window) : "",
                                            ctx.op.attr_float("softcap", 0.0) > 0 ? "_softcap" : "",
-                                           ctx.op.has("theta") ? "_rope" : "", split.splits, split.granule, heads, sg,
-                                           kSubgroups) +
+                                           rope ? "_rope" : "", split.splits, split.granule, heads, sg, kSubgroups) +
                                (split.combine ? "_combine" : ""));
   plan.arg_names = split.combine ? kSplitArgs : kPagedArgs;
   plan.local_size = local;
   plan.grid = layout.grid;
   plan.required_subgroup_size = sg;
   const KeyLocation keys = paged_keys(ctx, shape);
-  const std::map<std::string, std::string> vars{
+  std::map<std::string, std::string> vars{
       {"LAYOUT", layout.glsl},
-      {"KEY_HELPERS", keys.helpers + query_loader(ctx, shape.head_dim) +
-                          (rope ? render("shared float q_roped[$HG * $D];\n",
-                                         {{"HG", glsl_uint(heads)}, {"D", glsl_uint(shape.head_dim)}})
-                                : "")},
-      {"Q_STAGE", rope ? render(R"(  for (uint e = tid; e < $HG * $D; e += $L)
-    q_roped[e] = ld_q_at((t * $HQ + h0 + e / $D) * $D, e % $D, t);
-  barrier();
-)",
-                                {{"HG", glsl_uint(heads)},
-                                 {"D", glsl_uint(shape.head_dim)},
-                                 {"L", glsl_uint(local)},
-                                 {"HQ", glsl_uint(shape.q_heads)}})
-                       : ""},
-      {"Q_LOAD", render(rope ? "q_roped[h * $D + d]" : "ld_q((t * $HQ + h0 + h) * $D + d)",
-                        {{"D", glsl_uint(shape.head_dim)}, {"HQ", glsl_uint(shape.q_heads)}})},
       {"KEY_RANGE", keys.range},
-      {"LOADERS", lane_dim_function("k_dim", k_slice, sg) + lane_dim_function("v_dim", v_slice, sg) +
-                      lane_slice_loader("load_k", "k", ctx.input(1).dtype, k_slice) +
-                      lane_slice_loader("load_v", "v", ctx.input(2).dtype, v_slice)},
+      {"LOADERS", lane_dim_function("v_dim", v_slice, sg)},
       {"HQ", glsl_uint(shape.q_heads)},
       {"GROUP", glsl_uint(group)},
       {"HG", glsl_uint(heads)},
       {"HB", glsl_uint(head_blocks)},
       {"D", glsl_uint(shape.head_dim)},
+      {"D4", glsl_uint(d4)},
       {"DV", glsl_uint(shape.value_dim)},
-      {"DL", glsl_uint(k_slice.per_lane)},
       {"DVL", glsl_uint(v_slice.per_lane)},
       {"ENTRY", glsl_uint(shape.value_dim + 2)},
       {"SPLITS", glsl_uint(split.splits)},
       {"SPLITS_I", fmt::format("{}", split.splits)},
       {"GRANULE", fmt::format("{}", split.granule)},
+      {"SG", glsl_uint(sg)},
+      {"SG_I", fmt::format("{}", sg)},
       {"NSG", glsl_uint(kSubgroups)},
-      {"NSG_I", fmt::format("{}", kSubgroups)},
-      {"KB", fmt::format("{}", keys_per_step)},
+      {"STRIDE", fmt::format("{}", int64_t{sg} * kSubgroups)},
       {"L", glsl_uint(local)},
+      {"QE", glsl_uint((heads * shape.head_dim + local - 1) / local)},
       {"WINDOW", fmt::format("{}", window)},
       {"SCALE", glsl_float(ctx.op.attr_float("scale"))},
       {"CAPPED_J", softcapped(ctx, "score_j")},
-      {"NEG_INF", "uintBitsToFloat(0xff800000u)"},
-      {"EMPTY_DONE", split.combine ? "combine_when_last(t, h0);\n    return;" : "return;"},
-      {"FINISH", split.combine ? "  combine_when_last(t, h0);\n" : ""}};
+      {"NEG_INF", "uintBitsToFloat(0xff800000u)"}};
+  vars["KEY_HELPERS"] = keys.helpers + (rope ? rope_dim_glsl(ctx.op, shape.head_dim, ctx.input(0).dtype) : "");
+
+  // The query: elements tid + i * L of the HG rows (and with a rope the dims they rotate with,
+  // clamped into range: the elements past the rows are never stored) load with the position and
+  // sequence; once the position is known they are roped and staged in shared memory as vec4s,
+  // zero past D.
+  vars["Q_FETCH"] = render(R"(  float q_x[$QE], q_pair[$QE];
+  for (uint i = 0u; i < $QE; ++i) {
+    uint e = min(tid + i * $L, $HG * $D - 1u), d = e % $D;
+    uint row = (t * $HQ + h0 + e / $D) * $D;
+    q_x[i] = ld_q(row + d);
+    q_pair[i] = )" + std::string(rope ? "ld_q(row + (d < ROPE_DIMS ? rope_pair(d) : d))" : "0.0") + R"(;
+  }
+)", vars);
+  vars["Q_VALUE"] = rope ? "d < ROPE_DIMS ? rope_dim(p, d, q_x[i], q_pair[i]) : q_x[i]" : "q_x[i]";
+  vars["Q_PAD"] = shape.head_dim % 4 == 0 ? ""
+                                          : render(R"(  for (uint e = tid; e < $HG * (4u * $D4 - $D); e += $L) {
+    uint d = $D + e % (4u * $D4 - $D);
+    q_s4[e / (4u * $D4 - $D) * $D4 + d / 4u][d % 4u] = 0.0;
+  }
+)", vars);
+  vars["Q_STAGE"] = render(R"(  for (uint i = 0u; i < $QE; ++i) {
+    uint e = tid + i * $L, d = e % $D;
+    if (e < $HG * $D) q_s4[e / $D * $D4 + d / 4u][d % 4u] = $Q_VALUE;
+  }
+$Q_PAD  barrier();
+)", vars);
+
+  // Scores (unrolled here, so every register array index is a constant): the lane's key row in
+  // groups of loads issued together, each 4 elements dotted with the HG query rows' vec4s.
+  const LaneElements key_row("k", ctx.input(1).dtype, shape.head_dim);
+  std::string scores;
+  for (int64_t h = 0; h < heads; ++h) scores += fmt::format("    float dot{} = 0.0;\n", h);
+  scores += fmt::format("    uint k_first = k_base / {};\n    vec4 kc;\n", glsl_uint(key_row.elements_per_load()));
+  for (int64_t e0 = 0; e0 < shape.head_dim; e0 += key_row.group()) {
+    const int64_t e1 = std::min(shape.head_dim, e0 + key_row.group());
+    scores += key_row.loads("kw", e0, e1, "k_first");
+    for (int64_t c = e0 / 4; c < (e1 + 3) / 4; ++c) {
+      scores += fmt::format("    kc = vec4({}, {}, {}, {});\n", key_row.element("kw", 4 * c),
+                            key_row.element("kw", 4 * c + 1), key_row.element("kw", 4 * c + 2),
+                            key_row.element("kw", 4 * c + 3));
+      for (int64_t h = 0; h < heads; ++h)
+        scores += fmt::format("    dot{0} += dot(q_s4[{1}], kc);\n", h, glsl_uint(h * d4 + c));
+    }
+  }
+  vars["SCORES"] = scores;
+
+  // The step's online softmax, per head: one subgroupMax; the lane's own probability and running sum
+  // (summed over the subgroup once, after the loop); the probability to shared memory for the
+  // output phase.
+  std::string softmax;
+  for (int64_t h = 0; h < heads; ++h) {
+    std::map<std::string, std::string> v = vars;
+    v["H"] = fmt::format("{}", h);
+    v["HU"] = glsl_uint(h);
+    std::string rescale;
+    for (int64_t i = 0; i < v_slice.per_lane; ++i) rescale += fmt::format("      out_acc[{0}][{1}] *= correction;\n", h, i);
+    v["RESCALE"] = rescale;
+    softmax += render(R"(    {
+      float score_j = $SCALE * dot$H;
+      float score = present ? $CAPPED_J : $NEG_INF;
+      float new_max = max(run_max[$H], subgroupMax(score));
+      float correction = run_max[$H] == $NEG_INF ? 0.0 : exp(run_max[$H] - new_max);
+      float w = present ? exp(score - new_max) : 0.0;
+      lane_sum[$H] = lane_sum[$H] * correction + w;
+$RESCALE      run_max[$H] = new_max;
+      step_p[(sg * $SG + lane) * $HG + $HU] = w;
+    }
+)", v);
+  }
+  vars["SOFTMAX"] = softmax;
+
+  // The output phase, unrolled over the step's SG keys in batches of VB: key j's value slice (its row
+  // read by the whole subgroup at once, coalesced) from step_v_base, then out += p_j * v_j for each
+  // head, p_j from step_p. Keys past the run or absent have p = 0 and a readable row.
+  const std::string slice_first =
+      v_slice.contiguous ? fmt::format("(step_v_base[sg * {0} + {{}}] + gl_SubgroupInvocationID * {1}) / {2}",
+                                       glsl_uint(sg), glsl_uint(v_slice.per_lane),
+                                       glsl_uint(value_slice.elements_per_load()))
+                         : fmt::format("step_v_base[sg * {} + {{}}]", glsl_uint(sg));
+  std::vector<std::string> value_loads, value_sums;
+  for (int64_t b0 = 0; b0 < sg; b0 += value_batch) {
+    std::string loads, sums;
+    for (int64_t j = b0; j < b0 + value_batch; ++j)
+      loads += value_slice.loads(fmt::format("v{}_", j), 0, value_slice.elements,
+                                 fmt::format(fmt::runtime(slice_first), glsl_uint(j)));
+    for (int64_t j = b0; j < b0 + value_batch; ++j) {
+      sums += fmt::format("    at = (sg * {} + {}) * {};\n", glsl_uint(sg), glsl_uint(j), glsl_uint(heads));
+      for (int64_t i = 0; i < v_slice.per_lane; ++i)
+        sums += fmt::format("    vf = {};\n", value_slice.element(fmt::format("v{}_", j), i)) +
+                [&] {
+                  std::string per_head;
+                  for (int64_t h = 0; h < heads; ++h)
+                    per_head += fmt::format("    out_acc[{0}][{1}] = fma(step_p[at + {2}], vf, out_acc[{0}][{1}]);\n", h,
+                                            i, glsl_uint(h));
+                  return per_head;
+                }();
+    }
+    value_loads.push_back(loads);
+    value_sums.push_back(sums);
+  }
+  vars["VALUES_FIRST_LOADS"] = value_loads[0];
+  std::string values = value_sums[0];
+  for (size_t batch = 1; batch < value_loads.size(); ++batch) values += value_loads[batch] + value_sums[batch];
+  vars["VALUES"] = values;
+
+  if (split.combine) {
+    // A row without keys: split 0 writes its zero output. One busy split: its merge is the output.
+    vars["EMPTY_ROW"] = render(R"(    if (busy == 0 && split == 0u)
+      for (uint e = tid; e < $HG * $DV; e += $L) st_attn_out((t * $HQ + h0) * $DV + e, 0.0);
+)", vars);
+    vars["DIRECT_OUT"] = render(R"(    if (busy == 1 && d < $DV)
+      st_attn_out((t * $HQ + h0 + h) * $DV + d, l > 0.0 ? value / l : 0.0);
+)", vars);
+    vars["FINISH"] = "  if (busy > 1) combine_when_last(t, h0, uint(busy));\n";
+  } else {
+    vars["EMPTY_ROW"] = vars["DIRECT_OUT"] = vars["FINISH"] = "";
+  }
   plan.body = render(R"(
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer AttnU4 { uvec4 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer AttnU2 { uvec2 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) readonly buffer AttnU1 { uint v[]; };
-layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer AttnF4 { vec4 v[]; };
+shared vec4 q_s4[$HG * $D4];           // the HG query rows (roped), zero past D
+shared float step_p[$NSG * $SG * $HG];  // [subgroup, lane, head]: the step's probability of the lane's key
+shared uint step_v_base[$NSG * $SG];    // [subgroup, lane]: the first element of the lane's key's value row
 shared float part_max[$NSG * $HG], part_sum[$NSG * $HG];
 shared float part_out[$NSG * $HG * $DV];
 $KEY_HELPERS$LOADERS
@@ -604,79 +890,54 @@ $LAYOUT
   uint kv_head = h0 / $GROUP;
   uint tid = gl_LocalInvocationID.x, sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
 
+  // The loads that depend on nothing first, so their latencies overlap: position, sequence, query.
   int p = ld_pos(t);
-  int first = $WINDOW > 0 ? max(0, p - $WINDOW + 1) : 0;
+$Q_FETCH  int first = $WINDOW > 0 ? max(0, p - $WINDOW + 1) : 0;
 $KEY_RANGE
-  // This split's run [begin, end) of the n visible keys (ir/README.md "split attention").
+  // The row's runs (ir/README.md "split attention"): splits 0 .. busy - 1 hold keys; this one holds
+  // [begin, end).
   int n = last - first + 1;
   int run = n > 0 ? $GRANULE * ((n + $GRANULE * $SPLITS_I - 1) / ($GRANULE * $SPLITS_I)) : 0;
+  int busy = n > 0 ? (n + run - 1) / run : 0;
   int begin = first + int(split) * run, end = min(last + 1, begin + run);
-  if (begin >= end) {  // a run past the context (or no context): its entries are zeros
+  if (int(split) >= busy) {  // no key (uniform in the workgroup): zero entries, nothing to merge
     for (uint e = tid; e < $HG * $ENTRY; e += $L)
       st_result(((t * $HQ + h0 + e / $ENTRY) * $SPLITS + split) * $ENTRY + e % $ENTRY, 0.0);
-    $EMPTY_DONE  // the whole workgroup: begin and end are uniform
+$EMPTY_ROW    return;
   }
 
-$Q_STAGE  float q_slice[$HG][$DL];
-  for (uint h = 0u; h < $HG; ++h)
-    for (uint i = 0u; i < $DL; ++i) {
-      uint d = k_dim(i);
-      q_slice[h][i] = d < $D ? $Q_LOAD : 0.0;
-    }
-  float out_acc[$HG][$DVL];
-  float run_max[$HG], run_sum[$HG];
+$Q_STAGE  float out_acc[$HG][$DVL];
+  float run_max[$HG], lane_sum[$HG];
   for (uint h = 0u; h < $HG; ++h) {
     run_max[h] = $NEG_INF;
-    run_sum[h] = 0.0;
+    lane_sum[h] = 0.0;
     for (uint i = 0u; i < $DVL; ++i) out_acc[h][i] = 0.0;
   }
-  // Subgroup sg takes keys [s0, s0 + KB) for s0 = begin + KB * (sg + NSG * i): uniform in the
-  // subgroup, so the subgroupAdd calls are too.
-  for (int s0 = begin + $KB * int(sg); s0 < end; s0 += $KB * $NSG_I) {
-    float score[$HG][$KB];
-    float v_rows[$KB][$DVL];
-    bool present[$KB];
-    bool any_present = false;
-    for (int j = 0; j < $KB; ++j) {
-      uint k_base, v_base;
-      present[j] = s0 + j < end && key_rows(s0 + j, kv_head, k_base, v_base);
-      any_present = any_present || present[j];
-      float k_row[$DL], v_row[$DVL];
-      if (present[j]) {
-        load_k(k_base, k_row);
-        load_v(v_base, v_row);  // issued with the key: its latency overlaps the scores'
-      } else {
-        for (uint i = 0u; i < $DL; ++i) k_row[i] = 0.0;
-        for (uint i = 0u; i < $DVL; ++i) v_row[i] = 0.0;
-      }
-      for (uint i = 0u; i < $DVL; ++i) v_rows[j][i] = v_row[i];
-      for (uint h = 0u; h < $HG; ++h) {
-        float dot = 0.0;
-        for (uint i = 0u; i < $DL; ++i) dot += q_slice[h][i] * k_row[i];
-        score[h][j] = dot;
-      }
-    }
-    if (!any_present) continue;
-    for (uint h = 0u; h < $HG; ++h) {
-      float step_max = $NEG_INF;
-      for (int j = 0; j < $KB; ++j) {
-        float score_j = $SCALE * subgroupAdd(score[h][j]);
-        score[h][j] = present[j] ? $CAPPED_J : $NEG_INF;
-        step_max = max(step_max, score[h][j]);
-      }
-      float new_max = max(run_max[h], step_max);
-      float correction = run_max[h] == $NEG_INF ? 0.0 : exp(run_max[h] - new_max);
-      run_sum[h] *= correction;
-      for (uint i = 0u; i < $DVL; ++i) out_acc[h][i] *= correction;
-      for (int j = 0; j < $KB; ++j) {
-        if (!present[j]) continue;
-        float w = exp(score[h][j] - new_max);
-        run_sum[h] += w;
-        for (uint i = 0u; i < $DVL; ++i) out_acc[h][i] += w * v_rows[j][i];
-      }
-      run_max[h] = new_max;
-    }
-  }
+  // Steps: subgroup sg takes keys s0 .. s0 + SG - 1 for s0 = begin + SG * (sg + NSG * i), key s0 + lane
+  // to this lane (s0 is uniform in the subgroup, so the subgroup operations are too). A step's block
+  // lookup is issued during the step before.
+  int s0 = begin + $SG_I * int(sg);
+  int next_block = s0 + int(lane) < end ? key_block(s0 + int(lane)) : -1;
+  for (; s0 < end; s0 += $STRIDE) {
+    int s = s0 + int(lane);
+    int block = next_block;
+    next_block = s + $STRIDE < end ? key_block(s + $STRIDE) : -1;
+    bool present = block >= 0;
+    uint k_base, v_base;
+    key_bases(s, max(block, 0), kv_head, k_base, v_base);  // an absent key reads a row of block 0, unused
+    subgroupBarrier();  // the subgroup is done with the step before's step_p and step_v_base
+    step_v_base[sg * $SG + lane] = v_base;
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    // The first VB keys' value slices, then this lane's key row, all in flight together.
+$VALUES_FIRST_LOADS$SCORES$SOFTMAX    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    // Outputs: the lane owns dims v_dim(i) of every head.
+    uint at;
+    float vf;
+$VALUES  }
+  float run_sum[$HG];
+  for (uint h = 0u; h < $HG; ++h) run_sum[h] = subgroupAdd(lane_sum[h]);
 
   // Merge the subgroups into the split's entry: m = max_i m_i, l = sum_i e^(m_i - m) l_i,
   // o = sum_i e^(m_i - m) o_i over the subgroups that saw a key; zeros when none did.
@@ -696,24 +957,25 @@ $Q_STAGE  float q_slice[$HG][$DL];
     float m = $NEG_INF;
     for (uint i = 0u; i < $NSG; ++i)
       if (part_sum[i * $HG + h] > 0.0) m = max(m, part_max[i * $HG + h]);
-    float value = 0.0;
+    float value = 0.0, l = 0.0;
     if (m != $NEG_INF) {
-      if (d == $DV) {
-        value = m;
-      } else {
-        for (uint i = 0u; i < $NSG; ++i) {
-          uint at = i * $HG + h;
-          if (part_sum[at] > 0.0)
-            value += (d < $DV ? part_out[at * $DV + d] : part_sum[at]) * exp(part_max[at] - m);
+      for (uint i = 0u; i < $NSG; ++i) {
+        uint at = i * $HG + h;
+        if (part_sum[at] > 0.0) {
+          float w = exp(part_max[at] - m);
+          l += part_sum[at] * w;
+          if (d < $DV) value += part_out[at * $DV + d] * w;
         }
       }
+      if (d == $DV) value = m;
+      if (d == $DV + 1u) value = l;
     }
     st_result(((t * $HQ + h0 + h) * $SPLITS + split) * $ENTRY + d, value);
-  }
+$DIRECT_OUT  }
 $FINISH}
 )", vars);
   if (split.combine)
-    plan.body = combine_helpers(shape, split, heads, ctx.input(6).shape[0].value, local) +
+    plan.body = combine_helpers(shape, split, heads, ctx.input(6).shape[0].value, local, sg) +
                 entries_through_coherent_view(plan.body);
   return plan;
 }

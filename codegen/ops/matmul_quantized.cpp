@@ -524,7 +524,15 @@ MatvecLayout matvec_layout(const EmitContext& ctx, const MatvecTuning& t, const 
     f32.dot = MatvecTuning::Dot::off;
     return matvec_layout(ctx, f32, unit, n, tm, units_per_row);
   }
-  l.subgroup_rows = t.subgroup_rows && ctx.caps.subgroup_size_control;
+  // A fused prologue (rms_norm, swiglu, geglu: passes fold them into decode projections) is applied
+  // to all K inputs by every row group unless x is staged once per workgroup, which for quantized
+  // weights (R = 4 rows of ~0.56-byte weights per group) costs more than the separate dispatch it
+  // saves (H200, q4_0 14336x4096: 83 µs unstaged vs 17.7 + 4.4 for matvec + norm): quantized units
+  // with a prologue get subgroup rows and staged x whatever the knobs say, where the device allows.
+  const bool staged_prologue = unit.scaled && ctx.op.kind == ir::OpKind::FusedMatMul &&
+                               ctx.op.attr_str("prologue", "none") != "none" && ctx.caps.subgroup_arithmetic &&
+                               unit.linear_columns();
+  l.subgroup_rows = (t.subgroup_rows || staged_prologue) && ctx.caps.subgroup_size_control;
   const uint32_t max_local = ctx.caps.max_workgroup_invocations;
   if (t.local) l.local = std::min<uint32_t>(t.local, max_local);
   else if (l.subgroup_rows) l.local = std::min<uint32_t>(4 * l.sg, max_local);
@@ -547,7 +555,7 @@ MatvecLayout matvec_layout(const EmitContext& ctx, const MatvecTuning& t, const 
   // The workgroup-split kernel stores output (m, r) from invocation m·R + r.
   if (!l.subgroup_rows) l.local = std::max<uint32_t>(l.local, std::bit_ceil(static_cast<uint32_t>(tm * l.r)));
   l.stage_w = t.stage && l.subgroup_rows && unit.contiguous && (units_per_row * unit.words) % 4 == 0;
-  if (t.stage_x && l.subgroup_rows && unit.linear_columns()) {
+  if ((t.stage_x || staged_prologue) && l.subgroup_rows && unit.linear_columns()) {
     // x of one loop iteration (step() units) per activation row, padded by a vec4 per unit; a chunk
     // is as many iterations as the budget holds (at least one, if that fits 24 KiB), no more than a row.
     const int64_t iteration_bytes = tm * l.step() * (unit.values + 4) * 4;

@@ -7,15 +7,22 @@
 // (and odd ones that do not split evenly over a subgroup), f16 / bf16 / f32 caches, a window with
 // the blocks before it freed, softcap, padding rows and rows of unknown sequences, shared-memory
 // reductions; and with the query's rope folded into the partial (neox / interleaved, partial rotary,
-// llama3 / linear scaling), beside paged_attention over rope(q, pos). Each case also as
-// paged_attention_split (`*_combined`: the splits merged by their last workgroup, twice in a row on
-// the same counters, which must be back at zero).
+// llama3 / linear scaling), beside paged_attention over rope(q, pos); rows whose contexts fill
+// exactly one split, a few, all of them, or need runs of several granules (the kernels' busy-split
+// count), up to the most splits (64), and runs of many subgroup steps each. Each case also as
+// paged_attention_split (`*_combined`: the splits merged by the last of the splits holding keys,
+// three times in a row on the same counters, which must be back at zero). And the split kernels at the models' decode shapes compile for every
+// device profile.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <numeric>
 #include <stdexcept>
 
+#include "codegen/profiles.h"
 #include "tests/ops/op_harness.h"
 
 namespace vkllm::ops_test {
@@ -197,6 +204,36 @@ std::vector<OpCase> split_cases() {
        {{"theta", 10000.0}, {"layout", std::string("interleaved")}, {"rotary_dims", int64_t{16}}}},
       {"split_rope_no_subgroup_ops_bf16_b16", DType::BF16, 16, 8, 2, 64, 64, 0.125, 0, 0.0, 4, 16, 2,
        {{{0, 150}, {1, 3}}}, false, {{"theta", 10000.0}, {"scaling", std::string("linear")}, {"factor", 2.0}}},
+      // Only the splits holding keys take part in the merge (8 splits, granule 4): contexts of 1 and
+      // 4 keys (one split: its own merge is the output), 5 (two), 32 (all eight), 41 and 101 (runs of
+      // 8 and 16: several steps per subgroup, the last split short or empty) and a padding row; the
+      // next step one key longer (33: five splits of 8); then a step of empty rows only. GQA 2.
+      {"split_busy_counts_f16_b4", DType::F16, 4, 8, 4, 32, 32, 0.18, 0, 0.0, 8, 4, 6,
+       {{{0, 0}, {1, 3}, {2, 4}, {3, 31}, {4, 100}, {5, 40}, {-1, -1}},
+        {{0, 1}, {1, 4}, {2, 5}, {3, 32}, {4, 101}},
+        {{-1, -1}, {9, -1}}}},
+      {"split_busy_counts_no_subgroup_ops_f32_b4", DType::F32, 4, 4, 2, 16, 16, 0.3, 0, 0.0, 8, 4, 4,
+       {{{0, 0}, {1, 4}, {2, 31}, {3, 100}, {-1, -1}}, {{-1, -1}, {9, -1}}}, false},
+      // The most splits (64) and a long context: several splits per lane for the merge weights and
+      // several batches of value loads; one block of 8 heads (GQA 8), and no GQA.
+      {"split_many_splits_gqa8_f16_b8", DType::F16, 8, 8, 1, 16, 16, 0.25, 0, 0.0, 64, 2, 2,
+       {{{0, 200}, {1, 60}}}},
+      {"split_many_splits_mha_f32_b8", DType::F32, 8, 2, 2, 16, 16, 0.25, 0, 0.0, 64, 2, 2,
+       {{{0, 130}, {1, 5}, {-1, -1}}}},
+      // A window shorter than the context (24 keys: six runs of 4) and a context inside it, two rows
+      // of one sequence.
+      {"split_window_busy_bf16_b4", DType::BF16, 4, 4, 1, 32, 32, 0.2, 24, 0.0, 8, 4, 2,
+       {{{0, 50}, {1, 10}, {0, 51}}}},
+      // Runs far longer than a workgroup step (a key per lane: SG keys per subgroup step), so each
+      // subgroup takes several steps, the last one partial: context lengths that are no multiple
+      // of anything (odd ones, 1 to 303 keys), runs of 1 to 4 rows. GQA 4, 8 (with a window and
+      // softcap) and 1 (odd dims: key rows read as 8-byte units, value slices strided over lanes).
+      {"split_long_runs_gqa4_f16_b16", DType::F16, 16, 8, 2, 64, 64, 0.125, 0, 0.0, 2, 8, 3,
+       {{{0, 300}, {1, 77}, {2, 4}, {-1, -1}}, {{0, 301}}, {{1, 78}, {2, 0}}, {{0, 302}, {1, 79}, {2, 5}}}},
+      {"split_long_runs_gqa8_window_softcap_bf16_b8", DType::BF16, 8, 8, 1, 32, 32, 0.2, 100, 3.0, 2, 8, 2,
+       {{{0, 250}, {1, 40}}, {{0, 251}}}},
+      {"split_long_runs_mha_odd_dims_f16_b4", DType::F16, 4, 2, 2, 20, 12, 0.2, 0, 0.0, 3, 5, 2,
+       {{{0, 222}, {1, 1}}}},
   };
   std::vector<OpCase> cases;
   for (const Split& p : shapes) {
@@ -246,8 +283,9 @@ std::vector<OpCase> split_cases() {
     c.max_symbols = {{"seq", most_rows}};  // as the engine compiles decode graphs
 
     // paged_attention_split (fuse-attention-combine): the same attention with the splits merged by
-    // their last workgroup; two in a row on the same counters (the second reads the first's
-    // counters'), which must be zeros again after each; the entries as the partial's.
+    // their last workgroup; three in a row on the same counters (each reads the one before's
+    // counters': a counter left non-zero breaks the next one's merge), zeros again at the end; the
+    // entries as the partial's.
     OpCase fused = c;
     fused.name = std::string(p.name) + "_combined";
     fused.graph = make_graph(fused.name, [&](ir::Builder& g) {
@@ -266,14 +304,14 @@ std::vector<OpCase> split_cases() {
                                               {q, k_cache, v_cache, block_table, row_seq, pos, counters}, attrs);
       std::vector<ir::ValueId> second = g.emit(ir::OpKind::PagedAttentionSplit,
                                                {q, k_cache, v_cache, block_table, row_seq, pos, first[2]}, attrs);
+      std::vector<ir::ValueId> third = g.emit(ir::OpKind::PagedAttentionSplit,
+                                              {q, k_cache, v_cache, block_table, row_seq, pos, second[2]}, attrs);
       g.set_name(first[0], "out");
       g.set_name(first[1], "partials");
       g.set_name(second[0], "out_again");
-      g.set_name(second[2], "counters_after");
-      g.output(first[0]);
-      g.output(first[1]);
-      g.output(second[0]);
-      g.output(second[2]);
+      g.set_name(third[0], "out_third");
+      g.set_name(third[2], "counters_after");
+      for (ir::ValueId v : {first[0], first[1], second[0], third[0], third[2]}) g.output(v);
     });
     fused.inputs["counters"] = [](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&,
                                   std::mt19937_64&) { return ir::HostTensor::zeros(DType::I32, shape); };
@@ -285,6 +323,50 @@ std::vector<OpCase> split_cases() {
 }
 
 const int kRegisteredSplit = add_cases(split_cases());
+
+// The split kernels at the models' decode shapes compile for every device profile (the device tests
+// above run lavapipe's 8-lane variant only): Llama-3-8B with its rope folded in, Qwen3.5-9B's head
+// dim 256 with partial rotary, and a GQA 8 layout; with 32 splits and four rows, as the engine
+// compiles them. Where the subgroup kernel applies, one workgroup serves every query head of a kv
+// head (HG = the group) — the GQA sharing of key and value loads.
+TEST(SplitAttentionCodegen, ModelShapesCompileForEveryProfile) {
+  struct Shape {
+    int64_t q_heads, kv_heads, head_dim;
+    ir::Attrs rope;
+  };
+  const std::vector<Shape> shapes = {
+      {32, 8, 128, {{"theta", 500000.0}, {"scaling", std::string("llama3")}, {"factor", 8.0},
+                    {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0}, {"original_max_position", int64_t{8192}}}},
+      {16, 4, 256, {{"theta", 10000000.0}, {"rotary_dims", int64_t{64}}}},
+      {32, 4, 128, {}},
+  };
+  for (const codegen::TargetProfile& profile : codegen::target_profiles()) {
+    for (const Shape& s : shapes) {
+      SCOPED_TRACE(fmt::format("{}: {} q heads, {} kv heads, head dim {}", profile.name, s.q_heads, s.kv_heads,
+                               s.head_dim));
+      const Dim rows = Dim::symbol("tokens"), d = Dim::of(s.head_dim);
+      const ir::Type cache{DType::F16, {Dim::of(64), Dim::of(16), Dim::of(s.kv_heads), d}};
+      const ir::Graph g = make_graph("decode_attention", [&](ir::Builder& b) {
+        auto q = b.input("q", {DType::F32, {rows, Dim::of(s.q_heads), d}});
+        auto k = b.input("k", cache), v = b.input("v", cache);
+        auto table = b.input("table", {DType::I32, {Dim::of(4), Dim::of(64)}});
+        auto row_seq = b.input("row_seq", {DType::I32, {rows}}), pos = b.input("pos", {DType::I32, {rows}});
+        auto counters = b.input("counters", {DType::I32, {Dim::of(4), Dim::of(s.q_heads)}});
+        ir::Attrs attrs{{"scale", 0.1}, {"splits", int64_t{32}}, {"granule", int64_t{32}}};
+        for (const auto& [key, value] : s.rope) attrs[key] = value;
+        b.output(b.emit(ir::OpKind::PagedAttentionSplit, {q, k, v, table, row_seq, pos, counters}, attrs)[0]);
+      });
+      const codegen::CompiledGraph compiled = codegen::compile_graph(g, profile.caps, {{"tokens", 4}});
+      ASSERT_EQ(compiled.dispatches.size(), 1u);
+      const codegen::Kernel& kernel = compiled.dispatches[0].kernel;
+      EXPECT_NE(kernel.glsl.find("combine_when_last"), std::string::npos);
+      const codegen::TargetCaps& caps = profile.caps;
+      if (caps.subgroup_arithmetic && caps.subgroup_size_control && caps.subgroup_size >= 32) {
+        EXPECT_NE(kernel.name.find(fmt::format("_hg{}_", s.q_heads / s.kv_heads)), std::string::npos) << kernel.name;
+      }
+    }
+  }
+}
 
 }  // namespace
 }  // namespace vkllm::ops_test
