@@ -26,7 +26,8 @@ PP=${PP:-512}
 DEPTH=${DEPTH:-4096}
 {
   echo "date: $(date -u +%FT%TZ)"
-  echo "commit: $(git rev-parse HEAD 2>/dev/null || cat .gpu/COMMIT 2>/dev/null || echo unknown)"
+  # The bundle's commit (bundle.sh) when there is one: a checkout copied to the GPU machine may carry a stale .git.
+  echo "commit: $(cat .gpu/COMMIT 2>/dev/null || git rev-parse HEAD 2>/dev/null || echo unknown)"
   vkllm doctor 2>&1 | grep -E "^\* |driver" | head -2
 } > "$OUT/run.txt"
 
