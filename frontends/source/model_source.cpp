@@ -85,15 +85,19 @@ class FolderSource : public ModelSource {
     return t;
   }
 
-  // The bytes tensor() copies for a float tensor, in place in the mapped file: QuantizingSource reads
-  // them there (from several threads) instead of copying them first. Throws as tensor() does.
+  std::optional<std::span<const uint8_t>> stored_bytes(const std::string& name) const override {
+    if (mlx_.by_weight.contains(name) || mlx_.folded.contains(name)) return std::nullopt;
+    return stored_float_bytes(name);
+  }
+
+ private:
+  // The bytes tensor() copies for a float tensor, in place in the mapped file. Throws as tensor() does.
   std::span<const uint8_t> stored_float_bytes(const std::string& name) const {
     if (mlx_.by_weight.contains(name) || mlx_.folded.contains(name))
       throw std::logic_error(fmt::format("'{}' is part of an MLX-quantized layer, not a float tensor", name));
     return ck_.tensor(name).bytes;
   }
 
- private:
   Checkpoint ck_;
   std::string format_;
   MlxLayers mlx_;  // empty for a plain HF folder
@@ -187,8 +191,8 @@ class QuantizingSource : public ModelSource {
     ir::HostTensor stored;
     std::span<const uint8_t> bytes;
     const SourceTensor s = inner_->info(name);
-    if (const auto* folder = dynamic_cast<const FolderSource*>(inner_.get())) {
-      bytes = folder->stored_float_bytes(name);
+    if (const std::optional<std::span<const uint8_t>> in_place = inner_->stored_bytes(name)) {
+      bytes = *in_place;
     } else {
       stored = inner_->tensor(name);
       bytes = stored.bytes;

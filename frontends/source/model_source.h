@@ -12,6 +12,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,10 @@ class ModelSource {
   virtual ir::HostTensor tensor(const std::string& name) const = 0;
   // The HF folder behind the source, when there is one (nullptr for GGUF files).
   virtual const Checkpoint* checkpoint() const { return nullptr; }
+  // The bytes tensor(name) would copy, in place in a mapped file, when the source stores the tensor
+  // as is (a folder's float tensors); nullopt when tensor() must convert or assemble it. Lets a
+  // reader on several threads (quantization at load) skip the copy.
+  virtual std::optional<std::span<const uint8_t>> stored_bytes(const std::string&) const { return std::nullopt; }
 
   // find(), throwing FormatError("<path>: missing tensor '<name>'") when absent.
   SourceTensor info(const std::string& name) const;
