@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "tests/ops/op_harness.h"
+#include "tests/ops/state_slots.h"
 
 namespace vkllm::ops_test {
 namespace {
@@ -19,52 +20,6 @@ namespace {
 using ir::Dim;
 using ir::DType;
 
-constexpr int64_t kSlots = 8;
-
-enum class Slots { Decode, DecodeElsewhere, Verify, TwoPrefills };
-
-// (src_slot, dst_slot) of T rows.
-std::pair<std::vector<int>, std::vector<int>> slot_pattern(Slots pattern, int rows) {
-  std::vector<int> src(static_cast<size_t>(rows), -1), dst(static_cast<size_t>(rows), -1);
-  switch (pattern) {
-    case Slots::Decode:
-      for (int t = 0; t < rows; ++t) src[t] = dst[t] = (2 * t + 1) % kSlots;
-      if (rows > 1) src[1] = -2;  // a new sequence
-      break;
-    case Slots::DecodeElsewhere:  // each row reads slot t and stores into slot t + 4
-      for (int t = 0; t < rows; ++t) {
-        src[t] = t;
-        dst[t] = t + 4;
-      }
-      if (rows > 2) src[2] = -2;
-      break;
-    case Slots::Verify:
-      src[0] = 0;
-      for (int t = 0; t < rows; ++t) dst[t] = t + 1;
-      break;
-    case Slots::TwoPrefills: {
-      const int half = rows / 2;
-      src[0] = 3;
-      dst[half - 1] = 3;
-      src[half] = -2;
-      dst[half + (rows - half) / 2] = 7;
-      dst[rows - 1] = 6;
-      break;
-    }
-  }
-  return {src, dst};
-}
-
-TensorFn slots_of(Slots pattern, bool destination) {
-  return [pattern, destination](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&,
-                                std::mt19937_64&) {
-    auto [src, dst] = slot_pattern(pattern, static_cast<int>(shape[0]));
-    const std::vector<int>& v = destination ? dst : src;
-    ir::HostTensor t = ir::HostTensor::zeros(DType::I32, shape);
-    for (size_t i = 0; i < v.size(); ++i) t.set(static_cast<int64_t>(i), v[i]);
-    return t;
-  };
-}
 
 struct FusedCase {
   const char* name;
@@ -96,10 +51,10 @@ OpCase fused_case(const FusedCase& k) {
         {b.input("qkv", {DType::F32, {rows, Dim::of(channels)}}), b.input("z", {DType::F32, {rows, hv, dv}}),
          b.input("a", {DType::F32, {rows, hv}}), b.input("b", {DType::F32, {rows, hv}}),
          b.weight("conv_w", {k.weights, {Dim::of(channels), Dim::of(k.taps)}}),
-         b.input("conv_state", {DType::F32, {Dim::of(kSlots), Dim::of(k.taps - 1), Dim::of(channels)}}),
+         b.input("conv_state", {DType::F32, {Dim::of(kStateSlots), Dim::of(k.taps - 1), Dim::of(channels)}}),
          b.weight("A_log", {k.weights, {hv}}), b.weight("dt_bias", {k.weights, {hv}}),
          b.weight("norm_w", {k.weights, {dv}}),
-         b.input("state", {DType::F32, {Dim::of(kSlots), hv, Dim::of(k.key_dim), dv}}),
+         b.input("state", {DType::F32, {Dim::of(kStateSlots), hv, Dim::of(k.key_dim), dv}}),
          b.input("src", {DType::I32, {rows}}), b.input("dst", {DType::I32, {rows}})},
         std::move(attrs));
     for (ir::ValueId v : r) b.output(v);

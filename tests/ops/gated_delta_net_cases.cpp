@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "tests/ops/op_harness.h"
+#include "tests/ops/state_slots.h"
 
 namespace vkllm::ops_test {
 namespace {
@@ -16,7 +17,6 @@ using ir::Dim;
 using ir::DType;
 
 const Dim kSeq = Dim::symbol("seq");
-constexpr int64_t kSlots = 8;
 
 TensorFn from_normal(double (*f)(double)) {
   return [f](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&, std::mt19937_64& rng) {
@@ -29,51 +29,6 @@ TensorFn from_normal(double (*f)(double)) {
 double identity(double x) { return x; }
 double negative_softplus(double x) { return -std::log1p(std::exp(x)); }
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
-
-enum class Slots { Decode, Verify, Prefill, PrefillNew, TwoPrefills };
-
-// (src_slot, dst_slot) of T rows.
-std::pair<std::vector<int>, std::vector<int>> slot_pattern(Slots pattern, int t_len) {
-  std::vector<int> src(static_cast<size_t>(t_len), -1), dst(static_cast<size_t>(t_len), -1);
-  const int half = t_len / 2;
-  switch (pattern) {
-    case Slots::Decode:
-      for (int t = 0; t < t_len; ++t) src[t] = dst[t] = (2 * t + 1) % kSlots;
-      if (t_len > 1) src[1] = -2;  // a new sequence
-      break;
-    case Slots::Verify:
-      src[0] = 0;
-      for (int t = 0; t < t_len; ++t) dst[t] = t + 1;
-      break;
-    case Slots::Prefill:
-      src[0] = 2;
-      dst[t_len - 1] = 2;
-      break;
-    case Slots::PrefillNew:
-      src[0] = -2;
-      dst[t_len - 1] = 5;
-      break;
-    case Slots::TwoPrefills:
-      src[0] = 3;
-      dst[half - 1] = 3;
-      src[half] = -2;
-      dst[half + (t_len - half) / 2] = 7;
-      dst[t_len - 1] = 6;
-      break;
-  }
-  return {src, dst};
-}
-
-TensorFn slots_of(Slots pattern, bool destination) {
-  return [pattern, destination](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&,
-                                std::mt19937_64&) {
-    auto [src, dst] = slot_pattern(pattern, static_cast<int>(shape[0]));
-    const std::vector<int>& v = destination ? dst : src;
-    ir::HostTensor t = ir::HostTensor::zeros(DType::I32, shape);
-    for (size_t i = 0; i < v.size(); ++i) t.set(static_cast<int64_t>(i), v[i]);
-    return t;
-  };
-}
 
 struct GdnCase {
   const char* name;
@@ -95,7 +50,7 @@ OpCase gdn_case(const GdnCase& k) {
     auto g = b.input("g", {DType::F32, {rows, Dim::of(k.value_heads)}});
     auto beta = b.input("beta", {DType::F32, {rows, Dim::of(k.value_heads)}});
     auto state = b.input(
-        "state", {DType::F32, {Dim::of(kSlots), Dim::of(k.value_heads), Dim::of(k.key_dim), Dim::of(k.value_dim)}});
+        "state", {DType::F32, {Dim::of(kStateSlots), Dim::of(k.value_heads), Dim::of(k.key_dim), Dim::of(k.value_dim)}});
     auto [o, new_state] = b.gated_delta_net(q, key, v, g, beta, state, b.input("src", {DType::I32, {rows}}),
                                             b.input("dst", {DType::I32, {rows}}),
                                             1.0 / std::sqrt(static_cast<double>(k.key_dim)), k.l2norm);
@@ -169,7 +124,7 @@ std::vector<OpCase> paged_conv1d_cases() {
     c.graph = make_graph(c.name, [&](ir::Builder& b) {
       auto x = b.input("x", {DType::F32, {kSeq, Dim::of(k.channels)}});
       auto w = b.weight("w", {DType::F32, {Dim::of(k.channels), Dim::of(k.taps)}});
-      auto state = b.input("state", {DType::F32, {Dim::of(kSlots), Dim::of(k.taps - 1), Dim::of(k.channels)}});
+      auto state = b.input("state", {DType::F32, {Dim::of(kStateSlots), Dim::of(k.taps - 1), Dim::of(k.channels)}});
       auto [y, new_state] = b.conv1d(x, w, state, b.input("src", {DType::I32, {kSeq}}),
                                      b.input("dst", {DType::I32, {kSeq}}), true);
       b.output(y);
