@@ -42,8 +42,8 @@ struct TargetCaps {
   bool integer_dot_product_accelerated = false;
   bool cooperative_matrix_nv = false;    // VK_NV_cooperative_matrix, fp16 16x16x16 -> fp32
   // The tensor-core prefill kernel (codegen/ops/matmul_tiled.cpp) when cooperative_matrix_nv:
-  // "split" (f32-faithful: hi/lo f16 pairs), "f16" (operands rounded to f16: faster, less accurate),
-  // "v1" (the first 128x64 f16 kernel), each optionally ":WMxWN" (a subgroup's block, e.g. "split:32x32").
+  // "split" (f32-faithful: hi/lo f16 pairs) or "f16" (operands rounded to f16: faster, less accurate),
+  // each optionally ":WMxWN" (a subgroup's block, e.g. "split:32x32").
   std::string cooperative_matrix_kernel = "split";
   MatvecTuning qmatvec;  // quantized weights
   MatvecTuning fmatvec;  // f32 / f16 / bf16 weights

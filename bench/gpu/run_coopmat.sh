@@ -7,11 +7,10 @@
 #   default (no env)        -> no tensor cores (f32 FMA tiled kernel)
 #   VKLLM_COOPMAT=split     -> f32-faithful hi/lo f16 products (fails its tolerance on the H200 so far)
 #   VKLLM_F16_MATMUL=1      -> "f16": same kernel, operands rounded to f16 (faster, less accurate)
-#   VKLLM_COOPMAT=v1        -> the previous 128x64 f16 kernel (fallback if the new one fails)
 #   VKLLM_COOPMAT=0         -> no tensor cores (f32 FMA tiled kernel)
 #   VKLLM_COOPMAT=split:64x32 / f16:64x32 -> 64x32 subgroup blocks instead of the default 32x32
 # Accuracy: `rel.err` in the matmul tables (max |err| / max |ref| vs the f32 reference): expect
-# ~1e-6 for split (lavapipe emulation: <= 7.8e-7), ~2-3e-4 for f16 / v1.
+# ~1e-6 for split (lavapipe emulation: <= 7.8e-7), ~2-3e-4 for f16.
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}/coopmat
 mkdir -p "$OUT"
@@ -19,7 +18,7 @@ export VKLLM_CACHE_DIR=${VKLLM_CACHE_DIR:-/tmp/vkllm-cache}
 unset VKLLM_F16_MATMUL VKLLM_COOPMAT
 T=$(command -v ops_kernels_test || echo .gpu/bin/ops_kernels_test)
 
-# 1. Correctness of the real kernels: every variant (split, split:64x32, f16, v1) pinned per case
+# 1. Correctness of the real kernels: every variant (split, split:64x32, f16) pinned per case
 #    (matmul_coopmat_<variant>_<shape>; the _emulated_ twins run the GLSL emulation), plus the
 #    default the device picks (matmul_coopmat_default_*) and the FMA tiled cases.
 timeout 240 "$T" --gtest_filter='*matmul_coopmat_*:*matmul_tiled_*' --gtest_output="json:$OUT/tests.json" \
@@ -30,7 +29,7 @@ grep -E '^\[  FAILED  \]' "$OUT/tests.log" | head -20
 # 2. Kernel microbench: llama3-8b / qwen3.5-9b projection shapes at 512 rows (us/call, rel.err vs
 #    the f32 reference, kernel name). TFLOP/s = 2*N*K*512 / us / 1e6.
 SHAPES=bf16:4096:4096:512,bf16:14336:4096:512,bf16:4096:14336:512,bf16:1024:4096:512,q4_0:14336:4096:512,q4_0:4096:14336:512,q4_0:4096:4096:512
-for v in split f16 split:64x32 f16:64x32 v1 0; do
+for v in split f16 split:64x32 f16:64x32 0; do
   echo "== VKLLM_COOPMAT=$v"
   VKLLM_COOPMAT=$v timeout 60 vkllm bench --matmul "$SHAPES" --matmul_runs 10 --peak_bytes 0 \
     > "$OUT/matmul_${v/:/_}.txt" 2>&1

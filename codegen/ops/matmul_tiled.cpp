@@ -47,10 +47,10 @@
 //   MMA time (":64x32" blocks load 1.5 fragments per accumulator instead of 2: 25% less). So ~750
 //   FLOP per clock per SM at best, ~195 TFLOP/s on 132 SMs at 1.98 GHz. Expected on the H200:
 //   ~100-150 TFLOP/s for bf16/f16 weights with "split", ~80-120 for quantized (staging-bound), and
-//   about 1.5-2x that for "f16" — against ~22 for the FMA kernel and ~28 measured for "v1", whose
-//   own 150-300 estimate was not met, so these are to be checked with `vkllm bench --matmul`.
-//   "v1" (emit_cooperative_tiled_v1): the first kernel, f16 operands, 128 x 64 tiles, one 32 x 32
-//   block per subgroup, accumulators through a separate shared array; kept as a fallback.
+//   about 1.5-2x that for "f16" — against ~22 for the FMA kernel and ~28 measured for the first
+//   cooperative-matrix kernel (f16 operands, 128 x 64 tiles, accumulators through a separate shared
+//   array; removed once "f16" measured at least as fast: pp512 q4_0 1391 vs 1348 tok/s), whose own
+//   150-300 estimate was not met, so these are to be checked with `vkllm bench --matmul`.
 //
 // `TileMath::EmulatedCooperativeMatrix` keeps the cooperative-matrix kernel's staging, hi/lo split,
 // indexing and epilogue and replaces the fragment operations by plain GLSL over the same shared
@@ -70,18 +70,6 @@ namespace {
 constexpr uint32_t kFmaInvocations = 256;
 constexpr int64_t kFmaTile = 64;  // BM = BN
 constexpr int64_t kFmaSharedBytes = 2 * kFmaTile * 20 * 4;
-constexpr int64_t kCoopTileN = 64;
-
-uint32_t coop_tile_m(const EmitContext& ctx) {
-  const std::optional<int64_t> bound = matmul_row_bound(ctx);
-  return bound && *bound <= 64 ? 64 : 128;
-}
-
-int64_t coop_shared_bytes(uint32_t tile_m) {
-  const int64_t warps = tile_m / 32 * 2;
-  return (tile_m + kCoopTileN) * 5 * 16 + warps * 256 * 4;
-}
-
 // GLSL: load_x_group / load_w_group(row, k, out float v[G]) read G consecutive values of a row of x
 // (after the fused_x prologue) and of w (dequantized); zeros past the last row or column.
 std::string group_readers(const EmitContext& ctx, int64_t g) {
@@ -230,172 +218,9 @@ void main() {
   return plan;
 }
 
-// The five fragment operations of the cooperative-matrix kernel over the shared tiles tile_x
-// (A: 16 x 16, row-major) and tile_w (B: 16 x 16, column-major: weight rows), both with a row
-// stride of 5 uvec4 (40 halves), and tile_out (accumulators, f32, row stride 16).
-std::string fragment_ops_v1(bool emulated) {
-  if (!emulated)
-    return R"(
-#extension GL_NV_cooperative_matrix : require
-#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
-// Scope 3 = subgroup (gl_ScopeSubgroup would need GL_KHR_memory_scope_semantics).
-#define FragA fcoopmatNV<16, 3, 16, 16>
-#define FragAcc fcoopmatNV<32, 3, 16, 16>
-FragAcc acc_zero() { return FragAcc(0.0); }
-void load_a(out FragA a, uint elem) { coopMatLoadNV(a, tile_x, elem, 5u, false); }
-void load_b(out FragA b, uint elem) { coopMatLoadNV(b, tile_w, elem, 5u, true); }
-FragAcc mul_add(FragA a, FragA b, FragAcc c) { return coopMatMulAddNV(a, b, c); }
-void store_acc(FragAcc c, uint elem) { coopMatStoreNV(c, tile_out, elem, 16u, false); }
-uint warp_index() { return gl_SubgroupID; }
-uint lane_index() { return gl_SubgroupInvocationID; }
-)";
-  // A "warp" is 32 consecutive invocations; lane l holds accumulator elements l + 32i (i < 8),
-  // element e at row e / 16, column e % 16. A and B are read from the tiles when multiplied, which
-  // matches the real loads: the tiles do not change between a K step's barriers.
-  return R"(
-struct FragA { uint elem; };
-struct FragAcc { float v[8]; };
-FragAcc acc_zero() {
-  FragAcc c;
-  for (uint i = 0u; i < 8u; ++i) c.v[i] = 0.0;
-  return c;
-}
-void load_a(out FragA a, uint elem) { a.elem = elem; }
-void load_b(out FragA b, uint elem) { b.elem = elem; }
-float x_half(uint h) { return unpackHalf2x16(tile_x[h >> 3u][(h >> 1u) & 3u] >> ((h & 1u) * 16u)).x; }
-float w_half(uint h) { return unpackHalf2x16(tile_w[h >> 3u][(h >> 1u) & 3u] >> ((h & 1u) * 16u)).x; }
-uint warp_index() { return gl_LocalInvocationIndex >> 5u; }
-uint lane_index() { return gl_LocalInvocationIndex & 31u; }
-FragAcc mul_add(FragA a, FragA b, FragAcc c) {
-  for (uint i = 0u; i < 8u; ++i) {
-    uint e = lane_index() + 32u * i, r = e >> 4u, col = e & 15u;
-    for (uint k = 0u; k < 16u; ++k) c.v[i] += x_half((a.elem + r * 5u) * 8u + k) * w_half((b.elem + col * 5u) * 8u + k);
-  }
-  return c;
-}
-void store_acc(FragAcc c, uint elem) {
-  for (uint i = 0u; i < 8u; ++i) {
-    uint e = lane_index() + 32u * i;
-    tile_out[elem + (e >> 4u) * 16u + (e & 15u)] = c.v[i];
-  }
-}
-)";
-}
-
-KernelPlan emit_cooperative_tiled_v1(const EmitContext& ctx, const Fusion& f, bool emulated) {
-  const ir::Shape& x = ctx.input(0).shape;
-  const uint32_t tile_m = coop_tile_m(ctx);
-  const uint32_t warps_m = tile_m / 32, warps = warps_m * 2, local = warps * 32;
-  KernelPlan plan = tiled_plan(ctx, f, emulated ? "coopmat_v1_emulated" : "coopmat_v1", tile_m, kCoopTileN, local);
-  // The fragment layout assumes 32-lane subgroups (TargetCaps: the device runs or can require 32).
-  if (!emulated && ctx.caps.subgroup_size_control) plan.required_subgroup_size = 32;
-  const ir::DType wt = ctx.input(1).dtype;
-  const ir::Dim& k = ctx.input(1).shape[1];
-  // f16 weights with 8-byte-aligned groups are staged as their raw bits.
-  const std::string w_raw =
-      wt == ir::DType::F16 && k.is_const() && k.value % 4 == 0
-          ? "  if (col < $N && k + 8u <= $K) {\n"
-            "    uint e = (col * $K + k) / 4u;\n"
-            "    return uvec4(TileU2(args.w).v[e], TileU2(args.w).v[e + 1u]);\n"
-            "  }\n"
-          : "";
-  const std::map<std::string, std::string> vars{
-      {"M", ctx.product(x, 0, x.size() - 1)}, {"N", glsl_uint(ctx.input(1).shape[0].value)},
-      {"K", ctx.dim(k)},                      {"BM", glsl_uint(tile_m)},
-      {"WARPS_M", glsl_uint(warps_m)},        {"WARPS", glsl_uint(warps)},
-      {"L", glsl_uint(local)},                {"XG", glsl_uint(tile_m * 4 / local)},
-      {"WG", glsl_uint(kCoopTileN * 4 / local)}};
-  plan.body = f.glsl + group_readers(ctx, 8) + render(R"(
-// x: $BM x 32 and w: 64 x 32 tiles as f16 (8 per uvec4), rows padded to 5 uvec4; accumulators
-// leave through tile_out, 16 x 16 per subgroup.
-shared uvec4 tile_x[$BM * 5u], tile_w[64u * 5u];
-shared float tile_out[$WARPS * 256u];
-uvec4 pack_halves(float v[8]) {
-  return uvec4(packHalf2x16(vec2(v[0], v[1])), packHalf2x16(vec2(v[2], v[3])), packHalf2x16(vec2(v[4], v[5])),
-               packHalf2x16(vec2(v[6], v[7])));
-}
-uvec4 load_x_halves(uint row, uint k) {
-  float v[8];
-  load_x_group(row, k, v);
-  return pack_halves(v);
-}
-uvec4 load_w_halves(uint col, uint k) {
-)" + w_raw + R"(  float v[8];
-  load_w_group(col, k, v);
-  return pack_halves(v);
-}
-)" + fragment_ops_v1(emulated) + R"(
-void main() {
-  uint t = gl_LocalInvocationIndex;
-  uint row0 = gl_WorkGroupID.y * $BM, col0 = gl_WorkGroupID.x * 64u;
-  uint warp = warp_index(), wm = warp % $WARPS_M, wn = warp / $WARPS_M;
-  // Staged 8-value groups: g = t + $L i, at row g / 4, columns 8 (g % 4) .. of the tile.
-  uvec4 xg[$XG], wg[$WG];
-  for (uint i = 0u; i < $XG; ++i) {
-    uint g = t + $L * i;
-    xg[i] = load_x_halves(row0 + (g >> 2u), 8u * (g & 3u));
-  }
-  for (uint i = 0u; i < $WG; ++i) {
-    uint g = t + $L * i;
-    wg[i] = load_w_halves(col0 + (g >> 2u), 8u * (g & 3u));
-  }
-  FragAcc acc[2][2];  // this subgroup's 32 x 32 block: rows wm * 32 + 16 fm, columns wn * 32 + 16 fn
-  for (uint fm = 0u; fm < 2u; ++fm)
-    for (uint fn = 0u; fn < 2u; ++fn) acc[fm][fn] = acc_zero();
-  for (uint k0 = 0u; k0 < $K; k0 += 32u) {
-    for (uint i = 0u; i < $XG; ++i) {
-      uint g = t + $L * i;
-      tile_x[(g >> 2u) * 5u + (g & 3u)] = xg[i];
-    }
-    for (uint i = 0u; i < $WG; ++i) {
-      uint g = t + $L * i;
-      tile_w[(g >> 2u) * 5u + (g & 3u)] = wg[i];
-    }
-    barrier();
-    // The next K step's groups load while this one is multiplied.
-    if (k0 + 32u < $K) {
-      for (uint i = 0u; i < $XG; ++i) {
-        uint g = t + $L * i;
-        xg[i] = load_x_halves(row0 + (g >> 2u), k0 + 32u + 8u * (g & 3u));
-      }
-      for (uint i = 0u; i < $WG; ++i) {
-        uint g = t + $L * i;
-        wg[i] = load_w_halves(col0 + (g >> 2u), k0 + 32u + 8u * (g & 3u));
-      }
-    }
-    for (uint kf = 0u; kf < 2u; ++kf) {
-      FragA a[2], b[2];
-      for (uint fm = 0u; fm < 2u; ++fm) load_a(a[fm], (wm * 32u + 16u * fm) * 5u + 2u * kf);
-      for (uint fn = 0u; fn < 2u; ++fn) load_b(b[fn], (wn * 32u + 16u * fn) * 5u + 2u * kf);
-      for (uint fm = 0u; fm < 2u; ++fm)
-        for (uint fn = 0u; fn < 2u; ++fn) acc[fm][fn] = mul_add(a[fm], b[fn], acc[fm][fn]);
-    }
-    barrier();
-  }
-  uint lane = lane_index();
-  for (uint fm = 0u; fm < 2u; ++fm)
-    for (uint fn = 0u; fn < 2u; ++fn) {
-      store_acc(acc[fm][fn], warp * 256u);
-      barrier();
-      for (uint i = 0u; i < 8u; ++i) {
-        uint e = lane + 32u * i;
-        uint row = row0 + wm * 32u + 16u * fm + (e >> 4u), col = col0 + wn * 32u + 16u * fn + (e & 15u);
-        if (row < $M && col < $N) {
-          uint o = row * $N + col;
-          st_result(o, fused_out(tile_out[warp * 256u + e], 0.0, o));
-        }
-      }
-      barrier();
-    }
-}
-)", vars);
-  return plan;
-}
-
 // The cooperative-matrix kernel's precision and shape, from TargetCaps::cooperative_matrix_kernel
-// ("split" | "f16" | "v1", optionally ":WMxWN").
+// ("split" | "f16", optionally ":WMxWN").
 struct CoopLayout {
-  bool v1 = false;                        // the first kernel (emit_cooperative_tiled_v1)
   bool split_x = false, split_w = false;  // stage the lo halves of x / w (f32-faithful products)
   std::string precision;                  // split | f16
   uint32_t bm = 128, bn = 64;             // the workgroup's tile
@@ -415,12 +240,8 @@ CoopLayout coop_layout(const EmitContext& ctx) {
   CoopLayout l;
   const size_t colon = spec.find(':');
   l.precision = spec.substr(0, colon);
-  if (l.precision == "v1") {
-    l.v1 = true;
-    return l;
-  }
   if (l.precision != "split" && l.precision != "f16")
-    ctx.fail(fmt::format("unknown cooperative-matrix kernel '{}' (split, f16 or v1, optionally :WMxWN)", spec));
+    ctx.fail(fmt::format("unknown cooperative-matrix kernel '{}' (split or f16, optionally :WMxWN)", spec));
   int parsed = 0;
   if (colon != std::string::npos &&
       (std::sscanf(spec.c_str() + colon + 1, "%ux%u%n", &l.wm, &l.wn, &parsed) != 2 ||
@@ -522,7 +343,6 @@ void store_acc(FragAcc c, uint elem) {
 
 KernelPlan emit_cooperative_tiled(const EmitContext& ctx, const Fusion& f, bool emulated) {
   const CoopLayout l = coop_layout(ctx);
-  if (l.v1) return emit_cooperative_tiled_v1(ctx, f, emulated);
   const ir::Shape& x = ctx.input(0).shape;
   const int64_t n = ctx.input(1).shape[0].value;
   KernelPlan plan = tiled_plan(ctx, f, "coopmat", l.bm, l.bn, l.local());
@@ -730,9 +550,7 @@ TileMath tile_math_for(const EmitContext& ctx) {
   if (!c.cooperative_matrix_nv || !c.float16_arithmetic || (c.subgroup_size != 32 && !c.subgroup_size_control))
     return TileMath::Fma;
   const CoopLayout l = coop_layout(ctx);
-  const bool fits = l.v1 ? c.max_shared_memory_bytes >= coop_shared_bytes(coop_tile_m(ctx)) &&
-                               c.max_workgroup_invocations >= 256
-                         : c.max_shared_memory_bytes >= l.shared_bytes();
+  const bool fits = c.max_shared_memory_bytes >= l.shared_bytes();
   return fits ? TileMath::CooperativeMatrixNV : TileMath::Fma;
 }
 

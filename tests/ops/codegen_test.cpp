@@ -385,9 +385,7 @@ TEST(OpsCodegen, CooperativeMatrixKernelsCompileForNvidia) {
   for (const Expect& e : {Expect{"split", 256, "_coopmat_split128x64_w32x32", 256, true},
                           Expect{"split", 64, "_coopmat_split64x64_w32x32", 128, true},
                           Expect{"f16", 256, "_coopmat_f16128x64_w32x32", 256, false},
-                          Expect{"split:64x32", 256, "_coopmat_split128x64_w64x32", 128, true},
-                          Expect{"v1", 256, "_coopmat_v1128x64", 256, false},
-                          Expect{"v1", 64, "_coopmat_v164x64", 128, false}}) {
+                          Expect{"split:64x32", 256, "_coopmat_split128x64_w64x32", 128, true}}) {
     SCOPED_TRACE(e.variant + " rows " + std::to_string(e.rows));
     caps.cooperative_matrix_kernel = e.variant;
     const codegen::CompiledGraph cg = codegen::compile_graph(g, caps, {{"seq", e.rows}});
@@ -399,9 +397,7 @@ TEST(OpsCodegen, CooperativeMatrixKernelsCompileForNvidia) {
       EXPECT_NE(codegen::disassemble(k.spirv).find("OpCapability CooperativeMatrixNV"), std::string::npos) << k.name;
       EXPECT_EQ(k.required_subgroup_size, 32u) << k.name;
       EXPECT_EQ(k.local_size[0], e.local) << k.name;
-      if (e.variant != "v1") {
-        EXPECT_NE(k.glsl.find(e.split ? "#define SPLIT_X 1" : "#define SPLIT_X 0"), std::string::npos) << k.name;
-      }
+      EXPECT_NE(k.glsl.find(e.split ? "#define SPLIT_X 1" : "#define SPLIT_X 0"), std::string::npos) << k.name;
     }
   }
   // A wide output (N >= 8192) takes 128-wide tiles: 16 subgroups at 128 rows.

@@ -73,7 +73,7 @@ const int kRegistered = add_cases(matmul_cases());
 // variant (TargetCaps::cooperative_matrix_kernel) runs emulated (its matrix ops in plain GLSL:
 // staging, hi/lo split, indexing and epilogue tested on any device) and for real on devices with
 // VK_NV_cooperative_matrix (skipped elsewhere). The "split" variant (hi/lo f16 pairs) must match
-// like an f32 kernel (the default f32 tolerance); "f16" and "v1" round each operand to f16
+// like an f32 kernel (the default f32 tolerance); "f16" rounds each operand to f16
 // (2^-11): errors measured up to 3.1e-4 of the largest output on these shapes, hence kF16Tolerance.
 constexpr double kF16Tolerance = 1.5e-3;
 
@@ -224,8 +224,7 @@ std::vector<OpCase> tiled_matmul_cases() {
   };
   const std::vector<Variant> variants = {{"split", "split", "_coopmat_split", 0.0, coop.size()},
                                          {"split:64x32", "split_w64x32", "_w64x32", 0.0, 2},
-                                         {"f16", "f16", "_coopmat_f16", kF16Tolerance, 8},
-                                         {"v1", "v1", "_coopmat_v1", kF16Tolerance, 8}};
+                                         {"f16", "f16", "_coopmat_f16", kF16Tolerance, 8}};
   for (const Variant& v : variants) {
     for (size_t i = 0; i < v.shapes; ++i) {
       const Tiled& t = coop[i];

@@ -153,8 +153,8 @@ TEST(TargetCaps, CooperativeMatrixNeedsTheF16ShapeWithF32AccumulationAndTheVulka
   ::setenv("VKLLM_F16_MATMUL", "1", 1);
   EXPECT_TRUE(runtime::target_caps(d).cooperative_matrix_nv);
   EXPECT_EQ(runtime::target_caps(d).cooperative_matrix_kernel, "f16") << "f16-rounding matmuls are opt-in";
-  ::setenv("VKLLM_COOPMAT", "v1", 1);
-  EXPECT_EQ(runtime::target_caps(d).cooperative_matrix_kernel, "v1") << "VKLLM_COOPMAT wins";
+  ::setenv("VKLLM_COOPMAT", "split:64x32", 1);
+  EXPECT_EQ(runtime::target_caps(d).cooperative_matrix_kernel, "split:64x32") << "VKLLM_COOPMAT wins";
   ::setenv("VKLLM_COOPMAT", "0", 1);
   EXPECT_FALSE(runtime::target_caps(d).cooperative_matrix_nv) << "VKLLM_COOPMAT=0 turns the tensor cores off";
   ::unsetenv("VKLLM_COOPMAT");
