@@ -292,12 +292,17 @@ int run_matmul_bench(const Args& args) {
           return batch;
         };
         std::vector<double> us = timed_batch();
-        for (int batch = 1; FLAGS_matmul_warmup_ms > 0 && batch < 8; ++batch) {
+        int batches = 1;
+        for (; FLAGS_matmul_warmup_ms > 0 && batches < 8; ++batches) {
           std::vector<double> next = timed_batch();
           const double before = median(us), now = median(next);
           us = std::move(next);
-          if (std::abs(now - before) <= 0.03 * now) break;
+          if (std::abs(now - before) <= 0.03 * now) {
+            ++batches;
+            break;
+          }
         }
+        r["batches"] = batches;  // timed batches run; the last one is reported
         // The checked run: every output poisoned with NaN first, so a result the kernel never wrote fails.
         executor.fill_activations(0x7FC00000u);
         set_inputs();

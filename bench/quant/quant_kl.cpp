@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/quant/bench_args.h"
 #include "engine/generate.h"
 #include "engine/model.h"
 #include "frontends/model/synth.h"
@@ -44,24 +45,8 @@ const char* kDefaultOverrides =
     R"({"hidden_size": 512, "intermediate_size": 1536, "num_hidden_layers": 4, "num_attention_heads": 8,
         "num_key_value_heads": 4, "head_dim": 64, "vocab_size": 2048})";
 
-std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (argv[i] == "--" + name) return argv[i + 1];
-  return fallback;
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    const size_t comma = s.find(',', start);
-    const std::string part = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (!part.empty()) out.push_back(part);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
+using bench::flag;
+using bench::split;
 
 // log-softmax of row r of logits [n, V], in double.
 std::vector<double> log_softmax(const ir::HostTensor& logits, int64_t r) {

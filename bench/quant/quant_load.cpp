@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/quant/bench_args.h"
 #include "frontends/model/model_spec.h"
 #include "frontends/quant/half.h"
 #include "frontends/source/model_source.h"
@@ -35,24 +36,8 @@ using namespace vkllm;
 
 namespace {
 
-std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (argv[i] == "--" + name) return argv[i + 1];
-  return fallback;
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    const size_t comma = s.find(',', start);
-    const std::string part = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (!part.empty()) out.push_back(part);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
+using bench::flag;
+using bench::split;
 
 template <class F>
 double seconds(F&& f) {

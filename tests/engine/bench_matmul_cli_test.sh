@@ -2,7 +2,8 @@
 # `vkllm bench --matmul` (the kernel microbenchmark) and VKLLM_TUNE on tiny shapes: every shape x
 # tuning variant is timed and checked against the reference, the kernel names and reported tunings
 # follow the variants and the environment, -o writes the same report as --json, and bad shapes or
-# tuning entries fail with a message naming them. Timings themselves are not checked here.
+# tuning entries fail with a message naming them; with a warm-up the timed batch repeats (at least
+# twice). Timings themselves are not checked here.
 set -euo pipefail
 vkllm=$1
 dir=$(mktemp -d)
@@ -13,6 +14,8 @@ variants=";qmatvec.split=subgroup,qmatvec.stage=1,qmatvec.xstage=1,qmatvec.units
 "$vkllm" bench --matmul q4_K:13:256:2 --matmul_prologue swiglu --matmul_runs 2 --matmul_warmup_ms 0 --peak_bytes 0 --json > "$dir/swiglu.json"
 VKLLM_TUNE=qmatvec.rows=4,qmatvec.local=32 "$vkllm" bench --matmul q8_0:21:256 --matmul_runs 2 --matmul_warmup_ms 0 --peak_bytes 0 --json \
   > "$dir/env.json"
+# With a warm-up, timed batches repeat until two medians agree within 3% (at most 8).
+"$vkllm" bench --matmul q4_0:16:256 --matmul_runs 2 --matmul_warmup_ms 1 --peak_bytes 0 --json > "$dir/warm.json"
 expect_error() {  # MESSAGE COMMAND...: the command fails and prints MESSAGE
   local message=$1; shift
   if "$@" > "$dir/err.txt" 2>&1; then echo "FAIL: '$*' succeeded"; exit 1; fi
@@ -54,5 +57,8 @@ e = json.load(open(os.path.join(d, "env.json")))
 assert e["vkllm_tune"] == "qmatvec.rows=4,qmatvec.local=32", e
 assert e["results"][0]["tuning"] == "rows=4,local=32,units=1,split=workgroup,stage=0,xstage=0,xchunk=0", e
 assert "_qmatvec1x4u64_l32v1wg" in e["results"][0]["kernel"] and e["results"][0]["ok"], e
+assert all(x["batches"] == 1 for x in res), res  # no warm-up: one batch
+w = json.load(open(os.path.join(d, "warm.json")))["results"][0]
+assert w["ok"] and 2 <= w["batches"] <= 8, w
 print("PASS", len(res), "variants timed")
 PY

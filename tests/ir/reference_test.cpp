@@ -370,15 +370,24 @@ OpCase case_kv_write() {
   return c;
 }
 
+// The operands of case_paged_attention's op (q, k, v, table, row_seq, pos), declared in `b`; the
+// partial and split cases reuse that case's inputs.
+std::vector<ValueId> paged_attention_operands(Builder& b) {
+  return {b.input("q", {DType::F32, dims({3, 1, 1})}), b.input("k", {DType::F32, dims({3, 2, 1, 1})}),
+          b.input("v", {DType::F32, dims({3, 2, 1, 2})}), b.input("table", {DType::I32, dims({2, 2})}),
+          b.input("row_seq", {DType::I32, dims({3})}), b.input("pos", {DType::I32, dims({3})})};
+}
+
+// case_paged_attention in 2 runs of ceil(n / 2) keys, entries (o0, o1, m, l). Row 0 (3 keys):
+// positions 0, 1 (scores 0, 0; values [4, 0], [0, 8]), then position 2 (score ln 2, value [2, 2]).
+// Row 1 (1 key, score 7): one run, the second empty. Row 2 (padding): all zeros.
+const std::vector<double> kPagedAttentionEntries = {4, 8, 0, 2, 2, 2, std::log(2.0), 1, -3, 5, 7, 1,
+                                                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
 OpCase case_paged_attention() {
   Builder b("paged_attention");
-  ValueId q = b.input("q", {DType::F32, dims({3, 1, 1})});
-  ValueId k = b.input("k", {DType::F32, dims({3, 2, 1, 1})});
-  ValueId v = b.input("v", {DType::F32, dims({3, 2, 1, 2})});
-  ValueId table = b.input("table", {DType::I32, dims({2, 2})});
-  ValueId row_seq = b.input("row_seq", {DType::I32, dims({3})});
-  ValueId pos = b.input("pos", {DType::I32, dims({3})});
-  b.output(b.paged_attention(q, k, v, table, row_seq, pos, 1.0));
+  const std::vector<ValueId> in = paged_attention_operands(b);
+  b.output(b.paged_attention(in[0], in[1], in[2], in[3], in[4], in[5], 1.0));
   // Blocks of 2 rows; flat cache row r = block·2 + offset. Sequence 0 owns blocks [2, 0], sequence 1
   // block [1] (entry -1 unused). Row 0 (sequence 0, position 2) sees positions 0, 1 in block 2
   // (rows 4, 5, scores 0, 0) and position 2 in block 0 (row 0, score ln 2): weights 1/4, 1/4, 1/2,
@@ -398,18 +407,11 @@ OpCase case_paged_attention() {
 OpCase case_paged_attention_partial() {
   OpCase c = case_paged_attention();
   Builder b("paged_attention_partial");
-  ValueId q = b.input("q", {DType::F32, dims({3, 1, 1})});
-  ValueId k = b.input("k", {DType::F32, dims({3, 2, 1, 1})});
-  ValueId v = b.input("v", {DType::F32, dims({3, 2, 1, 2})});
-  ValueId table = b.input("table", {DType::I32, dims({2, 2})});
-  ValueId row_seq = b.input("row_seq", {DType::I32, dims({3})});
-  ValueId pos = b.input("pos", {DType::I32, dims({3})});
-  b.output(b.paged_attention_partial(q, k, v, table, row_seq, pos, 1.0, 0, 0.0, /*splits=*/2, /*granule=*/1));
+  const std::vector<ValueId> in = paged_attention_operands(b);
+  b.output(b.paged_attention_partial(in[0], in[1], in[2], in[3], in[4], in[5], 1.0, 0, 0.0, /*splits=*/2,
+                                     /*granule=*/1));
   c.graph = b.finish();
-  // paged_attention's case in 2 runs of ceil(n / 2) keys, entries (o0, o1, m, l). Row 0 (3 keys):
-  // positions 0, 1 (scores 0, 0; values [4, 0], [0, 8]), then position 2 (score ln 2, value [2, 2]).
-  // Row 1 (1 key, score 7): one run, the second empty. Row 2 (padding): all zeros.
-  c.expected = {{4, 8, 0, 2, 2, 2, std::log(2.0), 1, -3, 5, 7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}};
+  c.expected = {kPagedAttentionEntries};
   return c;
 }
 
@@ -417,22 +419,15 @@ OpCase case_paged_attention_split() {
   OpCase c = case_paged_attention();
   const std::vector<double> attention = c.expected[0];
   Builder b("paged_attention_split");
-  ValueId q = b.input("q", {DType::F32, dims({3, 1, 1})});
-  ValueId k = b.input("k", {DType::F32, dims({3, 2, 1, 1})});
-  ValueId v = b.input("v", {DType::F32, dims({3, 2, 1, 2})});
-  ValueId table = b.input("table", {DType::I32, dims({2, 2})});
-  ValueId row_seq = b.input("row_seq", {DType::I32, dims({3})});
-  ValueId pos = b.input("pos", {DType::I32, dims({3})});
-  ValueId counters = b.input("counters", {DType::I32, dims({4, 1})});
-  for (ValueId r : b.emit(OpKind::PagedAttentionSplit, {q, k, v, table, row_seq, pos, counters},
-                          {{"scale", 1.0}, {"splits", int64_t{2}}, {"granule", int64_t{1}}}))
+  std::vector<ValueId> in = paged_attention_operands(b);
+  in.push_back(b.input("counters", {DType::I32, dims({4, 1})}));
+  for (ValueId r :
+       b.emit(OpKind::PagedAttentionSplit, in, {{"scale", 1.0}, {"splits", int64_t{2}}, {"granule", int64_t{1}}}))
     b.output(r);
   c.graph = b.finish();
   c.inputs["counters"] = i32({4, 1}, {0, 0, 0, 0});
   // paged_attention's output, case_paged_attention_partial's entries, the counters unchanged.
-  c.expected = {attention,
-                {4, 8, 0, 2, 2, 2, std::log(2.0), 1, -3, 5, 7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-                {0, 0, 0, 0}};
+  c.expected = {attention, kPagedAttentionEntries, {0, 0, 0, 0}};
   return c;
 }
 

@@ -242,19 +242,23 @@ std::vector<OpCase> split_cases() {
     c.name = p.name;
     const Dim t = Dim::symbol("seq"), n = Dim::of(table.blocks), b = Dim::of(p.block_size);
     const Dim hq = Dim::of(p.q_heads), hkv = Dim::of(p.kv_heads), d = Dim::of(p.head_dim), dv = Dim::of(p.value_dim);
+    // The operands both graphs declare (q, k_cache, v_cache, block_table, row_seq, pos); the split attributes.
+    const auto declare_operands = [&](ir::Builder& g) {
+      return std::vector<ir::ValueId>{
+          g.input("q", {DType::F32, {t, hq, d}}), g.input("k_cache", {p.cache_dtype, {n, b, hkv, d}}),
+          g.input("v_cache", {p.cache_dtype, {n, b, hkv, dv}}),
+          g.input("block_table", {DType::I32, {Dim::of(p.sequences), Dim::of(table.width)}}),
+          g.input("row_seq", {DType::I32, {t}}), g.input("pos", {DType::I32, {t}})};
+    };
+    ir::Attrs attrs{{"scale", p.scale}, {"splits", p.splits}, {"granule", p.granule}};
+    if (p.window) attrs["window"] = p.window;
+    if (p.softcap > 0) attrs["softcap"] = p.softcap;
+    for (const auto& [key, value] : p.rope) attrs[key] = value;
     c.graph = make_graph(c.name, [&](ir::Builder& g) {
-      auto q = g.input("q", {DType::F32, {t, hq, d}});
-      auto k_cache = g.input("k_cache", {p.cache_dtype, {n, b, hkv, d}});
-      auto v_cache = g.input("v_cache", {p.cache_dtype, {n, b, hkv, dv}});
-      auto block_table = g.input("block_table", {DType::I32, {Dim::of(p.sequences), Dim::of(table.width)}});
-      auto row_seq = g.input("row_seq", {DType::I32, {t}});
-      auto pos = g.input("pos", {DType::I32, {t}});
-      ir::Attrs attrs{{"scale", p.scale}, {"splits", p.splits}, {"granule", p.granule}};
-      if (p.window) attrs["window"] = p.window;
-      if (p.softcap > 0) attrs["softcap"] = p.softcap;
-      for (const auto& [key, value] : p.rope) attrs[key] = value;
-      auto partials =
-          g.emit(ir::OpKind::PagedAttentionPartial, {q, k_cache, v_cache, block_table, row_seq, pos}, attrs)[0];
+      const std::vector<ir::ValueId> operands = declare_operands(g);
+      const ir::ValueId q = operands[0], k_cache = operands[1], v_cache = operands[2], block_table = operands[3],
+                        row_seq = operands[4], pos = operands[5];
+      auto partials = g.emit(ir::OpKind::PagedAttentionPartial, operands, attrs)[0];
       auto out = g.attention_combine(partials);
       auto q_direct = p.rope.empty() ? q : g.rope(q, pos, p.rope);
       auto direct =
@@ -289,23 +293,16 @@ std::vector<OpCase> split_cases() {
     OpCase fused = c;
     fused.name = std::string(p.name) + "_combined";
     fused.graph = make_graph(fused.name, [&](ir::Builder& g) {
-      auto q = g.input("q", {DType::F32, {t, hq, d}});
-      auto k_cache = g.input("k_cache", {p.cache_dtype, {n, b, hkv, d}});
-      auto v_cache = g.input("v_cache", {p.cache_dtype, {n, b, hkv, dv}});
-      auto block_table = g.input("block_table", {DType::I32, {Dim::of(p.sequences), Dim::of(table.width)}});
-      auto row_seq = g.input("row_seq", {DType::I32, {t}});
-      auto pos = g.input("pos", {DType::I32, {t}});
-      auto counters = g.input("counters", {DType::I32, {Dim::of(most_rows), hq}});
-      ir::Attrs attrs{{"scale", p.scale}, {"splits", p.splits}, {"granule", p.granule}};
-      if (p.window) attrs["window"] = p.window;
-      if (p.softcap > 0) attrs["softcap"] = p.softcap;
-      for (const auto& [key, value] : p.rope) attrs[key] = value;
-      std::vector<ir::ValueId> first = g.emit(ir::OpKind::PagedAttentionSplit,
-                                              {q, k_cache, v_cache, block_table, row_seq, pos, counters}, attrs);
-      std::vector<ir::ValueId> second = g.emit(ir::OpKind::PagedAttentionSplit,
-                                               {q, k_cache, v_cache, block_table, row_seq, pos, first[2]}, attrs);
-      std::vector<ir::ValueId> third = g.emit(ir::OpKind::PagedAttentionSplit,
-                                              {q, k_cache, v_cache, block_table, row_seq, pos, second[2]}, attrs);
+      const std::vector<ir::ValueId> operands = declare_operands(g);
+      // Each split op reads the counters the one before left (the first: the input).
+      const auto split_after = [&](ir::ValueId counters) {
+        std::vector<ir::ValueId> in = operands;
+        in.push_back(counters);
+        return g.emit(ir::OpKind::PagedAttentionSplit, in, attrs);
+      };
+      std::vector<ir::ValueId> first = split_after(g.input("counters", {DType::I32, {Dim::of(most_rows), hq}}));
+      std::vector<ir::ValueId> second = split_after(first[2]);
+      std::vector<ir::ValueId> third = split_after(second[2]);
       g.set_name(first[0], "out");
       g.set_name(first[1], "partials");
       g.set_name(second[0], "out_again");

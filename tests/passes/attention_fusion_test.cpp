@@ -12,6 +12,7 @@
 
 #include "ir/reference.h"
 #include "passes/pass.h"
+#include "tests/passes/pass_test_support.h"
 
 namespace vkllm::passes {
 namespace {
@@ -64,18 +65,6 @@ Graph attention_layers(const Layer& l) {
   }
   b.output(x);
   return b.finish();
-}
-
-Graph run_passes_on(Graph g, const std::vector<std::string>& names, const SymbolBounds& bounds) {
-  ir::Module m{{std::move(g)}};
-  run_passes(m, names, {}, bounds);
-  return std::move(m.graphs[0]);
-}
-
-std::map<OpKind, int> kinds(const Graph& g) {
-  std::map<OpKind, int> count;
-  for (const ir::Op& op : g.ops) ++count[op.kind];
-  return count;
 }
 
 // Rows: sequence 0 at positions 40.. (earlier keys are the caches' random contents), sequence 1 at

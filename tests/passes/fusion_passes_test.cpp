@@ -11,6 +11,7 @@
 #include "ir/text.h"
 #include "ir/verify.h"
 #include "passes/pass.h"
+#include "tests/passes/pass_test_support.h"
 
 namespace vkllm::passes {
 namespace {
@@ -56,17 +57,9 @@ std::vector<ir::HostTensor> run(const Graph& g, uint64_t seed, const ir::SymbolB
   return ir::run_reference(g, symbols, inputs, weights).outputs;
 }
 
-std::map<OpKind, int> kinds(const Graph& g) {
-  std::map<OpKind, int> count;
-  for (const ir::Op& op : g.ops) ++count[op.kind];
-  return count;
-}
-
 // The prologue fusions act on decode steps only: seq is bounded like a decode graph's rows.
 Graph fused(Graph g, const std::vector<std::string>& pass_names, int64_t seq_bound = 4) {
-  ir::Module m{{std::move(g)}};
-  run_passes(m, pass_names, {}, {{"seq", seq_bound}});
-  return std::move(m.graphs[0]);
+  return run_passes_on(std::move(g), pass_names, {{"seq", seq_bound}});
 }
 
 TEST(FusionPasses, ResidualAddsFoldIntoTheirMatmuls) {

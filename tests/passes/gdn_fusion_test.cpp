@@ -14,6 +14,7 @@
 
 #include "ir/reference.h"
 #include "passes/pass.h"
+#include "tests/passes/pass_test_support.h"
 
 namespace vkllm::passes {
 namespace {
@@ -70,18 +71,6 @@ Graph gdn_layers(const Shape& s, int layers) {
   }
   b.output(x);
   return b.finish();
-}
-
-Graph run_passes_on(Graph g, const std::vector<std::string>& names, const SymbolBounds& bounds) {
-  ir::Module m{{std::move(g)}};
-  run_passes(m, names, {}, bounds);
-  return std::move(m.graphs[0]);
-}
-
-std::map<OpKind, int> kinds(const Graph& g) {
-  std::map<OpKind, int> count;
-  for (const ir::Op& op : g.ops) ++count[op.kind];
-  return count;
 }
 
 // Weights and states: uniform in [-1, 1), the same for the same name.

@@ -13,6 +13,7 @@
 
 #include "ir/reference.h"
 #include "passes/pass.h"
+#include "tests/passes/pass_test_support.h"
 
 namespace vkllm::passes {
 namespace {
@@ -43,11 +44,7 @@ Graph decode_attention(const Shape& s) {
   return b.finish();
 }
 
-Graph split(Graph g, const SymbolBounds& bounds) {
-  ir::Module m{{std::move(g)}};
-  run_passes(m, {"split-decode-attention"}, {}, bounds);
-  return std::move(m.graphs[0]);
-}
+Graph split(Graph g, const SymbolBounds& bounds) { return run_passes_on(std::move(g), {"split-decode-attention"}, bounds); }
 
 // Rows: sequence 0 at position 639 (every split full but the last), sequence 1 at 0 (one key),
 // sequence 2 at 200, and a padding row. Sequence s owns blocks s, s + 3, s + 6, ... of the cache.

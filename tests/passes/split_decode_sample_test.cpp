@@ -15,6 +15,7 @@
 #include "ir/reference.h"
 #include "ir/sampling.h"
 #include "passes/pass.h"
+#include "tests/passes/pass_test_support.h"
 
 namespace vkllm::passes {
 namespace {
@@ -38,11 +39,7 @@ Graph decode_sample(int64_t vocab) {
   return b.finish();
 }
 
-Graph split(Graph g, const SymbolBounds& bounds) {
-  ir::Module m{{std::move(g)}};
-  run_passes(m, {"split-decode-sample"}, {}, bounds);
-  return std::move(m.graphs[0]);
-}
+Graph split(Graph g, const SymbolBounds& bounds) { return run_passes_on(std::move(g), {"split-decode-sample"}, bounds); }
 
 // {temperature, top_k, top_p, min_p, repetition, presence, frequency} of each of the 6 rows.
 const ir::SampleRowParams kRowParams[] = {{0, 0, 1, 0, 1.3, 0.4, 0.3},     {0.7, 40, 0.9, 0.05, 1.1, 0.2, 0.1},
