@@ -103,11 +103,21 @@ void apply_tuning_overrides(TargetCaps& caps, std::string_view overrides) {
                                               entry));
     const std::string_view kind = entry.substr(0, dot), field = entry.substr(dot + 1, eq - dot - 1),
                            value = entry.substr(eq + 1);
+    if (kind == "attn") {
+      AttentionTuning& a = caps.attention;
+      if (field == "subgroups") a.subgroups = parse_int(entry, value, 1, 8, true, false);
+      else if (field == "heads") a.heads = parse_int(entry, value, 1, 16, false, true);
+      else if (field == "rolled") a.rolled = parse_int(entry, value, 0, 1, false, false) == 1;
+      else
+        throw std::invalid_argument(fmt::format("VKLLM_TUNE entry '{}': unknown field '{}' (known: subgroups, heads, "
+                                                "rolled)", entry, field));
+      continue;
+    }
     std::vector<MatvecTuning*> targets;
     if (kind == "matvec" || kind == "qmatvec") targets.push_back(&caps.qmatvec);
     if (kind == "matvec" || kind == "fmatvec") targets.push_back(&caps.fmatvec);
     if (targets.empty())
-      throw std::invalid_argument(fmt::format("VKLLM_TUNE entry '{}': unknown kind '{}' (known: matvec, qmatvec, fmatvec)",
+      throw std::invalid_argument(fmt::format("VKLLM_TUNE entry '{}': unknown kind '{}' (known: matvec, qmatvec, fmatvec, attn)",
                                               entry, kind));
     for (MatvecTuning* t : targets) {
       if (field == "rows") t->rows = parse_int(entry, value, 1, 32, true, true);
@@ -136,6 +146,7 @@ void apply_tuning_overrides(TargetCaps& caps, std::string_view overrides) {
 void apply_tuning(TargetCaps& caps) {
   caps.qmatvec = MatvecTuning{};
   caps.fmatvec = MatvecTuning{};
+  caps.attention = AttentionTuning{};
   // 32-wide subgroups with size control (NVIDIA): measured on the H200 (bench/results/
   // 2026-12-03-h200-session4/matvec-sweep): quantized rows owned by subgroups with x staged per
   // workgroup ran q4_0 14336x4096 in 17.7 µs (27.8 µs by default), 4096x14336 in 20.1 (69.4); float
@@ -147,6 +158,12 @@ void apply_tuning(TargetCaps& caps) {
     caps.qmatvec.stage_x = true;
     caps.qmatvec.local = 256;
     caps.fmatvec.units = 2;
+    // Decode attention (examples/decode_attention.ir alone, H200, Llama-3-8B heads; bench/results/
+    // 2026-12-03-h200-session5/attention-sweep.txt): 2 query heads per workgroup with the rolled output
+    // phase 14.7 µs at 512 keys and 19.2 at 4096, against 17.1 / 20.3 with all 4 heads of a kv head
+    // (1 head: 10.9 / 27.3 — shorter chains per subgroup, but K and V read 4 times).
+    caps.attention.heads = 2;
+    caps.attention.rolled = true;
   }
   // Integer dot products where the driver says they are one instruction: a q4_0 weight then costs
   // ~1.3 issue slots instead of ~3.5 (codegen/ops/matmul_quantized.cpp). Without acceleration the

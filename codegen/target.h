@@ -26,6 +26,16 @@ struct MatvecTuning {
   bool operator==(const MatvecTuning&) const = default;
 };
 
+// The decode split-attention kernel (codegen/ops/attention.cpp, paged_attention_partial / _split).
+struct AttentionTuning {
+  int subgroups = 4;  // subgroups per workgroup: each walks its own keys of the split
+  int heads = 0;      // most query heads of one kv head a workgroup serves (0: as many as fit)
+  // The output phase (out += p_j v_j over a step's keys) as a loop over batches of keys rather than
+  // unrolled over all of them: a quarter of the code for the same instructions executed.
+  bool rolled = false;
+  bool operator==(const AttentionTuning&) const = default;
+};
+
 struct TargetCaps {
   std::string name = "generic";          // device name or profile name
   uint32_t subgroup_size = 32;           // the size kernels are compiled for
@@ -47,6 +57,7 @@ struct TargetCaps {
   std::string cooperative_matrix_kernel = "split";
   MatvecTuning qmatvec;  // quantized weights
   MatvecTuning fmatvec;  // f32 / f16 / bf16 weights
+  AttentionTuning attention;
   uint32_t max_workgroup_invocations = 1024;
   uint32_t max_shared_memory_bytes = 32768;
   uint32_t max_push_constant_bytes = 128;

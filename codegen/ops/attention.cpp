@@ -684,7 +684,8 @@ std::optional<KernelPlan> split_subgroup_plan(const EmitContext& ctx, const Atte
   // at most 64 words (LaneElements::group), and VB keys' value slices.
   constexpr int64_t kRegisterBudget = 64;
   if (v_slice.per_lane > kRegisterBudget) return std::nullopt;
-  constexpr uint32_t kSubgroups = 4;
+  const AttentionTuning& tuning = ctx.caps.attention;
+  const uint32_t kSubgroups = static_cast<uint32_t>(tuning.subgroups);
   const uint32_t local = kSubgroups * sg;
   if (local > ctx.caps.max_workgroup_invocations) return std::nullopt;
   const int64_t shared_budget = std::min<int64_t>(ctx.caps.max_shared_memory_bytes, 32 * 1024);
@@ -700,7 +701,7 @@ std::optional<KernelPlan> split_subgroup_plan(const EmitContext& ctx, const Atte
            4;
   };
   int64_t heads = 0;  // HG: the most heads of one kv head that fit, dividing the group
-  for (int64_t hg = group; hg >= 1 && heads == 0; --hg)
+  for (int64_t hg = tuning.heads > 0 ? std::min<int64_t>(group, tuning.heads) : group; hg >= 1 && heads == 0; --hg)
     if (group % hg == 0 && hg * v_slice.per_lane <= kRegisterBudget && shared_bytes(hg) <= shared_budget) heads = hg;
   if (heads == 0) return std::nullopt;
   // The lane's slice of a value row; VB keys' slices (at most 64 registers) are loaded before any
@@ -709,7 +710,8 @@ std::optional<KernelPlan> split_subgroup_plan(const EmitContext& ctx, const Atte
                                        ? LaneElements("v", ctx.input(2).dtype, v_slice.per_lane)
                                        : LaneElements::strided_slice("v", ctx.input(2).dtype, v_slice, sg);
   int64_t value_batch = 1;
-  while (value_batch * 2 <= sg && value_batch * 2 * value_slice.registers() <= 64) value_batch *= 2;
+  while (value_batch * 2 <= sg && value_batch * 2 * value_slice.registers() <= (tuning.rolled ? 16 : 64))
+    value_batch *= 2;
 
   const ir::Shape& q = ctx.input(0).shape;
   const int64_t head_blocks = shape.q_heads / heads;
@@ -722,7 +724,7 @@ std::optional<KernelPlan> split_subgroup_plan(const EmitContext& ctx, const Atte
                                            window ? fmt::format("_w{}", window) : "",
                                            ctx.op.attr_float("softcap", 0.0) > 0 ? "_softcap" : "",
                                            rope ? "_rope" : "", split.splits, split.granule, heads, sg, kSubgroups) +
-                               (split.combine ? "_combine" : ""));
+                               (tuning.rolled ? "_rolled" : "") + (split.combine ? "_combine" : ""));
   plan.arg_names = split.combine ? kSplitArgs : kPagedArgs;
   plan.local_size = local;
   plan.grid = layout.grid;
@@ -834,31 +836,51 @@ $RESCALE      run_max[$H] = new_max;
                                        glsl_uint(sg), glsl_uint(v_slice.per_lane),
                                        glsl_uint(value_slice.elements_per_load()))
                          : fmt::format("step_v_base[sg * {} + {{}}]", glsl_uint(sg));
+  // out += p_j v_j for key j (GLSL index `key`) whose value slice is in registers <name>0...
+  const auto value_sum = [&](const std::string& name, const std::string& key) {
+    std::string sums = fmt::format("    at = (sg * {} + {}) * {};\n", glsl_uint(sg), key, glsl_uint(heads));
+    for (int64_t i = 0; i < v_slice.per_lane; ++i) {
+      sums += fmt::format("    vf = {};\n", value_slice.element(name, i));
+      for (int64_t h = 0; h < heads; ++h)
+        sums += fmt::format("    out_acc[{0}][{1}] = fma(step_p[at + {2}], vf, out_acc[{0}][{1}]);\n", h, i,
+                            glsl_uint(h));
+    }
+    return sums;
+  };
   std::vector<std::string> value_loads, value_sums;
-  for (int64_t b0 = 0; b0 < sg; b0 += value_batch) {
+  for (int64_t b0 = 0; b0 < sg && !tuning.rolled; b0 += value_batch) {
     std::string loads, sums;
     for (int64_t j = b0; j < b0 + value_batch; ++j)
       loads += value_slice.loads(fmt::format("v{}_", j), 0, value_slice.elements,
                                  fmt::format(fmt::runtime(slice_first), glsl_uint(j)));
-    for (int64_t j = b0; j < b0 + value_batch; ++j) {
-      sums += fmt::format("    at = (sg * {} + {}) * {};\n", glsl_uint(sg), glsl_uint(j), glsl_uint(heads));
-      for (int64_t i = 0; i < v_slice.per_lane; ++i)
-        sums += fmt::format("    vf = {};\n", value_slice.element(fmt::format("v{}_", j), i)) +
-                [&] {
-                  std::string per_head;
-                  for (int64_t h = 0; h < heads; ++h)
-                    per_head += fmt::format("    out_acc[{0}][{1}] = fma(step_p[at + {2}], vf, out_acc[{0}][{1}]);\n", h,
-                                            i, glsl_uint(h));
-                  return per_head;
-                }();
-    }
+    for (int64_t j = b0; j < b0 + value_batch; ++j) sums += value_sum(fmt::format("v{}_", j), glsl_uint(j));
     value_loads.push_back(loads);
     value_sums.push_back(sums);
   }
-  vars["VALUES_FIRST_LOADS"] = value_loads[0];
-  std::string values = value_sums[0];
-  for (size_t batch = 1; batch < value_loads.size(); ++batch) values += value_loads[batch] + value_sums[batch];
-  vars["VALUES"] = values;
+  if (!tuning.rolled) {
+    vars["VALUES_FIRST_LOADS"] = value_loads[0];
+    std::string values = value_sums[0];
+    for (size_t batch = 1; batch < value_loads.size(); ++batch) values += value_loads[batch] + value_sums[batch];
+    vars["VALUES"] = values;
+  } else {
+    // Rolled: batch b's VB value slices (v<jj>_) are in registers while batch b + 1's load (n<jj>_);
+    // the last iteration re-reads the last batch (readable rows, never used).
+    const int64_t units = (value_slice.elements + value_slice.elements_per_load() - 1) / value_slice.elements_per_load();
+    std::string first, next, sums, rotate;
+    for (int64_t jj = 0; jj < value_batch; ++jj) {
+      first += value_slice.loads(fmt::format("v{}_", jj), 0, value_slice.elements,
+                                 fmt::format(fmt::runtime(slice_first), glsl_uint(jj)));
+      next += value_slice.loads(fmt::format("n{}_", jj), 0, value_slice.elements,
+                                fmt::format(fmt::runtime(slice_first), fmt::format("(nb + {})", glsl_uint(jj))));
+      sums += value_sum(fmt::format("v{}_", jj), fmt::format("(b0 + {})", glsl_uint(jj)));
+      for (int64_t u = 0; u < units; ++u) rotate += fmt::format("    v{0}_{1} = n{0}_{1};\n", jj, u);
+    }
+    vars["VALUES_FIRST_LOADS"] = first;
+    vars["VALUES"] = fmt::format("    [[dont_unroll]] for (uint b0 = 0u; b0 < {0}; b0 += {1}) {{\n"
+                                 "    uint nb = min(b0 + {1}, {0} - {1});\n",
+                                 glsl_uint(sg), glsl_uint(value_batch)) +
+                     next + sums + rotate + "    }\n";
+  }
 
   if (split.combine) {
     // A row without keys: split 0 writes its zero output. One busy split: its merge is the output.
@@ -872,7 +894,7 @@ $RESCALE      run_max[$H] = new_max;
   } else {
     vars["EMPTY_ROW"] = vars["DIRECT_OUT"] = vars["FINISH"] = "";
   }
-  plan.body = render(R"(
+  plan.body = std::string(tuning.rolled ? "#extension GL_EXT_control_flow_attributes : require\n" : "") + render(R"(
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer AttnU4 { uvec4 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer AttnU2 { uvec2 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) readonly buffer AttnU1 { uint v[]; };

@@ -17,10 +17,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <numeric>
 #include <stdexcept>
+#include <string_view>
 
 #include "codegen/profiles.h"
 #include "tests/ops/op_harness.h"
@@ -159,6 +161,17 @@ TensorFn split_rows(const Split& c, int (*field)(const SplitRow&)) {
     }
     throw std::logic_error(std::string(c.name) + ": no run has this many rows");
   };
+}
+
+// "attn.heads=1,attn.rolled=1" -> "heads1_rolled1" (a GoogleTest-safe name part).
+std::string tuned_suffix(std::string overrides) {
+  std::string out;
+  for (char ch : overrides)
+    if (std::isalnum(static_cast<unsigned char>(ch))) out += ch;
+    else if (ch == ',') out += '_';
+  for (const char* kind : {"attn"})
+    for (size_t at; (at = out.find(kind)) != std::string::npos;) out.erase(at, std::string(kind).size());
+  return out;
 }
 
 std::vector<OpCase> split_cases() {
@@ -313,6 +326,33 @@ std::vector<OpCase> split_cases() {
     fused.inputs["counters"] = [](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&,
                                   std::mt19937_64&) { return ir::HostTensor::zeros(DType::I32, shape); };
     fused.exact_outputs = {"counters_after"};
+    // The attention tuning knobs (codegen/target.h AttentionTuning) on the subgroup kernel, for three
+    // shapes (Llama's heads with rope, every busy-split count, dims uneven over a subgroup): fewer
+    // heads per workgroup, fewer subgroups, the rolled output phase; the kernel names must show them.
+    const std::string_view shape_name = p.name;
+    if (shape_name == "split_rope_llama_heads_f16_b16" || shape_name == "split_busy_counts_f16_b4" ||
+        shape_name == "split_odd_dims_f16_b8") {
+      for (const char* overrides : {"attn.rolled=1", "attn.heads=1,attn.subgroups=2,attn.rolled=1", "attn.subgroups=1"}) {
+        OpCase tuned = fused;
+        tuned.name = fmt::format("{}_{}", fused.name, tuned_suffix(overrides));
+        tuned.edit_compiled = [graph = tuned.graph, max_symbols = c.max_symbols, overrides = std::string(overrides)](
+                                  codegen::CompiledGraph& cg, const codegen::TargetCaps& caps) {
+          codegen::TargetCaps with = caps;
+          codegen::apply_tuning_overrides(with, overrides);
+          cg = codegen::compile_graph(graph, with, max_symbols);
+          for (const codegen::Dispatch& d : cg.dispatches) {
+            const std::string& name = d.kernel.name;
+            if (name.find("_kl") == std::string::npos) continue;  // the shape does not take the subgroup kernel
+            EXPECT_EQ(name.find("_rolled") != std::string::npos, with.attention.rolled) << name;
+            EXPECT_NE(name.find(fmt::format("x{}_", with.attention.subgroups)), std::string::npos) << name;
+            if (with.attention.heads > 0) {
+              EXPECT_NE(name.find(fmt::format("_hg{}_", with.attention.heads)), std::string::npos) << name;
+            }
+          }
+        };
+        cases.push_back(std::move(tuned));
+      }
+    }
     cases.push_back(std::move(c));
     cases.push_back(std::move(fused));
   }
@@ -325,7 +365,8 @@ const int kRegisteredSplit = add_cases(split_cases());
 // above run lavapipe's 8-lane variant only): Llama-3-8B with its rope folded in, Qwen3.5-9B's head
 // dim 256 with partial rotary, and a GQA 8 layout; with 32 splits and four rows, as the engine
 // compiles them. Where the subgroup kernel applies, one workgroup serves every query head of a kv
-// head (HG = the group) — the GQA sharing of key and value loads.
+// head (HG = the group: the GQA sharing of key and value loads), or as many as the profile's tuning
+// allows (NVIDIA: 2).
 TEST(SplitAttentionCodegen, ModelShapesCompileForEveryProfile) {
   struct Shape {
     int64_t q_heads, kv_heads, head_dim;
@@ -353,13 +394,15 @@ TEST(SplitAttentionCodegen, ModelShapesCompileForEveryProfile) {
         for (const auto& [key, value] : s.rope) attrs[key] = value;
         b.output(b.emit(ir::OpKind::PagedAttentionSplit, {q, k, v, table, row_seq, pos, counters}, attrs)[0]);
       });
-      const codegen::CompiledGraph compiled = codegen::compile_graph(g, profile.caps, {{"tokens", 4}});
+      const codegen::TargetCaps caps = codegen::target_profile(profile.name);  // with the profile's tuning
+      const codegen::CompiledGraph compiled = codegen::compile_graph(g, caps, {{"tokens", 4}});
       ASSERT_EQ(compiled.dispatches.size(), 1u);
       const codegen::Kernel& kernel = compiled.dispatches[0].kernel;
       EXPECT_NE(kernel.glsl.find("combine_when_last"), std::string::npos);
-      const codegen::TargetCaps& caps = profile.caps;
       if (caps.subgroup_arithmetic && caps.subgroup_size_control && caps.subgroup_size >= 32) {
-        EXPECT_NE(kernel.name.find(fmt::format("_hg{}_", s.q_heads / s.kv_heads)), std::string::npos) << kernel.name;
+        const int64_t group = s.q_heads / s.kv_heads;
+        const int64_t heads = caps.attention.heads > 0 ? std::min<int64_t>(group, caps.attention.heads) : group;
+        EXPECT_NE(kernel.name.find(fmt::format("_hg{}_", heads)), std::string::npos) << kernel.name;
       }
     }
   }
