@@ -62,6 +62,14 @@ DispatchCost dispatch_cost(const CompiledGraph& cg, size_t index, const std::map
       c.flops = 2 * out_elems * static_cast<uint64_t>(k);
       break;
     }
+    case K::MultiMatMul: {  // 2·K per output of every weight (a combine's pair: both products)
+      const int64_t k = s.dim(op.inputs[0], -1);
+      const uint64_t rows = static_cast<uint64_t>(s.numel(op.inputs[0]) / std::max<int64_t>(k, 1));
+      const size_t weights = op.inputs.size() - 1 - (op.attr_str("prologue", "none") == "rms_norm" ? 1 : 0);
+      c.flops = 0;
+      for (size_t i = 1; i <= weights; ++i) c.flops += 2 * rows * static_cast<uint64_t>(s.dim(op.inputs[i], 0) * k);
+      break;
+    }
     case K::RmsNorm: c.flops = 4 * out_elems; break;
     case K::LayerNorm: c.flops = 7 * out_elems; break;
     case K::Softmax: c.flops = 4 * out_elems; break;

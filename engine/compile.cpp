@@ -49,8 +49,11 @@ const std::vector<std::string>& forward_passes() {
   // DeltaNet layer's ops between its projections and out_proj into one kernel. The prologue
   // fusions, split-decode-attention and split-decode-sample act on decode graphs only (by their row bound,
   // forward_max_symbols): the matrix-vector kernels apply a prologue once per x chunk for all their
-  // weight rows, the prefill kernels would pay it per tile. VKLLM_PASSES (comma-separated pass
-  // names) replaces the list, to measure a pipeline without rebuilding (docs/CLI.md).
+  // weight rows, the prefill kernels would pay it per tile. So do fuse-glu-pair (gate, up and their
+  // swiglu/geglu in one kernel; before fuse-swiglu-matmul, which would fold the activation into
+  // down_proj) and merge-sibling-matmuls (q/k/v, a Gated DeltaNet layer's input projections: one
+  // kernel each). VKLLM_PASSES (comma-separated pass names) replaces the list, to measure a pipeline
+  // without rebuilding (docs/CLI.md).
   static const std::vector<std::string> passes = [] {
     if (const char* env = std::getenv("VKLLM_PASSES")) {
       std::vector<std::string> names;
@@ -62,10 +65,11 @@ const std::vector<std::string>& forward_passes() {
       }
       return names;
     }
-    return std::vector<std::string>{"dedupe-weights",     "fuse-matmul-add",    "fuse-rms-norm-matmul",
-                                    "fuse-swiglu-matmul", "fuse-geglu-matmul",  "split-decode-attention",
-                                    "fuse-kv-write",      "fuse-attention-rope", "fuse-attention-combine",
-                                    "fuse-gdn-decode",    "split-decode-sample", "dce"};
+    return std::vector<std::string>{"dedupe-weights",         "fuse-matmul-add",       "fuse-rms-norm-matmul",
+                                    "fuse-glu-pair",          "merge-sibling-matmuls", "fuse-swiglu-matmul",
+                                    "fuse-geglu-matmul",      "split-decode-attention", "fuse-kv-write",
+                                    "fuse-attention-rope",    "fuse-attention-combine", "fuse-gdn-decode",
+                                    "split-decode-sample",    "dce"};
   }();
   return passes;
 }

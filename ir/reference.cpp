@@ -235,17 +235,19 @@ Results eval_RmsNorm(const OpCall& c) {
   return {c.result(0, x)};
 }
 
+// v with every value rounded to `dtype` (what storing it in a tensor of that dtype keeps).
+std::vector<double> round_to(DType dtype, std::vector<double> v) {
+  HostTensor t = HostTensor::zeros(dtype, {static_cast<int64_t>(v.size())});
+  for (size_t i = 0; i < v.size(); ++i) {
+    t.set(static_cast<int64_t>(i), v[i]);
+    v[i] = t.get(static_cast<int64_t>(i));
+  }
+  return v;
+}
+
 // Literally the unfused composition: prologue (rms_norm, swiglu or geglu, its result rounded to f32: the
 // passes fuse only prologues whose result is f32), matmul (rounded to f32), then the residual add.
 Results eval_FusedMatMul(const OpCall& c) {
-  auto round_to = [](DType dtype, std::vector<double> v) {
-    HostTensor t = HostTensor::zeros(dtype, {static_cast<int64_t>(v.size())});
-    for (size_t i = 0; i < v.size(); ++i) {
-      t.set(static_cast<int64_t>(i), v[i]);
-      v[i] = t.get(static_cast<int64_t>(i));
-    }
-    return v;
-  };
   const std::string prologue = c.op.attr_str("prologue", "none");
   std::vector<double> x = values(c.operand(0));
   if (prologue == "rms_norm") {
@@ -270,6 +272,40 @@ Results eval_FusedMatMul(const OpCall& c) {
     for (size_t i = 0; i < out.size(); ++i) out[i] += residual[i % residual.size()];
   }
   return {c.result(0, out)};
+}
+
+// The unfused composition (passes/fuse_glu_pair.cpp, merge_sibling_matmuls.cpp): the prologue once
+// (rms_norm, rounded to f32), one matmul per weight (each rounded to f32, as the separate matmuls'
+// results); with a combine, swiglu or geglu of the first (gate) and second (up) product.
+Results eval_MultiMatMul(const OpCall& c) {
+  const bool rms = c.op.attr_str("prologue", "none") == "rms_norm";
+  const size_t weights = c.in.size() - 1 - (rms ? 1 : 0);
+  std::vector<double> x = values(c.operand(0));
+  if (rms) {
+    rms_norm_rows(c.op, x, values(c.operand(c.in.size() - 1)));
+    x = round_to(DType::F32, std::move(x));
+  }
+  const std::vector<int64_t>& x_shape = c.in_shape(0);
+  const int64_t rows = product(x_shape, 0, x_shape.size() - 1);
+  std::vector<std::vector<double>> products;
+  for (size_t i = 1; i <= weights; ++i) {
+    const int64_t n_out = c.in_shape(i)[0], k_dim = c.in_shape(i)[1];
+    std::vector<double> out = matmul_values(x, values(c.operand(i)), n_out, k_dim);
+    if (k_dim == 0) out.assign(static_cast<size_t>(rows * n_out), 0.0);  // each output is the empty sum
+    products.push_back(round_to(DType::F32, std::move(out)));
+  }
+  const std::string combine = c.op.attr_str("combine", "none");
+  Results results;
+  if (combine == "none") {
+    for (size_t i = 0; i < weights; ++i) results.push_back(c.result(i, products[i]));
+    return results;
+  }
+  const bool tanh_approximation = gelu_uses_tanh(c.op);
+  std::vector<double>& gate = products[0];
+  for (size_t i = 0; i < gate.size(); ++i)
+    gate[i] = (combine == "swiglu" ? silu(gate[i]) : gelu(gate[i], tanh_approximation)) * products[1][i];
+  results.push_back(c.result(0, gate));
+  return results;
 }
 
 Results eval_LayerNorm(const OpCall& c) {

@@ -574,7 +574,7 @@ class Parser {
     bool known = false;
     OpKind kind = parse_op_kind(op_name.text, &known);
     if (!known) fail(op_name.loc, unknown_op_message(op_name.text));
-    if (static_cast<int>(results.size()) != info(kind).num_results)
+    if (info(kind).num_results >= 0 && static_cast<int>(results.size()) != info(kind).num_results)
       fail(results[0].loc,
            fmt::format("'{}' must have {} result(s), has {}", name(kind), info(kind).num_results, results.size()));
 
@@ -620,6 +620,9 @@ class Parser {
     } catch (const IrError& e) {
       fail(op_name.loc, e.what());
     }
+    if (inferred.size() > declared.size())  // ops whose result count the type rule gives (multi_matmul)
+      fail(type_locs.back(), fmt::format("'{}' gives {} results here, {} declared", name(kind), inferred.size(),
+                                         declared.size()));
     for (size_t j = 0; j < declared.size(); ++j)
       if (!(j < inferred.size() && inferred[j] == declared[j]))
         fail(type_locs[j],

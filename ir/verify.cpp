@@ -238,6 +238,44 @@ std::vector<Type> infer_result_types(OpKind kind, const std::vector<Type>& in, c
       }
       return {{DType::F32, s}};
     }
+    case OpKind::MultiMatMul: {
+      // Operands: x, 2..4 weights (one dtype: one kernel reads them all), then with prologue rms_norm the
+      // norm weight. One result per weight, or with a combine one: the gate's (weight 0) and up's combined.
+      const bool rms = r.str_attr("prologue", {"none", "rms_norm"}, "none") == "rms_norm";
+      const std::string combine = r.str_attr("combine", {"none", "swiglu", "geglu"}, "none");
+      const size_t weights = in.size() - 1 - (rms ? 1 : 0);
+      r.check(weights >= 2 && weights <= 4,
+              fmt::format("takes x, 2 to 4 weights{}: {} operands hold {}", rms ? " and the norm weight" : "",
+                          in.size(), weights));
+      r.rank_at_least(0, 1);
+      r.dense_float(0);
+      std::vector<Type> results;
+      for (size_t i = 1; i <= weights; ++i) {
+        r.rank_is(i, 2);
+        r.any_float(i);
+        r.dim_eq(in[0].shape.back(), in[i].shape[1], "last dim of x must equal dim 1 of every weight w[N, K]");
+        r.check(in[i].dtype == in[1].dtype,
+                fmt::format("{} must have the first weight's dtype, {}", r.desc(i), name(in[1].dtype)));
+        Shape s = in[0].shape;
+        s.back() = in[i].shape[0];
+        results.push_back({DType::F32, s});
+      }
+      if (rms) {
+        const size_t norm = in.size() - 1;
+        r.rank_is(norm, 1);
+        r.dense_float(norm);
+        r.dim_eq(in[norm].shape[0], in[0].shape.back(), "the norm weight must match the last dim of x");
+        r.check(r.float_attr("eps", true) > 0, "attribute 'eps' must be > 0");
+        r.float_attr("offset", false);
+      }
+      if (combine != "none") {
+        r.check(weights == 2, fmt::format("combine \"{}\" takes two weights (gate, up), not {}", combine, weights));
+        r.same_shape(1, 2);
+        if (combine == "geglu") r.str_attr("approximate", {"none", "tanh"}, "none");
+        results.resize(1);
+      }
+      return results;
+    }
     case OpKind::Add:
     case OpKind::Mul:
       r.dense_float(0);
@@ -712,7 +750,7 @@ void verify(const Graph& g) {
                                   name(op.kind), j));
       in_types.push_back(g.type(v));
     }
-    if (static_cast<int>(op.results.size()) != info(op.kind).num_results)
+    if (info(op.kind).num_results >= 0 && static_cast<int>(op.results.size()) != info(op.kind).num_results)
       throw IrError(fmt::format("graph @{}: op #{} '{}' must have {} result(s), has {}", g.name, i, name(op.kind),
                                 info(op.kind).num_results, op.results.size()));
     for (ValueId v : op.results) {
@@ -726,6 +764,9 @@ void verify(const Graph& g) {
     } catch (const IrError& e) {
       throw IrError(fmt::format("graph @{}: op #{} {}", g.name, i, e.what()));
     }
+    if (inferred.size() != op.results.size())
+      throw IrError(fmt::format("graph @{}: op #{} '{}' has {} result(s); the type rule gives {}", g.name, i,
+                                name(op.kind), op.results.size(), inferred.size()));
     for (size_t j = 0; j < op.results.size(); ++j) {
       if (!(inferred[j] == declared[j]))
         throw IrError(fmt::format("graph @{}: op #{} '{}': result {} (%{}) is declared {} but the rule gives {}",

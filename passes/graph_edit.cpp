@@ -149,4 +149,33 @@ void fold_into_matmul_prologues(Graph& g, ir::OpKind kind, const SymbolBounds& b
   remove_ops(g, keep);
 }
 
+std::optional<ProjectionInput> projection_input(const Graph& g, const ir::Op& op, const SymbolBounds& bounds) {
+  ProjectionInput in;
+  if (op.kind == ir::OpKind::FusedMatMul) {
+    if (op.attr_str("epilogue", "none") != "none") return std::nullopt;
+    const std::string prologue = op.attr_str("prologue", "none");
+    if (prologue == "rms_norm") {
+      in.norm = op.inputs[2];
+      for (const char* key : {"prologue", "eps", "offset"})
+        if (auto it = op.attrs.find(key); it != op.attrs.end()) in.prologue.insert(*it);
+    } else if (prologue != "none") {
+      return std::nullopt;
+    }
+  } else if (op.kind != ir::OpKind::MatMul) {
+    return std::nullopt;
+  }
+  const int64_t rows = rows_bound(g.type(op.results[0]).shape, bounds);
+  if (rows < 0 || rows > kMaxDecodeRows) return std::nullopt;
+  in.x = op.inputs[0];
+  in.weight_dtype = g.type(op.inputs[1]).dtype;
+  return in;
+}
+
+ir::Op multi_matmul_of(const ProjectionInput& in, const std::vector<const ir::Op*>& projections) {
+  ir::Op multi{ir::OpKind::MultiMatMul, {in.x}, {}, in.prologue};
+  for (const ir::Op* p : projections) multi.inputs.push_back(p->inputs[1]);
+  if (in.norm >= 0) multi.inputs.push_back(in.norm);
+  return multi;
+}
+
 }  // namespace vkllm::passes

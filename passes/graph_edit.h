@@ -64,4 +64,19 @@ int64_t rows_bound(const ir::Shape& s, const SymbolBounds& bounds);
 void fold_into_matmul_prologues(ir::Graph& g, ir::OpKind kind, const SymbolBounds& bounds,
                                 const std::function<void(const ir::Op& producer, ir::Op& user)>& fold);
 
+// What a decode projection reads besides its weight, for multi_matmul (fuse-glu-pair,
+// merge-sibling-matmuls): its x, the rms_norm prologue's weight and attributes (none: norm = -1), and
+// the weight's dtype. Projections with equal inputs can share one kernel that reads x once.
+struct ProjectionInput {
+  ir::ValueId x = -1, norm = -1;
+  ir::Attrs prologue;  // prologue, eps, offset of an rms_norm prologue; empty without
+  ir::DType weight_dtype = ir::DType::F32;
+  bool operator==(const ProjectionInput&) const = default;
+};
+// The input of `op` when it is a projection multi_matmul takes: matmul(x, w), or fused_matmul with no
+// epilogue and prologue none or rms_norm, whose rows are bounded by kMaxDecodeRows; nullopt otherwise.
+std::optional<ProjectionInput> projection_input(const ir::Graph& g, const ir::Op& op, const SymbolBounds& bounds);
+// multi_matmul(x, w_0, ..., [norm]) of `projections` (all reading `in`), results unset.
+ir::Op multi_matmul_of(const ProjectionInput& in, const std::vector<const ir::Op*>& projections);
+
 }  // namespace vkllm::passes

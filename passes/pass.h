@@ -40,6 +40,8 @@ void fuse_matmul_add(ir::Graph& g);      // fuse_matmul_add.cpp
 void fuse_rms_norm_matmul(ir::Graph& g, const SymbolBounds& bounds);  // fuse_rms_norm_matmul.cpp
 void fuse_swiglu_matmul(ir::Graph& g, const SymbolBounds& bounds);    // fuse_swiglu_matmul.cpp
 void fuse_geglu_matmul(ir::Graph& g, const SymbolBounds& bounds);     // fuse_geglu_matmul.cpp
+void fuse_glu_pair(ir::Graph& g, const SymbolBounds& bounds);         // fuse_glu_pair.cpp
+void merge_sibling_matmuls(ir::Graph& g, const SymbolBounds& bounds); // merge_sibling_matmuls.cpp
 void split_decode_attention(ir::Graph& g, const SymbolBounds& bounds);  // split_decode_attention.cpp
 void split_decode_sample(ir::Graph& g, const SymbolBounds& bounds);     // split_decode_sample.cpp
 void fuse_kv_write(ir::Graph& g);        // fuse_kv_write.cpp

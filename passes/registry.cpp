@@ -30,6 +30,12 @@ const std::vector<Pass>& all_passes() {
        fuse_swiglu_matmul},
       {"fuse-geglu-matmul", "decode steps: fold a geglu read only by matmuls into their prologues (fused_matmul)",
        fuse_geglu_matmul},
+      {"fuse-glu-pair",
+       "decode steps: swiglu/geglu of the gate and up projections of one x -> one multi_matmul {combine}",
+       fuse_glu_pair},
+      {"merge-sibling-matmuls",
+       "decode steps: 2-4 projections of one x (same prologue, weight dtype) -> one multi_matmul with their results",
+       merge_sibling_matmuls},
       {"split-decode-attention",
        "split the keys of paged_attention over a few rows (decode, by the row bounds) across workgroups: "
        "paged_attention_partial + attention_combine",

@@ -404,19 +404,20 @@ codegen::TargetCaps target_caps(const DeviceInfo& info) {
   caps.integer_dot_product = info.integer_dot_product;
   caps.integer_dot_product_accelerated = info.integer_dot_product_accelerated;
   // TargetCaps promises the fp16 16x16x16 shape accumulating in fp32, and shaders using it declare
-  // the Vulkan memory model (glslang does so for every GL_NV_cooperative_matrix shader). Tensor-core
-  // prefill is opt-in: VKLLM_COOPMAT names a kernel variant (codegen/target.h: split, f16, v1,
-  // optionally :WMxWN; 0 = off) and VKLLM_F16_MATMUL=1 means "f16". The pure-f16 variants round
-  // activations to f16 (HF-parity error 2-9x larger on the H200: qwen35-9b 2.9e-4 -> 2.6e-3, top-1
-  // 1.000 -> 0.984). The f32-faithful "split" variant (hi/lo f16 pairs) meets the f32 tolerance in
-  // its GLSL emulation on lavapipe but NOT on the H200 (errors at f16 level, 2e-4 of the largest
-  // output, in its emulated and its tensor-core form alike: bench/results/2026-12-03-h200-session3/),
-  // so it cannot be the default until that is understood; prefill stays on the f32 FMA kernel.
+  // the Vulkan memory model (glslang does so for every GL_NV_cooperative_matrix shader). Prefill
+  // matmuls run on tensor cores by default with the f32-faithful "split" kernel (hi/lo f16 pairs);
+  // VKLLM_COOPMAT names another variant (codegen/target.h: split, f16, optionally :WMxWN) or turns
+  // them off (0: the f32 FMA kernel), and VKLLM_F16_MATMUL=1 means "f16". "f16" rounds activations
+  // to f16 (HF-parity error 2-9x larger on the H200: qwen35-9b 2.9e-4 -> 2.6e-3, top-1 1.000 ->
+  // 0.984). The first "split" kernel lost its lo halves on the H200 (f16-level errors,
+  // bench/results/2026-12-03-h200-session3/); the current one builds them from integer bits
+  // (codegen/ops/matmul_tiled.cpp) and meets the f32 tolerance in its emulation on lavapipe; that it
+  // does so on the H200 is still to be verified there.
   const char* coopmat = std::getenv("VKLLM_COOPMAT");
   const char* f16_matmul = std::getenv("VKLLM_F16_MATMUL");
   const std::string variant = coopmat != nullptr && *coopmat != '\0'                         ? coopmat
                               : f16_matmul != nullptr && std::string_view(f16_matmul) == "1" ? "f16"
-                                                                                             : "0";
+                                                                                             : "split";
   caps.cooperative_matrix_kernel = variant == "0" ? "split" : variant;
   caps.cooperative_matrix_nv =
       variant != "0" && info.cooperative_matrix_nv && info.vulkan_memory_model &&

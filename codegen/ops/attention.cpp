@@ -77,6 +77,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "codegen/ops/attention_prefill.h"
 #include "codegen/ops/glsl.h"
 
 namespace vkllm::codegen::ops {
@@ -1005,6 +1006,7 @@ $FINISH}
 }  // namespace
 
 KernelPlan emit_attention(const EmitContext& ctx) {
+  if (std::optional<KernelPlan> tiled = emit_prefill_attention(ctx)) return *std::move(tiled);  // many rows
   const ir::Shape& q = ctx.input(0).shape;
   const ir::Shape& k = ctx.input(1).shape;
   const ir::Shape& v = ctx.input(2).shape;
@@ -1027,6 +1029,7 @@ bool key_rows(int s, uint kv_head, out uint k_base, out uint v_base) {
 }
 
 KernelPlan emit_paged_attention(const EmitContext& ctx) {
+  if (std::optional<KernelPlan> tiled = emit_prefill_attention(ctx)) return *std::move(tiled);  // many rows
   const AttentionShape shape = paged_shape(ctx);
   return attention_plan(ctx, shape, kPagedArgs, "_b" + ir::to_string(ctx.input(1).shape[1]), paged_keys(ctx, shape));
 }

@@ -90,6 +90,7 @@ KernelPlan emit_layer_norm(const EmitContext& ctx);
 KernelPlan emit_softmax(const EmitContext& ctx);
 // matmul.cpp
 KernelPlan emit_matmul(const EmitContext& ctx);
+KernelPlan emit_multi_matmul(const EmitContext& ctx);
 // rope.cpp
 KernelPlan emit_rope(const EmitContext& ctx);
 // GLSL before main for a kernel with a rope folded in (`op` carries the rope attributes, ir/README.md

@@ -43,6 +43,7 @@ constexpr OpLowering lowering_of(ir::OpKind kind) {
     case K::Reshape: return {Lowering::View, nullptr};
     case K::Slice: return dispatch(emit_slice);
     case K::FusedMatMul: return dispatch(emit_matmul);  // one generator for both (codegen/ops/matmul.cpp)
+    case K::MultiMatMul: return dispatch(emit_multi_matmul);
     case K::PagedAttentionPartial: return dispatch(emit_paged_attention_partial);
     case K::AttentionCombine: return dispatch(emit_attention_combine);
     case K::KvWriteRope: return dispatch(emit_kv_write_rope);

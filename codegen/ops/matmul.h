@@ -21,14 +21,41 @@ struct Fusion {
 // The hooks of this op: identity for a plain matmul (matmul.cpp says what each hook computes).
 Fusion fusion_of(const EmitContext& ctx);
 
+// The weights one matrix-vector kernel reads. matmul / fused_matmul: one, argument "w", output "result".
+// multi_matmul: "w0", "w1", ... (one dtype and K); without a combine each has its own output
+// ("result0", ...) and the grid runs over the rows of all of them, every workgroup's row groups reading
+// one weight; with a combine (swiglu / geglu: two weights of equal rows) a row group reads rows r of
+// both and writes combine(gate, up) to "result".
+struct MatvecWeights {
+  std::vector<std::string> args;
+  std::vector<int64_t> rows;  // N of each weight
+  std::vector<std::string> results;
+  std::string combine = "none";  // none | swiglu | geglu
+  bool gelu_tanh = false;        // geglu: the tanh approximation
+  bool single() const { return args.size() == 1; }
+  bool combined() const { return combine != "none"; }
+};
+// The weights of a matmul / fused_matmul (operand 1, N rows) or of a multi_matmul (from its operands).
+MatvecWeights matvec_weights(const EmitContext& ctx);
+// GLSL of a multi-weight kernel's outputs: with a combine `float combine_outputs(float gate, float up)`,
+// else `void st_out(uint which, uint o, float v)` (output o of weight `which`).
+std::string multi_output_glsl(const MatvecWeights& w);
+// Lines opening main() of a kernel whose workgroups each serve one weight, `rows_per_group` of its rows
+// (the grid: multi_groups): `uint which` (the weight), `first_group` (its first workgroup) and `n_cur`
+// (its rows; a combine's pair: weight 0's); `also`, when given, is a statement run for the chosen
+// weight ($W: its argument name).
+std::string select_weight_glsl(const MatvecWeights& w, int64_t rows_per_group, const std::string& also);
+// Workgroups along x: per weight ⌈N / rows_per_group⌉, summed (a combine's pair shares one grid).
+int64_t multi_groups(const MatvecWeights& w, int64_t rows_per_group);
+
 // Few rows (decode): matrix-vector kernels (matmul_quantized.cpp) — a workgroup owns R weight rows,
 // its invocations split K, and each x element read serves all R rows. Quantized weights:
 bool quantized_row_vector_kernel_fits(const EmitContext& ctx);
-KernelPlan emit_quantized_row_vector_matmul(const EmitContext& ctx, const Fusion& f, int64_t n, int64_t const_rows,
-                                            const std::vector<std::string>& row_symbols);
+KernelPlan emit_quantized_row_vector_matmul(const EmitContext& ctx, const Fusion& f, const MatvecWeights& weights,
+                                            int64_t const_rows, const std::vector<std::string>& row_symbols);
 // f32 / f16 / bf16 weights, K a multiple of 8 (row_vector_kernel_fits in matmul.cpp checks the rest).
-KernelPlan emit_float_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64_t const_rows,
-                             const std::vector<std::string>& row_symbols);
+KernelPlan emit_float_matvec(const EmitContext& ctx, const Fusion& f, const MatvecWeights& weights,
+                             int64_t const_rows, const std::vector<std::string>& row_symbols);
 
 // Many rows (prefill): tiled kernels with shared-memory tiles (matmul_tiled.cpp).
 // The largest row count (product of x's leading dims at their max_symbols bounds); nullopt when a

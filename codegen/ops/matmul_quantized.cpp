@@ -23,6 +23,11 @@
 //   reference (which rounds d·q per value): outputs differ from it by f32 rounding only, and the
 //   tests compare within 1e-4 of the largest output, as for every f32 matmul (tests/ops/op_harness.cpp).
 // - Partial sums: subgroupAdd, then one shared-memory pass across the subgroups (one barrier).
+// - Several weights (multi_matmul, MatvecWeights in matmul.h), x still read (staged) once per
+//   workgroup: a combine's row group reads rows r of the gate and the up weight, 2R weight rows for
+//   R outputs (R is chosen so that the 2R rows fit the registers' budget), and writes
+//   combine(gate, up); without one, the grid runs over every weight's row groups and a workgroup
+//   reads the weight it falls in (`which`), through the global reference `w_cur` its loads use.
 //
 // Tuning (codegen/target.h MatvecTuning, per device from codegen/profiles.cpp, VKLLM_TUNE overrides;
 // kernel names carry the values: ..._qmatvec<TM>x<R>u<U>_l<local>v<units><wg|sg>[ws][xs][i8]):
@@ -483,8 +488,10 @@ struct MatvecLayout {
 // per column and activation row; chunks of 24 KiB by default (K = 4096 in one chunk at TM <= 2,
 // K = 14336 in two at TM = 1). When one loop iteration does not fit, the f32 kernel is generated
 // with the other knobs as given.
+// `pair`: each output row reads two weight rows (multi_matmul's combine): twice the accumulators and
+// live words per output row, so R is chosen for 2R weight rows.
 MatvecLayout matvec_layout(const EmitContext& ctx, const MatvecTuning& t, const UnitFormat& unit, int64_t n,
-                           int64_t tm, int64_t units_per_row) {
+                           int64_t tm, int64_t units_per_row, int64_t pair) {
   MatvecLayout l;
   l.tm = tm;
   l.units = t.units;
@@ -501,7 +508,7 @@ MatvecLayout matvec_layout(const EmitContext& ctx, const MatvecTuning& t, const 
       l.r = t.rows;
     } else {
       l.r = 8;
-      while (l.r > 2 && (l.r * tm > 16 || l.r * unit.words * l.units > 40 || workgroups() < 128)) l.r /= 2;
+      while (l.r > 2 && (l.r * pair * tm > 16 || l.r * pair * unit.words * l.units > 40 || workgroups() < 128)) l.r /= 2;
     }
     if (!t.local)
       while (l.local > l.sg && workgroups() < 128) l.local /= 2;
@@ -509,7 +516,7 @@ MatvecLayout matvec_layout(const EmitContext& ctx, const MatvecTuning& t, const 
     l.stage_w = t.stage && unit.contiguous && (units_per_row * unit.words) % 4 == 0;
     // Shared memory: the x records of a chunk, the staged weights, Σx² per subgroup and row.
     const int64_t iteration_bytes = tm * l.step() * l.record_vec4 * 16;
-    const int64_t fixed_bytes = (l.stage_w ? int64_t{l.groups()} * l.r * l.sg * l.units * unit.words * 4 : 0) +
+    const int64_t fixed_bytes = (l.stage_w ? int64_t{l.groups()} * l.r * pair * l.sg * l.units * unit.words * 4 : 0) +
                                 int64_t{l.groups()} * tm * 4;
     const int64_t room = int64_t{ctx.caps.max_shared_memory_bytes} - fixed_bytes;
     const int64_t budget = std::min<int64_t>(t.x_chunk_kib ? int64_t{t.x_chunk_kib} * 1024 : 24576, room);
@@ -522,14 +529,15 @@ MatvecLayout matvec_layout(const EmitContext& ctx, const MatvecTuning& t, const 
     }
     MatvecTuning f32 = t;
     f32.dot = MatvecTuning::Dot::off;
-    return matvec_layout(ctx, f32, unit, n, tm, units_per_row);
+    return matvec_layout(ctx, f32, unit, n, tm, units_per_row, pair);
   }
   // A fused prologue (rms_norm, swiglu, geglu: passes fold them into decode projections) is applied
   // to all K inputs by every row group unless x is staged once per workgroup, which for quantized
   // weights (R = 4 rows of ~0.56-byte weights per group) costs more than the separate dispatch it
   // saves (H200, q4_0 14336x4096: 83 µs unstaged vs 17.7 + 4.4 for matvec + norm): quantized units
   // with a prologue get subgroup rows and staged x whatever the knobs say, where the device allows.
-  const bool staged_prologue = unit.scaled && ctx.op.kind == ir::OpKind::FusedMatMul &&
+  const bool staged_prologue = unit.scaled &&
+                               (ctx.op.kind == ir::OpKind::FusedMatMul || ctx.op.kind == ir::OpKind::MultiMatMul) &&
                                ctx.op.attr_str("prologue", "none") != "none" && ctx.caps.subgroup_arithmetic &&
                                unit.linear_columns();
   l.subgroup_rows = (t.subgroup_rows || staged_prologue) && ctx.caps.subgroup_size_control;
@@ -547,7 +555,7 @@ MatvecLayout matvec_layout(const EmitContext& ctx, const MatvecTuning& t, const 
   } else {
     l.r = 8;
     const int live_words = unit.words - unit.header_words;
-    while (l.r > 2 && (l.r * tm > 16 || l.r * live_words * l.units > 64 || workgroups() < 256)) l.r /= 2;
+    while (l.r > 2 && (l.r * pair * tm > 16 || l.r * pair * live_words * l.units > 64 || workgroups() < 256)) l.r /= 2;
   }
   if (l.subgroup_rows && !t.local)
     while (l.local > l.sg && workgroups() < 256) l.local /= 2;
@@ -656,15 +664,24 @@ $OFFSET  if (store) {
 }
 
 // The kernel: see the top of this file.
-KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64_t const_rows,
+KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, const MatvecWeights& weights, int64_t const_rows,
                        const std::vector<std::string>& row_symbols, const UnitFormat& unit, const std::string& kind,
                        const MatvecTuning& tuning) {
   const ir::Shape& x = ctx.input(0).shape;
   const int64_t k = ctx.input(1).shape[1].value;
   const int64_t units_per_row = k / unit.values;
   const int64_t tm = activation_rows_per_group(ctx, const_rows, row_symbols);
-  const MatvecLayout l = matvec_layout(ctx, tuning, unit, n, tm, units_per_row);
-  const int64_t r_rows = l.r;
+  // Several weights (multi_matmul): a combine's row group reads rows r of both (accumulators r and
+  // R + r); otherwise each workgroup serves one weight (`which`, its rows `n_cur`) and the layout is
+  // chosen for all their rows together.
+  const bool pair = weights.combined(), per_workgroup = !weights.single() && !pair;
+  int64_t n = 0;
+  for (int64_t rows : weights.rows) n = pair ? rows : n + rows;
+  const MatvecLayout l = matvec_layout(ctx, tuning, unit, n, tm, units_per_row, pair ? 2 : 1);
+  const int64_t out_rows = l.r, r_rows = pair ? 2 * l.r : l.r;  // outputs and weight rows per row group
+  const std::string n_expr = per_workgroup ? "n_cur" : glsl_uint(n);
+  // Weight row r's buffer in main (staged weights): one handle, or the pair's gate and up handles.
+  auto w16_of = [&](int64_t r) { return pair ? fmt::format("w16_{}", r / out_rows) : std::string("w16"); };
   const bool rms = f.prologue == "rms_norm";
   const int64_t sums = tm * r_rows + (rms ? tm : 0);  // per subgroup: the dot products, then Σx² per row
   const int G = unit.groups, per_group_vec4 = unit.values / 4 / G;
@@ -706,9 +723,10 @@ KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64
     const int64_t span4 = span_words / 4, per_lane = (span4 + l.sg - 1) / l.sg;
     for (int r = 0; r < r_rows; ++r)
       for (int64_t c = 0; c < per_lane; ++c)
-        line(4, fmt::format("uvec4 ws{}_{} = w16.v[min(((wrow{} * {} + base) * {} >> 2u) + {} + {}u, {})];", r, c, r,
-                            glsl_uint(units_per_row), glsl_uint(unit.words), lane, c * l.sg,
-                            glsl_uint(n * units_per_row * unit.words / 4 - 1)));
+        line(4, fmt::format("uvec4 ws{}_{} = {}.v[min(((wrow{} * {} + base) * {} >> 2u) + {} + {}u, {})];", r, c,
+                            w16_of(r), r, glsl_uint(units_per_row), glsl_uint(unit.words), lane, c * l.sg,
+                            per_workgroup ? fmt::format("n_cur * {} - 1u", glsl_uint(units_per_row * unit.words / 4))
+                                          : glsl_uint(n * units_per_row * unit.words / 4 - 1)));
     for (int r = 0; r < r_rows; ++r)
       for (int64_t c = 0; c < per_lane; ++c) {
         const std::string store = fmt::format("w_stage[(gl_SubgroupID * {} + {}u) * {} + {} + {}u] = ws{}_{};",
@@ -729,7 +747,8 @@ KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64
           line(6, fmt::format("w{0}_{1}[{2}] = w_stage[(o + {2}u) >> 2u][(o + {2}u) & 3u];", j, r, i));
         line(6, fmt::format("unit_header(w{0}_{1}, scale{0}_{1}, bias{0}_{1}); }}", j, r));
       } else {
-        line(4, fmt::format("load_unit(wrow{1}, u{0}, w{0}_{1}, scale{0}_{1}, bias{0}_{1});", j, r));
+        line(4, fmt::format("{2}load_unit(wrow{1}, u{0}, w{0}_{1}, scale{0}_{1}, bias{0}_{1});", j, r,
+                            pair ? fmt::format("w_cur = U32s(args.{}); ", weights.args[r / out_rows]) : ""));
       }
     }
   if (l.dot) {
@@ -844,7 +863,7 @@ KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64
 
   std::string declarations;
   for (int r = 0; r < r_rows; ++r)
-    declarations += fmt::format("  uint wrow{} = min(col0 + {}u, {} - 1u);\n", r, r, glsl_uint(n));
+    declarations += fmt::format("  uint wrow{} = min(col0 + {}u, {} - 1u);\n", r, r % out_rows, n_expr);
   for (int m = 0; m < tm; ++m) {
     declarations += fmt::format("  float ss{} = 0.0", m);
     for (int r = 0; r < r_rows; ++r) declarations += fmt::format(", acc{}_{} = 0.0", m, r);
@@ -861,6 +880,7 @@ KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64
       });
       line(2, "barrier();");
     }
+    if (pair) line(2, "float up;");
     for_rows(2, [&](int m, int in) {
       if (rms) {
         if (l.stage_x) {
@@ -871,10 +891,19 @@ KernelPlan emit_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64
           line(in, fmt::format("float row_ss{0} = subgroupAdd(ss{0});", m));
         }
       }
-      for (int r = 0; r < r_rows; ++r)
+      const std::string ss = rms ? fmt::format("row_ss{}", m) : "0.0";
+      for (int r = 0; r < out_rows; ++r) {
+        std::string store = fmt::format("st_result(o, fused_out(sum, {}, o));", ss);
+        if (pair) {
+          line(in, fmt::format("up = subgroupAdd(acc{}_{});", m, r + out_rows));
+          store = fmt::format("st_result(o, combine_outputs(fused_out(sum, {0}, o), fused_out(up, {0}, o)));", ss);
+        } else if (per_workgroup) {
+          store = fmt::format("st_out(which, o, fused_out(sum, {}, o));", ss);
+        }
         line(in, fmt::format("sum = subgroupAdd(acc{0}_{1}); if (subgroupElect() && col0 + {1}u < {2}) {{ "
-                             "uint o = (row0 + {0}u) * {2} + col0 + {1}u; st_result(o, fused_out(sum, {3}, o)); }}",
-                             m, r, glsl_uint(n), rms ? fmt::format("row_ss{}", m) : "0.0"));
+                             "uint o = (row0 + {0}u) * {2} + col0 + {1}u; {3} }}",
+                             m, r, n_expr, store));
+      }
     });
   } else {
     for_rows(2, [&](int m, int in) {
@@ -998,42 +1027,59 @@ $LOOP  }
   // rows, staged weights / x.
   const std::string knobs = fmt::format("_l{}v{}{}{}{}{}", l.local, l.units, l.subgroup_rows ? "sg" : "wg",
                                         l.stage_w ? "ws" : "", l.stage_x ? "xs" : "", l.dot ? "i8" : "");
-  plan.name = kernel_name(ctx, fmt::format("n{}_{}{}x{}{}{}{}", n, kind, tm, r_rows, weights_tag, knobs, f.tag));
+  std::string rows_text;  // N, or every weight's N
+  for (int64_t rows : weights.rows)
+    if (rows_text.empty() || per_workgroup) rows_text += fmt::format("{}{}", rows_text.empty() ? "" : "_", rows);
+  plan.name = kernel_name(ctx, fmt::format("n{}_{}{}x{}{}{}{}", rows_text, kind, tm, out_rows, weights_tag, knobs, f.tag));
   plan.arg_names = f.arg_names;
   plan.local_size = l.local;
-  plan.grid[0] = GridDim{(n + l.rows_per_workgroup() - 1) / l.rows_per_workgroup(), {}, 1};
+  plan.grid[0] = GridDim{multi_groups(weights, l.rows_per_workgroup()), {}, 1};
   plan.grid[1] = GridDim{const_rows, row_symbols, tm};
+  // The weight reads: the one weight's, or (several) those of w_cur, the weight being read, chosen per
+  // workgroup (`which`) or, for a combine's pair, before each row's load.
+  const std::string read_weight = weights.single() ? "(args.w)" : "(w_cur)";
+  std::string w16_decl = "W16 w16 = W16(args.w);";
+  if (per_workgroup) w16_decl = "W16 w16 = W16(w_cur);";
+  if (pair) w16_decl = fmt::format("W16 w16_0 = W16(args.{}), w16_1 = W16(args.{});", weights.args[0], weights.args[1]);
+  std::string weight_readers = window_function(9) + window_function(5) +
+                               "uint halfword_at(uint o) { return (U32s(args.w).v[o >> 2u] >> ((o & 2u) * 8u)) & 0xffffu; }\n" +
+                               unit.glsl + (unit.contiguous ? contiguous_load_unit(unit, units_per_row) : "");
+  for (size_t at = weight_readers.find("(args.w)"); at != std::string::npos;
+       at = weight_readers.find("(args.w)", at + read_weight.size()))
+    weight_readers.replace(at, 8, read_weight);
   const std::map<std::string, std::string> vars{
       {"TM", glsl_uint(tm)},
       {"RPW", glsl_uint(l.rows_per_workgroup())},
-      {"GROUP_ROW", l.subgroup_rows ? fmt::format(" + gl_SubgroupID * {}", glsl_uint(r_rows)) : ""},
+      {"GROUP_ROW", l.subgroup_rows ? fmt::format(" + gl_SubgroupID * {}", glsl_uint(out_rows)) : ""},
+      {"GROUP_X", per_workgroup ? "(gl_WorkGroupID.x - first_group)" : "gl_WorkGroupID.x"},
+      {"SELECT", per_workgroup ? select_weight_glsl(weights, l.rows_per_workgroup(), "w_cur = U32s(args.$W);") : ""},
+      {"W16_DECL", w16_decl},
       {"M", ctx.product(x, 0, x.size() - 1)},
-      {"N", glsl_uint(n)},
+      {"N", n_expr},
       {"J", glsl_uint(sums)},
-      {"TR", glsl_uint(tm * r_rows)},
+      {"TR", glsl_uint(tm * out_rows)},
       {"DECLS", declarations},
       {"LOOP", loop},
       {"REDUCE", reduction},
       {"SHARED", shared},
       {"ROW_SS", rms ? fmt::format("matvec_part[s * {} + {} + m]", glsl_uint(sums), glsl_uint(tm * r_rows)) : "0.0"}};
-  plan.body = (l.dot ? kDotProductGlsl : "") + f.glsl + R"(
+  plan.body = (l.dot ? kDotProductGlsl : "") + f.glsl + (weights.single() ? "" : multi_output_glsl(weights)) + R"(
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer W16 { uvec4 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) readonly buffer U32s { uint v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer WideF { vec4 v[]; };
-// The 2-byte-aligned ggml blocks (q8_0, q4_0, q6_K) are partly read in 32-bit words: load_windowN(o, a)
+)" + (weights.single() ? "" : "U32s w_cur;  // the weight being read (multi_matmul)\n") + R"(// The 2-byte-aligned ggml blocks (q8_0, q4_0, q6_K) are partly read in 32-bit words: load_windowN(o, a)
 // loads the N aligned words from o rounded down to 4 bytes and, when o is not 4-byte aligned, shifts
 // them by a half word, so a[i] holds bytes o + 4i .. o + 4i + 3 — except that the top half of a[N-1]
 // is then missing. The words read lie in [o - 2, o + 4N): callers need bytes up to o + 4N - 2, so
 // at most 2 bytes past a tensor's end are read, inside its buffer, which the runtime rounds up to
 // 4 bytes (runtime/model_buffers.cpp, runtime/graph_executor.cpp).
 uint funnel(uint lo, uint hi, bool odd) { return odd ? (lo >> 16u) | (hi << 16u) : lo; }
-)" + window_function(9) + window_function(5) + R"(uint halfword_at(uint o) { return (U32s(args.w).v[o >> 2u] >> ((o & 2u) * 8u)) & 0xffffu; }
-)" + unit.glsl + (unit.contiguous ? contiguous_load_unit(unit, units_per_row) : "") + render(R"($SHARED
+)" + weight_readers + render(R"($SHARED
 void main() {
-  uint row0 = gl_WorkGroupID.y * $TM, col0 = gl_WorkGroupID.x * $RPW$GROUP_ROW;
+$SELECT  uint row0 = gl_WorkGroupID.y * $TM, col0 = $GROUP_X * $RPW$GROUP_ROW;
   uint rows = min($TM, $M - row0);
   WideF x16 = WideF(args.x);
-  W16 w16 = W16(args.w);
+  $W16_DECL
   // Weight rows past N re-read row N - 1 (in bounds); their sums are never stored.
 $DECLS$LOOP  float sum;
 )", vars);
@@ -1044,18 +1090,27 @@ $DECLS$LOOP  float sum;
 $REDUCE  barrier();
   uint t = gl_LocalInvocationIndex, m = t / $R, r = t % $R;
   if (t < $TR && m < rows && col0 + r < $N) {
-    float total = 0.0, row_ss = 0.0;
+    float total = 0.0, row_ss = 0.0$UP_DECL;
     for (uint s = 0u; s < gl_NumSubgroups; ++s) {
-      total += matvec_part[s * $J + t];
+      total += matvec_part[s * $J + $SLOT];$UP_SUM
       row_ss += $ROW_SS;
     }
     uint o = (row0 + m) * $N + col0 + r;
-    st_result(o, fused_out(total, row_ss, o));
+    $STORE
   }
 }
 )", [&] {
+      // Output (m, r) sums the slots of its weight rows: m·R + r (a pair: m·2R + r, and R further up).
       auto v = vars;
-      v["R"] = glsl_uint(r_rows);
+      v["R"] = glsl_uint(out_rows);
+      v["SLOT"] = pair ? fmt::format("m * {} + r", glsl_uint(r_rows)) : "t";
+      v["UP_DECL"] = pair ? ", up = 0.0" : "";
+      v["UP_SUM"] = pair ? fmt::format("\n      up += matvec_part[s * {} + m * {} + {} + r];", glsl_uint(sums),
+                                       glsl_uint(r_rows), glsl_uint(out_rows))
+                         : "";
+      v["STORE"] = pair ? "st_result(o, combine_outputs(fused_out(total, row_ss, o), fused_out(up, row_ss, o)));"
+                   : per_workgroup ? "st_out(which, o, fused_out(total, row_ss, o));"
+                                   : "st_result(o, fused_out(total, row_ss, o));";
       return v;
     }());
   }
@@ -1070,17 +1125,17 @@ bool quantized_row_vector_kernel_fits(const EmitContext& ctx) {
          ctx.input(1).shape[1].is_const();
 }
 
-KernelPlan emit_quantized_row_vector_matmul(const EmitContext& ctx, const Fusion& f, int64_t n,
+KernelPlan emit_quantized_row_vector_matmul(const EmitContext& ctx, const Fusion& f, const MatvecWeights& weights,
                                             int64_t const_rows, const std::vector<std::string>& row_symbols) {
   const ir::DType w = ctx.input(1).dtype;
-  return emit_matvec(ctx, f, n, const_rows, row_symbols, quantized_unit_format(w, ctx.input(1).shape[1].value),
+  return emit_matvec(ctx, f, weights, const_rows, row_symbols, quantized_unit_format(w, ctx.input(1).shape[1].value),
                      "qmatvec", ctx.caps.qmatvec);
 }
 
-KernelPlan emit_float_matvec(const EmitContext& ctx, const Fusion& f, int64_t n, int64_t const_rows,
+KernelPlan emit_float_matvec(const EmitContext& ctx, const Fusion& f, const MatvecWeights& weights, int64_t const_rows,
                              const std::vector<std::string>& row_symbols) {
-  return emit_matvec(ctx, f, n, const_rows, row_symbols, float_unit(ctx.input(1).dtype, ctx.input(1).shape[1].value),
-                     "matvec", ctx.caps.fmatvec);
+  return emit_matvec(ctx, f, weights, const_rows, row_symbols,
+                     float_unit(ctx.input(1).dtype, ctx.input(1).shape[1].value), "matvec", ctx.caps.fmatvec);
 }
 
 }  // namespace vkllm::codegen::ops

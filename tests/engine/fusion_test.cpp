@@ -76,11 +76,22 @@ TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualsNormsAndActivationsIntoProject
   // combine, which fuse-attention-combine makes one paged_attention_split), except over a window of
   // at most one run of keys (mistral's and gemma's tiny sliding windows).
   const int split = after[ir::OpKind::PagedAttentionSplit];
-  std::printf("%s decode step: %d dispatches unfused, %d fused (%d fused_matmul, %d split attention)\n",
+  // fuse-glu-pair and merge-sibling-matmuls: projections of one x share a multi_matmul, one dispatch
+  // for its n weights (gate/up with their activation, q/k/v, a GDN layer's input projections).
+  int multi_weights = 0;
+  for (const ir::Op& op : fused.ops)
+    if (op.kind == ir::OpKind::MultiMatMul)
+      multi_weights += static_cast<int>(op.inputs.size()) - 1 - (op.attr_str("prologue", "none") == "rms_norm");
+  const int merged = multi_weights - after[ir::OpKind::MultiMatMul];
+  std::printf("%s decode step: %d dispatches unfused, %d fused (%d fused_matmul, %d multi_matmul of %d weights, "
+              "%d split attention)\n",
               GetParam().c_str(), dispatches(unfused.graphs[0]), dispatches(fused), after[ir::OpKind::FusedMatMul],
-              split);
-  EXPECT_EQ(after[ir::OpKind::FusedMatMul] + after[ir::OpKind::MatMul],
+              after[ir::OpKind::MultiMatMul], multi_weights, split);
+  EXPECT_EQ(after[ir::OpKind::FusedMatMul] + after[ir::OpKind::MatMul] + multi_weights,
             before[ir::OpKind::MatMul]);  // every matmul is still there, fused or not
+  // At least every layer's gate/up pair with its activation (q/k/v too, unless biases fold into them:
+  // a projection with a residual/bias epilogue stays out).
+  EXPECT_GE(after[ir::OpKind::MultiMatMul], before[ir::OpKind::PagedAttention] + before[ir::OpKind::GatedDeltaNet]);
   EXPECT_EQ(after[ir::OpKind::PagedAttentionPartial], 0);
   EXPECT_EQ(after[ir::OpKind::AttentionCombine], 0);
   EXPECT_EQ(after[ir::OpKind::PagedAttention] + split, before[ir::OpKind::PagedAttention]);
@@ -127,7 +138,7 @@ TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualsNormsAndActivationsIntoProject
   EXPECT_EQ(after[ir::OpKind::GatedDeltaNet] + after[ir::OpKind::Conv1d], 0);
   const int folded_gdn = 14 * gdn_layers;
   EXPECT_EQ(dispatches(fused),
-            dispatches(unfused.graphs[0]) - folded_adds - folded_prologues - folded_attention - folded_gdn);
+            dispatches(unfused.graphs[0]) - folded_adds - folded_prologues - folded_attention - folded_gdn - merged);
   // A norm that stays has a use other than a projection's x (q/k norms before rope, Gemma's
   // post-norms).
   for (const ir::Op& op : fused.ops) {
@@ -136,7 +147,8 @@ TEST_P(FusionFamilyTest, DecodeGraphFoldsResidualsNormsAndActivationsIntoProject
     for (const ir::Op& user : fused.ops)
       for (size_t a = 0; a < user.inputs.size(); ++a)
         if (user.inputs[a] == op.results[0])
-          other_use |= a != 0 || (user.kind != ir::OpKind::MatMul && user.kind != ir::OpKind::FusedMatMul);
+          other_use |= a != 0 || (user.kind != ir::OpKind::MatMul && user.kind != ir::OpKind::FusedMatMul &&
+                                  user.kind != ir::OpKind::MultiMatMul);
     for (ir::ValueId out : fused.outputs) other_use |= out == op.results[0];
     EXPECT_TRUE(other_use) << "an rms_norm read only by projections was left unfused";
   }
@@ -149,6 +161,7 @@ TEST_P(FusionFamilyTest, PrefillGraphKeepsNormsAndActivations) {
   std::map<ir::OpKind, int> before = kinds(lowered), after = kinds(fused);
   EXPECT_EQ(after[ir::OpKind::RmsNorm], before[ir::OpKind::RmsNorm]);
   EXPECT_EQ(after[ir::OpKind::SwiGlu] + after[ir::OpKind::GeGlu], before[ir::OpKind::SwiGlu] + before[ir::OpKind::GeGlu]);
+  EXPECT_EQ(after[ir::OpKind::MultiMatMul], 0);
   // fuse-kv-write serves prefill too: one kv_write_rope per attention layer (keys' rope folded);
   // the query's rope stays (paged_attention is not split).
   EXPECT_EQ(after[ir::OpKind::KvWriteRope], before[ir::OpKind::PagedAttention]);

@@ -260,8 +260,8 @@ TEST(RunPasses, UnknownNameListsTheKnownPassesAndRunsNothing) {
   } catch (const std::invalid_argument& e) {
     EXPECT_EQ(std::string(e.what()),
               "unknown pass 'nope'; known passes: dce, dedupe-weights, fuse-matmul-add, fuse-rms-norm-matmul, "
-              "fuse-swiglu-matmul, fuse-geglu-matmul, split-decode-attention, split-decode-sample, fuse-kv-write, "
-              "fuse-attention-rope, fuse-attention-combine, fuse-gdn-decode");
+              "fuse-swiglu-matmul, fuse-geglu-matmul, fuse-glu-pair, merge-sibling-matmuls, split-decode-attention, "
+              "split-decode-sample, fuse-kv-write, fuse-attention-rope, fuse-attention-combine, fuse-gdn-decode");
   }
   EXPECT_EQ(m.graphs[0].ops.size(), ops_before);
 }

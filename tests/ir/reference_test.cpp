@@ -284,6 +284,27 @@ OpCase case_fused_matmul() {
           {{16, 18}}};
 }
 
+OpCase case_multi_matmul() {
+  Builder b("multi_matmul");
+  ValueId x = b.input("x", {DType::F32, dims({1, 4})}), g = b.input("g", {DType::F32, dims({4})});
+  for (ValueId v : b.emit(OpKind::MultiMatMul,
+                          {x, b.weight("w0", {DType::F32, dims({2, 4})}), b.weight("w1", {DType::F32, dims({1, 4})}), g},
+                          {{"prologue", std::string("rms_norm")}, {"eps", 0.25}, {"offset", 1.0}}))
+    b.output(v);
+  ValueId y = b.input("y", {DType::F32, dims({1, 2})});
+  b.output(b.emit(OpKind::MultiMatMul, {y, b.weight("gate", {DType::F32, dims({2, 2})}), b.weight("up", {DType::F32, dims({2, 2})})},
+                  {{"combine", std::string("swiglu")}})[0]);
+  // As fused_matmul's case: the norm is x·(g + 1) = [1, 2, 3, 0]; times w0: [6, -2], times w1: [3].
+  // y = [1, 2]: gate [1, 0], up [2, 10]: silu(1)·2, silu(0)·10.
+  return {b.finish(),
+          {{"x", f32({1, 4}, {1, 1, 1, 0})}, {"g", f32({4}, {0, 1, 2, 3})}, {"y", f32({1, 2}, {1, 2})}},
+          {{"w0", f32({2, 4}, {1, 1, 1, 1, 1, 0, -1, 0})},
+           {"w1", f32({1, 4}, {0, 0, 1, 0})},
+           {"gate", f32({2, 2}, {1, 0, 0, 0})},
+           {"up", f32({2, 2}, {2, 0, 0, 5})}},
+          {{6, -2}, {3}, {2 / (1 + std::exp(-1.0)), 0}}};
+}
+
 OpCase case_layer_norm() {
   Builder b("layer_norm");
   ValueId x = b.input("x", {DType::F32, dims({1, 4})});
@@ -683,7 +704,7 @@ const NamedCase kCases[] = {
     {"top_k", case_top_k},           {"sample", case_sample},     {"reshape", case_reshape},   {"slice", case_slice},
     {"state", case_state},           {"kv_write", case_kv_write}, {"paged_attention", case_paged_attention},
     {"paged_attention_partial", case_paged_attention_partial}, {"attention_combine", case_attention_combine},
-    {"gated_delta_net", case_gated_delta_net}, {"fused_matmul", case_fused_matmul},
+    {"gated_delta_net", case_gated_delta_net}, {"fused_matmul", case_fused_matmul}, {"multi_matmul", case_multi_matmul},
     {"sample_partial", case_sample_partial}, {"sample_finish", case_sample_finish},
     {"kv_write_rope", case_kv_write_rope}, {"paged_attention_split", case_paged_attention_split},
     {"fused_gated_delta_net", case_fused_gated_delta_net},

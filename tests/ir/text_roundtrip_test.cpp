@@ -158,6 +158,13 @@ Graph every_op_graph() {
   b.set_name(sl, "sliced");
   ValueId fused = b.emit(OpKind::FusedMatMul, {x, w, b.weight("norm", t(DType::BF16, {c(64)})), m},
                          {{"prologue", std::string("rms_norm")}, {"epilogue", std::string("add")}, {"eps", 1e-6}})[0];
+  // q/k/v-like projections of one x (the norm folded in) and a gate/up pair with its activation.
+  const std::vector<ValueId> projections =
+      b.emit(OpKind::MultiMatMul,
+             {x, w, b.weight("multi.w1", t(DType::Q4_0, {c(8), c(64)})), b.weight("norm", t(DType::BF16, {c(64)}))},
+             {{"prologue", std::string("rms_norm")}, {"eps", 1e-6}, {"offset", 1.0}});
+  const ValueId glu =
+      b.emit(OpKind::MultiMatMul, {x, w, w}, {{"combine", std::string("geglu")}, {"approximate", std::string("tanh")}})[0];
   // A Gated DeltaNet layer in one op (passes/fuse_gdn_decode.cpp): Hk = 1, Dk = 16, Hv = 2, Dv = 16.
   const std::vector<ValueId> gdn_layer = b.emit(
       OpKind::FusedGatedDeltaNet,
@@ -171,7 +178,7 @@ Graph every_op_graph() {
        b.state("layers.3.gdn_state", t(DType::F32, {c(4), c(2), c(16), c(16)})), src_slot, dst_slot},
       {{"scale", 0.25}, {"qk_l2norm", true}, {"l2norm_eps", 1e-06}, {"eps", 1e-06}, {"offset", 1.0}});
   for (ValueId v : {h, cst, am, tv, ti, st, ss, sl, paged, split, pcst, gdn_o, gdn_st, fused, sf[0], sf[1],
-                    fused_attention, gdn_layer[0], gdn_layer[1], gdn_layer[2]})
+                    fused_attention, gdn_layer[0], gdn_layer[1], gdn_layer[2], projections[0], projections[1], glu})
     b.output(v);
   return b.finish();
 }

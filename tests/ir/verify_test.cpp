@@ -149,6 +149,44 @@ const std::map<OpKind, std::vector<Rejection>>& rejections() {
                          {{"prologue", std::string("swiglu")}}, {f32({c(2), c(4)})});
          },
          {"must have the same shape"}}}},
+      {OpKind::MultiMatMul,
+       {{"one_weight",
+         [] {
+           return one_op(OpKind::MultiMatMul, {f32({c(2), c(8)}), f32({c(4), c(8)}), f32({c(8)})},
+                         {{"prologue", std::string("rms_norm")}, {"eps", 1e-6}}, {f32({c(2), c(4)})});
+         },
+         {"takes x, 2 to 4 weights and the norm weight: 3 operands hold 1"}},
+        {"mixed_weight_dtypes",
+         [] {
+           return one_op(OpKind::MultiMatMul, {f32({c(2), c(32)}), f32({c(4), c(32)}), {DType::Q4_0, {c(4), c(32)}}},
+                         {}, {f32({c(2), c(4)}), f32({c(2), c(4)})});
+         },
+         {"must have the first weight's dtype, f32"}},
+        {"combine_of_three",
+         [] {
+           return one_op(OpKind::MultiMatMul,
+                         {f32({c(2), c(8)}), f32({c(4), c(8)}), f32({c(4), c(8)}), f32({c(4), c(8)})},
+                         {{"combine", std::string("swiglu")}}, {f32({c(2), c(4)})});
+         },
+         {"combine \"swiglu\" takes two weights (gate, up), not 3"}},
+        {"combine_rows_differ",
+         [] {
+           return one_op(OpKind::MultiMatMul, {f32({c(2), c(8)}), f32({c(4), c(8)}), f32({c(6), c(8)})},
+                         {{"combine", std::string("geglu")}}, {f32({c(2), c(4)})});
+         },
+         {"must have the same shape"}},
+        {"result_count",
+         [] {
+           return one_op(OpKind::MultiMatMul, {f32({c(2), c(8)}), f32({c(4), c(8)}), f32({c(6), c(8)})}, {},
+                         {f32({c(2), c(4)})});
+         },
+         {"has 1 result(s); the type rule gives 2"}},
+        {"norm_without_eps",
+         [] {
+           return one_op(OpKind::MultiMatMul, {f32({c(2), c(8)}), f32({c(4), c(8)}), f32({c(6), c(8)}), f32({c(8)})},
+                         {{"prologue", std::string("rms_norm")}}, {f32({c(2), c(4)}), f32({c(2), c(6)})});
+         },
+         {"missing attribute 'eps'"}}}},
       {OpKind::Add,
        {{"not_suffix",
          [] {

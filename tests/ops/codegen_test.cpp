@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <set>
+#include <sstream>
 
 #include "codegen/compile_graph.h"
 #include "codegen/glsl_compiler.h"
 #include "codegen/ops/emitter.h"
+#include "codegen/ops/glsl.h"
+#include "codegen/ops/matmul.h"
 #include "codegen/profiles.h"
 
 namespace vkllm {
@@ -132,6 +135,10 @@ ir::Graph every_op_graph() {
   b.output(b.emit(ir::OpKind::FusedMatMul, {x, w_q4, norm_w, b.matmul(x, w_bf16)},
                   {{"prologue", std::string("rms_norm")}, {"epilogue", std::string("add")}, {"eps", 1e-6}})[0]);
   b.output(b.emit(ir::OpKind::FusedMatMul, {xh, w_bf16, norm_w}, {{"prologue", std::string("rms_norm")}, {"eps", 1e-6}})[0]);
+  b.output(b.emit(ir::OpKind::MultiMatMul, {x, w_q4, w_q4, norm_w},
+                  {{"prologue", std::string("rms_norm")}, {"eps", 1e-6}, {"combine", std::string("swiglu")}})[0]);
+  for (auto v : b.emit(ir::OpKind::MultiMatMul, {xh, w_bf16, b.weight("w_bf16_8", {DType::BF16, {Dim::of(8), Dim::of(64)}})}))
+    b.output(v);
   return b.finish();
 }
 
@@ -368,8 +375,65 @@ TEST(OpsCodegen, ManyRowsTakeTheTiledKernels) {
   }
 }
 
+// The chunked gated_delta_net kernel (prefill) at Qwen3.5's shape (16 key heads, 32 value heads of
+// 128) fits each profile: the chunk, state columns per workgroup and invocations per column its name
+// ends with (chunk<C>_bv<BV>_p<P>) follow the profile's shared memory, subgroup size and subgroup
+// operations, and the kernel compiles to valid SPIR-V.
+TEST(OpsCodegen, ChunkedGatedDeltaNetFitsEveryProfile) {
+  ir::Builder b("gdn_prefill");
+  const Dim seq = Dim::symbol("seq");
+  auto qk = b.input("qk", {DType::F32, {seq, Dim::of(16), Dim::of(128)}});
+  auto v = b.input("v", {DType::F32, {seq, Dim::of(32), Dim::of(128)}});
+  auto gates = b.input("gates", {DType::F32, {seq, Dim::of(32)}});
+  auto slots = b.input("slots", {DType::I32, {seq}});
+  auto state = b.state("state", {DType::F32, {Dim::of(4), Dim::of(32), Dim::of(128), Dim::of(128)}});
+  auto [o, new_state] = b.gated_delta_net(qk, qk, v, gates, gates, state, slots, slots, 0.125, true);
+  b.output(o);
+  b.output(new_state);
+  const ir::Graph g = b.finish();
+  const std::map<std::string, std::string> expected = {{"nvidia-h100", "_chunk32_bv32_p8"},
+                                                       {"amd-rdna3", "_chunk32_bv32_p8"},
+                                                       {"lavapipe", "_chunk16_bv32_p8"},
+                                                       {"generic", "_chunk8_bv32_p1"}};
+  for (const auto& [profile_name, suffix] : expected) {
+    SCOPED_TRACE(profile_name);
+    const codegen::CompiledGraph cg = codegen::compile_graph(g, codegen::target_profile(profile_name), {{"seq", 256}});
+    ASSERT_EQ(cg.dispatches.size(), 1u);
+    const codegen::Kernel& k = cg.dispatches[0].kernel;
+    EXPECT_TRUE(k.name.ends_with(suffix)) << k.name;
+    EXPECT_FALSE(k.spirv.empty()) << k.name;
+  }
+}
+
+// Function-scope variables holding arrays (directly or in a struct) in a kernel's SPIR-V. NVIDIA's
+// compiler puts an array indexed by a variable in local memory (the first tensor-core kernel's
+// loop-indexed accumulators did), so the cooperative-matrix kernel is generated straight-line and
+// declares none.
+int function_arrays(const std::vector<uint32_t>& spirv) {
+  std::istringstream in(codegen::disassemble(spirv));
+  std::set<std::string> array_types, array_pointers;
+  int count = 0;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string id, eq, op;
+    std::vector<std::string> operands;
+    words >> id >> eq >> op;
+    for (std::string w; words >> w;) operands.push_back(w);
+    if (eq != "=") continue;
+    if (op == "OpTypeArray") array_types.insert(id);
+    if (op == "OpTypeStruct" &&
+        std::any_of(operands.begin(), operands.end(), [&](const std::string& m) { return array_types.count(m) > 0; }))
+      array_types.insert(id);
+    if (op == "OpTypePointer" && operands.size() == 2 && operands[0] == "Function" && array_types.count(operands[1]))
+      array_pointers.insert(id);
+    if (op == "OpVariable" && !operands.empty() && array_pointers.count(operands[0])) ++count;
+  }
+  return count;
+}
+
 // Every variant of the cooperative-matrix kernel compiles to valid SPIR-V with the NV matrix ops
-// (compile_glsl validates), at both row-tile heights and both column-tile widths.
+// (compile_glsl validates), at both row-tile heights and both column-tile widths, without arrays
+// in function scope.
 TEST(OpsCodegen, CooperativeMatrixKernelsCompileForNvidia) {
   const ir::Graph g = prefill_matmuls();
   codegen::TargetCaps caps = codegen::target_profile("nvidia-h100");
@@ -397,7 +461,8 @@ TEST(OpsCodegen, CooperativeMatrixKernelsCompileForNvidia) {
       EXPECT_NE(codegen::disassemble(k.spirv).find("OpCapability CooperativeMatrixNV"), std::string::npos) << k.name;
       EXPECT_EQ(k.required_subgroup_size, 32u) << k.name;
       EXPECT_EQ(k.local_size[0], e.local) << k.name;
-      EXPECT_NE(k.glsl.find(e.split ? "#define SPLIT_X 1" : "#define SPLIT_X 0"), std::string::npos) << k.name;
+      EXPECT_EQ(k.glsl.find("corr_0_0") != std::string::npos, e.split) << k.name;
+      EXPECT_EQ(function_arrays(k.spirv), 0) << k.name;
     }
   }
   // A wide output (N >= 8192) takes 128-wide tiles: 16 subgroups at 128 rows.
@@ -412,9 +477,16 @@ TEST(OpsCodegen, CooperativeMatrixKernelsCompileForNvidia) {
     EXPECT_NE(cg.dispatches[0].kernel.name.find("_coopmat_split128x128_w32x32"), std::string::npos)
         << cg.dispatches[0].kernel.name;
     EXPECT_EQ(cg.dispatches[0].kernel.local_size[0], 512u);
-    // With 40 KiB of shared memory the 46 KiB 128 x 128 tile becomes 128 x 64.
+    EXPECT_EQ(function_arrays(cg.dispatches[0].kernel.spirv), 0);
+    // The check sees arrays where there are some: the emulated twin's accumulators hold float[8].
+    const ir::Op& op = wide.ops[static_cast<size_t>(cg.dispatches[0].op_index)];
+    const codegen::ops::EmitContext ctx{wide, op, cg.dispatches[0].op_index, caps, cg.symbols, &cg.max_symbols};
+    const codegen::ops::KernelPlan emulated = codegen::ops::emit_tiled_matmul(
+        ctx, codegen::ops::fusion_of(ctx), codegen::ops::TileMath::EmulatedCooperativeMatrix);
+    EXPECT_GT(function_arrays(codegen::compile_glsl(codegen::ops::assemble_shader(ctx, emulated))), 0);
+    // With 32 KiB of shared memory the 40 KiB 128 x 128 tile becomes 128 x 64 (30 KiB).
     codegen::TargetCaps small = caps;
-    small.max_shared_memory_bytes = 40 * 1024;
+    small.max_shared_memory_bytes = 32 * 1024;
     const codegen::CompiledGraph narrow = codegen::compile_graph(wide, small, {{"seq", 512}});
     EXPECT_NE(narrow.dispatches[0].kernel.name.find("_coopmat_split128x64_w32x32"), std::string::npos)
         << narrow.dispatches[0].kernel.name;

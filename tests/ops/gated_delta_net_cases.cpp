@@ -3,7 +3,7 @@
 // row names must come back unchanged. Inputs as the model produces them: q, k, v ~ N(0, 1),
 // g = -softplus(N(0, 1)), beta in (0, 1). Slot patterns: decode (one row per sequence, one new),
 // verify (one chain storing every row into its own slot), prefill (one chain, T not a multiple of
-// the chunk), two prefills in one step (one with a store mid-chain).
+// the chunk), two prefills in one step (one with a store mid-chain), four sequences of mixed kinds.
 #include <algorithm>
 #include <cmath>
 
@@ -71,6 +71,28 @@ OpCase gdn_case(const GdnCase& k) {
   return c;
 }
 
+// (src, dst) slots of four chains over `rows` rows: [0, a) from slot 1 storing slot 4 mid-chain and
+// slot 1 at its end; row a alone (slot 2 to slot 2); [a + 1, b) new, into slot 5; [b, rows) from slot
+// 0 storing slot 7 after 33 rows (when that is before its end) and slot 6 at its end.
+TensorFn many_sequences_slots(bool destination) {
+  return [destination](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&, std::mt19937_64&) {
+    const int64_t rows = shape[0], a = rows * 3 / 8, b = a + 1 + rows / 4;
+    std::vector<int> src(static_cast<size_t>(rows), -1), dst(static_cast<size_t>(rows), -1);
+    src[0] = 1;
+    dst[a / 2] = 4;
+    dst[a - 1] = 1;
+    src[a] = dst[a] = 2;
+    src[a + 1] = -2;
+    dst[b - 1] = 5;
+    src[b] = 0;
+    if (b + 33 < rows - 1) dst[b + 33] = 7;
+    dst[rows - 1] = 6;
+    ir::HostTensor t = ir::HostTensor::zeros(DType::I32, shape);
+    for (int64_t i = 0; i < rows; ++i) t.set(i, destination ? dst[i] : src[i]);
+    return t;
+  };
+}
+
 std::vector<OpCase> gated_delta_net_cases() {
   // A constant row count up to 32 compiles the recurrent kernel, a symbolic one the chunked kernel
   // (codegen/ops/gated_delta_net.cpp); both meet the same slot patterns.
@@ -87,9 +109,27 @@ std::vector<OpCase> gated_delta_net_cases() {
       // Qwen3.5's head size.
       {"gated_delta_net_d128", 1, 2, 128, 128, true, Slots::TwoPrefills, {70}},
       {"gated_delta_net_d128_decode", 1, 2, 128, 128, true, Slots::Decode, {3}},
+      // Qwen3.5's head counts (16 key heads, 32 value heads) at small dims.
+      {"gated_delta_net_qwen35_heads", 16, 32, 16, 16, true, Slots::Prefill, {40, 77}},
+      // Dk = 20 pads the chunked kernel's state rows; Dv = 40 leaves the second column block part empty.
+      {"gated_delta_net_odd_dims", 1, 2, 20, 40, true, Slots::TwoPrefills, {45}},
   };
   std::vector<OpCase> cases;
   for (const GdnCase& k : gdns) cases.push_back(gdn_case(k));
+  // Four sequences in one step (a prefill with a store mid-chain, a decode row, a new sequence, a
+  // continued one), rows per chain not multiples of the chunk.
+  {
+    OpCase c = gdn_case({"gated_delta_net_many_sequences", 2, 4, 32, 24, true, Slots::Prefill, {100, 150}});
+    c.inputs["src"] = many_sequences_slots(false);
+    c.inputs["dst"] = many_sequences_slots(true);
+    cases.push_back(std::move(c));
+  }
+  // Without subgroup operations the chunked kernel gives each invocation a whole state column.
+  {
+    OpCase c = gdn_case({"gated_delta_net_no_subgroups", 1, 2, 32, 8, true, Slots::TwoPrefills, {70}});
+    c.subgroup_arithmetic = false;
+    cases.push_back(std::move(c));
+  }
   // A symbolic row count bounded at compile time (the engine's decode and verify graphs) gets the
   // recurrent kernel too.
   for (const GdnCase& k : gdns) {

@@ -145,10 +145,11 @@ TEST(TargetCaps, CooperativeMatrixNeedsTheF16ShapeWithF32AccumulationAndTheVulka
   d.vulkan_memory_model = true;
   ::unsetenv("VKLLM_F16_MATMUL");
   ::unsetenv("VKLLM_COOPMAT");
-  EXPECT_FALSE(runtime::target_caps(d).cooperative_matrix_nv) << "tensor-core prefill is opt-in";
-  ::setenv("VKLLM_COOPMAT", "split", 1);
+  EXPECT_TRUE(runtime::target_caps(d).cooperative_matrix_nv) << "tensor-core prefill is on by default";
+  EXPECT_EQ(runtime::target_caps(d).cooperative_matrix_kernel, "split") << "with the f32-faithful kernel";
+  ::setenv("VKLLM_COOPMAT", "f16", 1);
   EXPECT_TRUE(runtime::target_caps(d).cooperative_matrix_nv);
-  EXPECT_EQ(runtime::target_caps(d).cooperative_matrix_kernel, "split");
+  EXPECT_EQ(runtime::target_caps(d).cooperative_matrix_kernel, "f16");
   ::unsetenv("VKLLM_COOPMAT");
   ::setenv("VKLLM_F16_MATMUL", "1", 1);
   EXPECT_TRUE(runtime::target_caps(d).cooperative_matrix_nv);
