@@ -411,8 +411,8 @@ codegen::TargetCaps target_caps(const DeviceInfo& info) {
   // to f16 (HF-parity error 2-9x larger on the H200: qwen35-9b 2.9e-4 -> 2.6e-3, top-1 1.000 ->
   // 0.984). The first "split" kernel lost its lo halves on the H200 (f16-level errors,
   // bench/results/2026-12-03-h200-session3/); the current one builds them from integer bits
-  // (codegen/ops/matmul_tiled.cpp) and meets the f32 tolerance in its emulation on lavapipe; that it
-  // does so on the H200 is still to be verified there.
+  // (codegen/ops/matmul_tiled.cpp) and meets a 1e-5 tolerance on lavapipe (emulated) and on the
+  // H200's tensor cores (bench/results/2026-12-03-h200-session5/run4/tests/).
   const char* coopmat = std::getenv("VKLLM_COOPMAT");
   const char* f16_matmul = std::getenv("VKLLM_F16_MATMUL");
   const std::string variant = coopmat != nullptr && *coopmat != '\0'                         ? coopmat

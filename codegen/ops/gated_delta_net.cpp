@@ -49,7 +49,8 @@
 // issues 128 per clock: ~4.9K clocks, 2.6 us at ~1.9 GHz if FMA-bound, against ~85 us per step for
 // the previous kernel (global loads in its inner loops, a 32-invocation forward substitution, a
 // serial scan); with ~12 barriers, the shuffles (2 x 32 rows x 3 per invocation) and one load round
-// trip, ~4-6 us per step, ~35-50 us per layer (677 us before) — to be measured on the H200. Bytes
+// trip, ~4-6 us per step, ~35-50 us per layer (677 us before). Measured on the H200: 171 us per layer
+// (~21 us per step: 4-5x over the budget; bench/results/2026-12-03-h200-session5/run4). Bytes
 // are not the limit: q, k, v, o and the states of one layer move ~16 MB (~4 us at 4 TB/s).
 // Next, if the step stays above ~4 us: a pre-pass over all chunks at once (A, QK, T, T beta exp(G)
 // K and T beta V need no S), a second dispatch (an op is one kernel today), leaving only S^T (.)

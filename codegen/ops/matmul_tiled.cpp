@@ -59,8 +59,10 @@
 //   spread between the other subgroups' MMAs. So ~1200 clocks (0.6 µs at 1.98 GHz, ~200 TFLOP/s
 //   counting one product) per step at best; "f16" (256 MMAs, 64 KiB of fragment loads, ~300
 //   staging clocks) ~550. Global: 18 KiB per step per workgroup, from L2 mostly (x is re-read by
-//   every column of workgroups): ~4 TB/s over 132 SMs at 0.6 µs per step, the next bound. To be
-//   checked with `vkllm bench --matmul` on the GPU.
+//   every column of workgroups): ~4 TB/s over 132 SMs at 0.6 µs per step, the next bound.
+//   Measured in-model on the H200 (bench/results/2026-12-03-h200-session5/run4): q4_0 4096 -> 14336
+//   at 256 rows 688 µs, 44 TFLOP/s, ~2.7 µs per step (the kernel before: 4.4 µs with f16, 2734 µs
+//   split): 4x the budget, not yet broken down (`vkllm bench --matmul q4_0:N:K:256`).
 //
 // `TileMath::EmulatedCooperativeMatrix` keeps the cooperative-matrix kernel's staging, hi/lo split,
 // indexing and epilogue and replaces the fragment operations by plain GLSL over the same shared
