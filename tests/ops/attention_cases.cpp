@@ -26,6 +26,7 @@
 
 #include "codegen/profiles.h"
 #include "tests/ops/op_harness.h"
+#include "tests/ops/paged_rows.h"
 
 namespace vkllm::ops_test {
 namespace {
@@ -95,9 +96,7 @@ const int kRegistered = add_cases(attention_cases());
 
 // A query row: its sequence and position. Padding rows have position -1; so do rows of an unknown
 // sequence (a sequence id past the block table), which no kernel may look up.
-struct SplitRow {
-  int seq, pos;
-};
+using SplitRow = PagedRow;
 
 struct Split {
   const char* name;
@@ -116,51 +115,6 @@ struct Split {
 
 int first_visible_of(const Split& c, int p) {
   return c.window > 0 ? std::max<int>(0, p - static_cast<int>(c.window) + 1) : 0;
-}
-
-// Block table [sequences, width] and cache block count: every block some row sees gets a cache block
-// (taken in a shuffled order of all ids, so a sequence's blocks are scattered); the others, blocks
-// wholly before a sliding window included, are -1.
-struct SplitTable {
-  int64_t width = 1, blocks = 0;
-  std::vector<int> ids;
-};
-SplitTable split_table(const Split& c) {
-  std::map<int, std::pair<int64_t, int64_t>> span;  // sequence -> first and last block any row sees
-  SplitTable t;
-  for (const std::vector<SplitRow>& run : c.runs)
-    for (const SplitRow& r : run) {
-      if (r.pos < 0) continue;
-      if (r.seq < 0 || r.seq >= c.sequences) throw std::logic_error(std::string(c.name) + ": row of no sequence");
-      const int64_t first = first_visible_of(c, r.pos) / c.block_size, last = r.pos / c.block_size;
-      auto [it, added] = span.emplace(r.seq, std::pair{first, last});
-      if (!added) it->second = {std::min(it->second.first, first), std::max(it->second.second, last)};
-      t.width = std::max(t.width, last + 1);
-    }
-  for (const auto& [seq, blocks] : span) t.blocks += blocks.second - blocks.first + 1;
-  t.blocks += 2;  // spare blocks no row reads
-  std::vector<int> order(static_cast<size_t>(t.blocks));
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(99);
-  std::shuffle(order.begin(), order.end(), rng);
-  t.ids.assign(static_cast<size_t>(c.sequences * t.width), -1);
-  size_t next = 0;
-  for (const auto& [seq, blocks] : span)
-    for (int64_t b = blocks.first; b <= blocks.second; ++b) t.ids[static_cast<size_t>(seq * t.width + b)] = order[next++];
-  return t;
-}
-
-// An i32[rows] input: `field` of each row of the run with that many rows.
-TensorFn split_rows(const Split& c, int (*field)(const SplitRow&)) {
-  return [c, field](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&, std::mt19937_64&) {
-    for (const std::vector<SplitRow>& run : c.runs) {
-      if (static_cast<int64_t>(run.size()) != shape[0]) continue;
-      ir::HostTensor t = ir::HostTensor::zeros(DType::I32, shape);
-      for (size_t i = 0; i < run.size(); ++i) t.set(static_cast<int64_t>(i), field(run[i]));
-      return t;
-    }
-    throw std::logic_error(std::string(c.name) + ": no run has this many rows");
-  };
 }
 
 // "attn.heads=1,attn.rolled=1" -> "heads1_rolled1" (a GoogleTest-safe name part).
@@ -250,7 +204,9 @@ std::vector<OpCase> split_cases() {
   };
   std::vector<OpCase> cases;
   for (const Split& p : shapes) {
-    const SplitTable table = split_table(p);
+    const PagedTable table = scattered_block_table(
+        p.name, p.runs, p.sequences, p.block_size, [&](int pos) { return first_visible_of(p, pos); },
+        /*skip_unknown=*/false, /*spare=*/2, /*seed=*/99);
     OpCase c;
     c.name = p.name;
     const Dim t = Dim::symbol("seq"), n = Dim::of(table.blocks), b = Dim::of(p.block_size);
@@ -285,15 +241,9 @@ std::vector<OpCase> split_cases() {
     });
     c.runs.clear();
     for (const std::vector<SplitRow>& run : p.runs) c.runs.push_back({{"seq", static_cast<int64_t>(run.size())}});
-    const std::vector<int> ids = table.ids;
-    c.inputs["block_table"] = [ids](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&,
-                                    std::mt19937_64&) {
-      ir::HostTensor tensor = ir::HostTensor::zeros(DType::I32, shape);
-      for (size_t i = 0; i < ids.size(); ++i) tensor.set(static_cast<int64_t>(i), ids[i]);
-      return tensor;
-    };
-    c.inputs["row_seq"] = split_rows(p, [](const SplitRow& r) { return r.seq; });
-    c.inputs["pos"] = split_rows(p, [](const SplitRow& r) { return r.pos; });
+    c.inputs["block_table"] = block_table_input(table.ids);
+    c.inputs["row_seq"] = per_row_field(p.name, p.runs, [](const PagedRow& r) { return r.seq; });
+    c.inputs["pos"] = per_row_field(p.name, p.runs, [](const PagedRow& r) { return r.pos; });
     c.subgroup_arithmetic = p.subgroup_arithmetic;
     int64_t most_rows = 0;
     for (const ir::SymbolBindings& run : c.runs) most_rows = std::max(most_rows, run.at("seq"));

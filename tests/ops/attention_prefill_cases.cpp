@@ -22,6 +22,7 @@
 
 #include "codegen/profiles.h"
 #include "tests/ops/op_harness.h"
+#include "tests/ops/paged_rows.h"
 
 namespace vkllm::ops_test {
 namespace {
@@ -41,9 +42,7 @@ void expect_prefill_kernel(codegen::CompiledGraph& compiled, const codegen::Targ
 }
 
 // A query row: its sequence and position; padding rows have position -1.
-struct Row {
-  int seq, pos;
-};
+using Row = PagedRow;
 const Row kPadding{-1, -1};
 
 std::vector<Row> chunk(int seq, int from, int count) {
@@ -71,50 +70,6 @@ struct Paged {
 
 int first_visible(const Paged& c, int p) {
   return c.window > 0 ? std::max<int>(0, p - static_cast<int>(c.window) + 1) : 0;
-}
-
-// Block table [sequences, width] and block count: every block a row sees gets a cache block, taken in
-// a shuffled order of all ids (a sequence's blocks are scattered); the others, blocks wholly before a
-// sliding window included, are -1.
-struct Table {
-  int64_t width = 1, blocks = 0;
-  std::vector<int> ids;
-};
-Table table_of(const Paged& c) {
-  std::map<int, std::pair<int64_t, int64_t>> span;  // sequence -> first and last block any row sees
-  Table t;
-  for (const std::vector<Row>& run : c.runs)
-    for (const Row& r : run) {
-      if (r.pos < 0 || r.seq >= c.sequences) continue;  // padding, unknown sequences
-      const int64_t first = first_visible(c, r.pos) / c.block_size, last = r.pos / c.block_size;
-      auto [it, added] = span.emplace(r.seq, std::pair{first, last});
-      if (!added) it->second = {std::min(it->second.first, first), std::max(it->second.second, last)};
-      t.width = std::max(t.width, last + 1);
-    }
-  for (const auto& [seq, blocks] : span) t.blocks += blocks.second - blocks.first + 1;
-  t.blocks += 3;  // spare blocks no row reads
-  std::vector<int> order(static_cast<size_t>(t.blocks));
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(7);
-  std::shuffle(order.begin(), order.end(), rng);
-  t.ids.assign(static_cast<size_t>(c.sequences * t.width), -1);
-  size_t next = 0;
-  for (const auto& [seq, blocks] : span)
-    for (int64_t b = blocks.first; b <= blocks.second; ++b) t.ids[static_cast<size_t>(seq * t.width + b)] = order[next++];
-  return t;
-}
-
-// An i32[rows] input: `field` of each row of the run with that many rows.
-TensorFn per_row(const Paged& c, int (*field)(const Row&)) {
-  return [c, field](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&, std::mt19937_64&) {
-    for (const std::vector<Row>& run : c.runs) {
-      if (static_cast<int64_t>(run.size()) != shape[0]) continue;
-      ir::HostTensor t = ir::HostTensor::zeros(DType::I32, shape);
-      for (size_t i = 0; i < run.size(); ++i) t.set(static_cast<int64_t>(i), field(run[i]));
-      return t;
-    }
-    throw std::logic_error(std::string(c.name) + ": no run has this many rows");
-  };
 }
 
 std::vector<OpCase> paged_cases() {
@@ -148,7 +103,9 @@ std::vector<OpCase> paged_cases() {
   };
   std::vector<OpCase> cases;
   for (const Paged& p : shapes) {
-    const Table table = table_of(p);
+    const PagedTable table = scattered_block_table(
+        p.name, p.runs, p.sequences, p.block_size, [&](int pos) { return first_visible(p, pos); },
+        /*skip_unknown=*/true, /*spare=*/3, /*seed=*/7);
     OpCase c;
     c.name = p.name;
     const Dim t = Dim::symbol("seq"), n = Dim::of(table.blocks), b = Dim::of(p.block_size);
@@ -164,15 +121,9 @@ std::vector<OpCase> paged_cases() {
     });
     c.runs.clear();
     for (const std::vector<Row>& run : p.runs) c.runs.push_back({{"seq", static_cast<int64_t>(run.size())}});
-    const std::vector<int> ids = table.ids;
-    c.inputs["block_table"] = [ids](DType, const std::vector<int64_t>& shape, const ir::SymbolBindings&,
-                                    std::mt19937_64&) {
-      ir::HostTensor tensor = ir::HostTensor::zeros(DType::I32, shape);
-      for (size_t i = 0; i < ids.size(); ++i) tensor.set(static_cast<int64_t>(i), ids[i]);
-      return tensor;
-    };
-    c.inputs["row_seq"] = per_row(p, [](const Row& r) { return r.seq; });
-    c.inputs["pos"] = per_row(p, [](const Row& r) { return r.pos; });
+    c.inputs["block_table"] = block_table_input(table.ids);
+    c.inputs["row_seq"] = per_row_field(p.name, p.runs, [](const PagedRow& r) { return r.seq; });
+    c.inputs["pos"] = per_row_field(p.name, p.runs, [](const PagedRow& r) { return r.pos; });
     c.inputs["q"] = uniform(-6.0, 6.0);
     c.max_symbols = {{"seq", p.row_bound}};
     c.edit_compiled = expect_prefill_kernel;
