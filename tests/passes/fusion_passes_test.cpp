@@ -44,19 +44,6 @@ Graph layer(DType weight_dtype) {
   return b.finish();
 }
 
-std::vector<ir::HostTensor> run(const Graph& g, uint64_t seed, const ir::SymbolBindings& symbols) {
-  std::mt19937_64 rng(seed);
-  std::map<std::string, ir::HostTensor> inputs;
-  for (ValueId v : g.inputs)
-    inputs[g.value(v).name] =
-        ir::HostTensor::random(g.type(v).dtype, ir::concrete_shape(g.type(v).shape, symbols), rng);
-  auto weights = [&](const std::string& name, const Type& t) {
-    std::mt19937_64 weight_rng(seed ^ std::hash<std::string>{}(name));
-    return ir::HostTensor::random(t.dtype, ir::concrete_shape(t.shape, symbols), weight_rng);
-  };
-  return ir::run_reference(g, symbols, inputs, weights).outputs;
-}
-
 // The prologue fusions act on decode steps only: seq is bounded like a decode graph's rows.
 Graph fused(Graph g, const std::vector<std::string>& pass_names, int64_t seq_bound = 4) {
   return run_passes_on(std::move(g), pass_names, {{"seq", seq_bound}});
@@ -139,7 +126,7 @@ TEST(FusionPasses, GegluFoldsIntoTheDownProjectionBitForBit) {
   EXPECT_EQ(k[OpKind::FusedMatMul], 3);
   const uint64_t seed = std::random_device{}();
   const ir::SymbolBindings symbols{{"seq", 2}};
-  EXPECT_EQ(run(before, seed, symbols)[0].bytes, run(after, seed, symbols)[0].bytes) << "seed " << seed;
+  EXPECT_EQ(reference_outputs(before, seed, symbols)[0].bytes, reference_outputs(after, seed, symbols)[0].bytes) << "seed " << seed;
 }
 
 TEST(FusionPasses, ComposeInAnyOrder) {
@@ -162,13 +149,7 @@ TEST(FusionPasses, ReferenceOutputsAreUnchangedBitForBit) {
     SCOPED_TRACE(ir::name(w));
     const Graph before = layer(w);
     const Graph after = fused(before, {"fuse-matmul-add", "fuse-rms-norm-matmul", "fuse-swiglu-matmul"});
-    const uint64_t seed = std::random_device{}();
-    for (int64_t rows : {1, 3}) {
-      const ir::SymbolBindings symbols{{"seq", rows}};
-      std::vector<ir::HostTensor> want = run(before, seed, symbols), got = run(after, seed, symbols);
-      ASSERT_EQ(want.size(), got.size());
-      for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(want[i].bytes, got[i].bytes) << "seed " << seed;
-    }
+    expect_same_reference_outputs(before, after, {1, 3});
   }
 }
 
