@@ -279,11 +279,14 @@ KernelPlan emit_matmul(const EmitContext& ctx) {
   int64_t const_rows = 1;
   std::vector<std::string> row_symbols;
   activation_rows(x, const_rows, row_symbols);
-  // Many rows (prefill): shared-memory tiles reuse each weight across the tile's rows.
-  if (tiled_kernel_fits(ctx, f)) return emit_tiled_matmul(ctx, f, tile_math_for(ctx));
+  // Many rows (prefill): shared-memory tiles reuse each weight across the tile's rows — except for
+  // narrow outputs over a long K (kNarrowOutputs), which the matrix-vector kernels spread wider.
+  const bool narrow = n <= kNarrowOutputs && k.is_const() && k.value >= kNarrowMinK;
+  if (!narrow && tiled_kernel_fits(ctx, f)) return emit_tiled_matmul(ctx, f, tile_math_for(ctx));
   if (row_vector_kernel_fits(ctx)) return emit_float_matvec(ctx, f, matvec_weights(ctx), const_rows, row_symbols);
   if (quantized_row_vector_kernel_fits(ctx))
     return emit_quantized_row_vector_matmul(ctx, f, matvec_weights(ctx), const_rows, row_symbols);
+  if (tiled_kernel_fits(ctx, f)) return emit_tiled_matmul(ctx, f, tile_math_for(ctx));  // narrow, no matvec here
 
   const int64_t tile_m = row_symbols.empty() ? std::min<int64_t>(std::max<int64_t>(const_rows, 1), 4) : 4;
   int64_t tile_n = 4;

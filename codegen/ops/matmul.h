@@ -63,6 +63,10 @@ KernelPlan emit_float_matvec(const EmitContext& ctx, const Fusion& f, const Matv
 std::optional<int64_t> matmul_row_bound(const EmitContext& ctx);
 // Row bounds above this take the tiled kernels; decode graphs (a few rows) keep the row-vector ones.
 constexpr int64_t kTiledMinRows = 16;
+// Narrow outputs over a long K (Qwen3.5's in_proj_a/b: N = 32, K = 4096) take the matrix-vector
+// kernels even for many rows: the tiled grid gives them a workgroup or two per 128 rows, each walking
+// all of K (226 µs per 256-row chunk on the H200); the matvec grid gives a workgroup per few rows.
+constexpr int64_t kNarrowOutputs = 64, kNarrowMinK = 1024;
 // The row bound is known and large, the prologue is not rms_norm, and the device's limits fit.
 bool tiled_kernel_fits(const EmitContext& ctx, const Fusion& f);
 // How a tile's products are computed: f32 FMAs, VK_NV_cooperative_matrix fragments, or those

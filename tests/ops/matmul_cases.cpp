@@ -216,6 +216,19 @@ std::vector<OpCase> tiled_matmul_cases() {
     c.edit_compiled = expect_kernel("_tiled64x64");
     cases.push_back(std::move(c));
   }
+  // Narrow outputs over a long K (codegen/ops/matmul.h kNarrowOutputs: Qwen3.5's in_proj_a/b) take
+  // the matrix-vector kernels at prefill row counts; without subgroup arithmetic, the tiled kernel.
+  for (const auto& [w, kind] : {std::pair{DType::Q4_0, "_qmatvec"}, std::pair{DType::BF16, "_matvec"}}) {
+    const Tiled t{"", DType::F32, w, {kSeq, Dim::of(1024)}, 32, {{{"seq", 37}}, {{"seq", 150}}}, 256};
+    OpCase c = make(fmt::format("matmul_narrow_long_k_f32_{}w_seq_k1024_n32", ir::name(w)), t);
+    c.edit_compiled = expect_kernel(kind);
+    cases.push_back(std::move(c));
+    OpCase tiled = make(fmt::format("matmul_narrow_long_k_no_subgroup_ops_f32_{}w_seq_k1024_n32", ir::name(w)), t);
+    tiled.cooperative_matrix = false;
+    tiled.subgroup_arithmetic = false;
+    tiled.edit_compiled = expect_kernel("_tiled64x64");
+    cases.push_back(std::move(tiled));
+  }
   // Without subgroup arithmetic (the tiled kernels use none).
   OpCase no_subgroup_ops = make("matmul_tiled_no_subgroup_ops_f32_q8_0w_k64_n40", {"", DType::F32, DType::Q8_0,
                                 {kSeq, Dim::of(64)}, 40, {{{"seq", 19}}}, 19});
