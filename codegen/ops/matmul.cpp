@@ -22,7 +22,7 @@
 // lowered by the matrix-vector kernels with several weights (MatvecWeights, matmul.h): x, after the
 // prologue, is read (staged) once per workgroup whatever the number of weights; where they do not fit
 // (no subgroup arithmetic, f16 x, float weights with K not a multiple of 8) by the general kernel's
-// multi-weight form (emit_general_multi_matmul below).
+// form over several weights (emit_general_matmul below, which serves matmul and fused_matmul too).
 #include <fmt/format.h>
 
 #include <bit>
@@ -158,15 +158,18 @@ void activation_rows(const ir::Shape& x, int64_t& const_rows, std::vector<std::s
   }
 }
 
-// multi_matmul where no matrix-vector kernel fits: the general kernel's tiles (TM activation rows x TN
-// weight rows; with a combine TN rows of both weights), one weight per workgroup, every lane's total
-// shared through shared memory so the output's invocation can combine gate, up and Σx².
-KernelPlan emit_general_multi_matmul(const EmitContext& ctx, const Fusion& f, const MatvecWeights& weights,
+// The general kernel (matmul, fused_matmul and multi_matmul where no other fits): tiles of TM
+// activation rows x TN weight rows (with a combine, TN rows of both weights), one weight per
+// workgroup, every lane's total shared through shared memory so the output's invocation can combine
+// gate, up and Σx².
+KernelPlan emit_general_matmul(const EmitContext& ctx, const Fusion& f, const MatvecWeights& weights,
                                      int64_t const_rows, const std::vector<std::string>& row_symbols) {
   const ir::Shape& x = ctx.input(0).shape;
   const ir::Dim& k = ctx.input(1).shape[1];
   const int64_t tile_m = row_symbols.empty() ? std::min<int64_t>(std::max<int64_t>(const_rows, 1), 4) : 4;
-  const int64_t tile_n = 4, per_column = weights.combined() ? 2 : 1;
+  int64_t tile_n = 4;
+  while (multi_groups(weights, tile_n) > 65535) tile_n *= 2;  // the grid's x limit
+  const int64_t per_column = weights.combined() ? 2 : 1;
   const bool rms = f.prologue == "rms_norm";
   const int64_t products = tile_m * tile_n * per_column, lanes = products + (rms ? tile_m : 0);
   const uint32_t local =
@@ -263,7 +266,7 @@ KernelPlan emit_multi_matmul(const EmitContext& ctx) {
   if (row_vector_kernel_fits(ctx)) return emit_float_matvec(ctx, f, weights, const_rows, row_symbols);
   if (quantized_row_vector_kernel_fits(ctx))
     return emit_quantized_row_vector_matmul(ctx, f, weights, const_rows, row_symbols);
-  return emit_general_multi_matmul(ctx, f, weights, const_rows, row_symbols);
+  return emit_general_matmul(ctx, f, weights, const_rows, row_symbols);
 }
 
 // Lowers matmul and fused_matmul (the emitter table maps both here).
@@ -287,66 +290,7 @@ KernelPlan emit_matmul(const EmitContext& ctx) {
   if (quantized_row_vector_kernel_fits(ctx))
     return emit_quantized_row_vector_matmul(ctx, f, matvec_weights(ctx), const_rows, row_symbols);
   if (tiled_kernel_fits(ctx, f)) return emit_tiled_matmul(ctx, f, tile_math_for(ctx));  // narrow, no matvec here
-
-  const int64_t tile_m = row_symbols.empty() ? std::min<int64_t>(std::max<int64_t>(const_rows, 1), 4) : 4;
-  int64_t tile_n = 4;
-  while ((n + tile_n - 1) / tile_n > 65535) tile_n *= 2;
-  // rms_norm: each row's sum of squares rides along as TM more lanes of the one reduction.
-  const int64_t lanes = tile_m * tile_n + (f.prologue == "rms_norm" ? tile_m : 0);
-  // A power of two (the shared-memory reduction halves it) with an invocation per reduced lane.
-  const uint32_t local =
-      std::max<uint32_t>(local_size_for(ctx, k, 128), std::bit_ceil(static_cast<uint32_t>(lanes)));
-
-  KernelPlan plan;
-  plan.name = kernel_name(ctx, fmt::format("n{}_tile{}x{}{}", n, tile_m, tile_n, f.tag));
-  plan.arg_names = f.arg_names;
-  plan.local_size = local;
-  plan.grid[0] = GridDim{(n + tile_n - 1) / tile_n, {}, 1};
-  plan.grid[1] = GridDim{const_rows, row_symbols, tile_m};
-  const bool rms = f.prologue == "rms_norm";
-  const std::map<std::string, std::string> vars{{"TM", glsl_uint(tile_m)},
-                                                {"TN", glsl_uint(tile_n)},
-                                                {"M", ctx.product(x, 0, x.size() - 1)},
-                                                {"N", glsl_uint(n)},
-                                                {"K", ctx.dim(k)},
-                                                {"L", glsl_uint(local)},
-                                                {"LANES", glsl_uint(lanes)},
-                                                {"ACC_SS", rms ? "acc[TM * TN + m] += ss;" : ""},
-                                                {"SHARE_SS", rms ? "if (t >= TM * TN && t < TM * TN + TM) "
-                                                                   "row_sum_squares[t - TM * TN] = total;\n  barrier();"
-                                                                 : ""},
-                                                {"ROW_SS", rms ? "row_sum_squares[min(m, TM - 1u)]" : "0.0"}};
-  plan.body = f.glsl + workgroup_lane_sums(ctx.caps, local, static_cast<uint32_t>(lanes)) +
-              (rms ? "shared float row_sum_squares[" + std::to_string(tile_m) + "];\n" : "") + render(R"(
-void main() {
-  const uint TM = $TM, TN = $TN;
-  uint row0 = gl_WorkGroupID.y * TM, col0 = gl_WorkGroupID.x * TN;
-  uint rows = min(TM, $M - row0), cols = min(TN, $N - col0);
-  float acc[$LANES];  // TM * TN dot products, then (rms_norm) TM sums of squares
-  for (uint j = 0u; j < $LANES; ++j) acc[j] = 0.0;
-  for (uint kk = gl_LocalInvocationID.x; kk < $K; kk += $L) {
-    float xv[TM], wv[TN];
-    for (uint m = 0u; m < TM; ++m) {
-      xv[m] = 0.0;
-      float ss = 0.0;
-      if (m < rows) xv[m] = fused_x((row0 + m) * $K + kk, kk, ss);
-      $ACC_SS
-    }
-    for (uint c = 0u; c < TN; ++c) {
-      wv[c] = 0.0;
-      if (c < cols) wv[c] = ld_w((col0 + c) * $K + kk);
-    }
-    for (uint m = 0u; m < TM; ++m)
-      for (uint c = 0u; c < TN; ++c) acc[m * TN + c] += xv[m] * wv[c];
-  }
-  float total = wg_sum_lanes(acc);
-  uint t = gl_LocalInvocationIndex, m = t / TN, c = t % TN;
-  $SHARE_SS
-  uint o = (row0 + m) * $N + col0 + c;
-  if (t < TM * TN && m < rows && c < cols) st_result(o, fused_out(total, $ROW_SS, o));
-}
-)", vars);
-  return plan;
+  return emit_general_matmul(ctx, f, matvec_weights(ctx), const_rows, row_symbols);
 }
 
 }  // namespace vkllm::codegen::ops
